@@ -1,0 +1,323 @@
+//! The command line: `autograder grade|check|list|hint`.
+//!
+//! Exit status: 0 full marks, 1 some test failed, 2 could not grade (usage error, unknown
+//! lab, build failure).
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Context};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::harness::Program;
+use crate::labs;
+use crate::report::{gradescope, junit, text};
+use crate::rng::Rng;
+use crate::rubric::Lab;
+use crate::runner::{self, Options, Outcome, Progress, Report};
+
+/// Grades network-programming labs by talking to the program over real sockets.
+#[derive(Parser, Debug)]
+#[command(name = "autograder", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Grade any program (any language) against a lab's rubric.
+    ///
+    /// The program is given after `--`. Unless one of its arguments contains `{port}`,
+    /// `{host}` or `{root}` (which are then substituted), the lab's arguments are appended,
+    /// e.g. `--port 23456`.
+    #[command(after_help = "Examples:\n  autograder grade lab1 -- ./my-server\n  \
+        autograder grade lab1 -- python3 echo.py --listen {host}:{port}\n  \
+        autograder grade lab1 --solution --format json > results.json")]
+    Grade {
+        /// The lab (lab1 … lab5).
+        lab: String,
+        #[command(flatten)]
+        run: RunArgs,
+        /// Grade the reference solution (solutions/LAB) instead of a given program.
+        #[arg(long)]
+        solution: bool,
+        /// The program and its arguments.
+        #[arg(last = true, value_name = "PROGRAM")]
+        program: Vec<String>,
+    },
+    /// Build your lab (labs/LAB) and grade it with the instructor's tests, with hints.
+    Check {
+        /// The lab (lab1 … lab5).
+        lab: String,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Print a lab's rubric: each test's id, name, points and what it checks.
+    List {
+        /// The lab (lab1 … lab5).
+        lab: String,
+        /// `markdown` prints the table the handout contains.
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+    },
+    /// Print the hints for a lab's tests, from gentle to explicit.
+    Hint {
+        /// The lab (lab1 … lab5).
+        lab: String,
+        /// One test id (see `autograder list LAB`); all tests when omitted.
+        test: Option<String>,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// Run only this group of tests (or this one test id).
+    #[arg(long)]
+    only: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Seed for the random payloads; a report prints the seed it used.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Host the program must listen on (and the grader connects to).
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    /// Human-readable, streamed as tests finish.
+    Text,
+    /// Gradescope's results.json.
+    Json,
+    /// JUnit XML.
+    Junit,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ListFormat {
+    Text,
+    Markdown,
+}
+
+/// Runs the command line and returns the process exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("autograder: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Cmd::Grade {
+            lab,
+            run,
+            solution,
+            program,
+        } => {
+            let lab = find_lab(&lab)?;
+            let program = match (solution, program.is_empty()) {
+                (true, true) => {
+                    let root = crate::cargo::workspace_root()?;
+                    let exe = crate::cargo::build(&root, &lab.solution_package(), false)?;
+                    Program::new(vec![exe.to_string_lossy().into_owned()])
+                }
+                (false, false) => Program::new(program),
+                (true, false) => bail!("give either --solution or a program after `--`, not both"),
+                (false, true) => bail!(
+                    "no program to grade: give one after `--` (e.g. `autograder grade {} -- ./server`), or --solution",
+                    lab.name
+                ),
+            };
+            grade_and_print(lab, &program, &run, false)
+        }
+        Cmd::Check { lab, run } => {
+            let lab = find_lab(&lab)?;
+            let root = crate::cargo::workspace_root()?;
+            eprintln!("Building labs/{} …", lab.name);
+            let exe = crate::cargo::build(&root, lab.name, false)?;
+            let program = Program::new(vec![exe.to_string_lossy().into_owned()]);
+            grade_and_print(lab, &program, &run, true)
+        }
+        Cmd::List { lab, format } => {
+            let lab = find_lab(&lab)?;
+            print!(
+                "{}",
+                match format {
+                    ListFormat::Text => rubric_text(lab),
+                    ListFormat::Markdown => rubric_markdown(lab),
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Hint { lab, test } => {
+            let lab = find_lab(&lab)?;
+            let tests: Vec<_> = match test {
+                Some(id) => vec![lab.test(&id).ok_or_else(|| {
+                    anyhow!(
+                        "{} has no test `{id}`; its tests are: {}",
+                        lab.name,
+                        lab.tests
+                            .iter()
+                            .map(|t| t.id)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })?],
+                None => lab.tests.iter().collect(),
+            };
+            for t in tests {
+                println!("{} — {}", t.id, t.name);
+                for (i, hint) in t.hints.iter().enumerate() {
+                    println!("  {}. {hint}", i + 1);
+                }
+                println!();
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn find_lab(name: &str) -> anyhow::Result<&'static Lab> {
+    labs::find(name).ok_or_else(|| {
+        anyhow!(
+            "unknown lab `{name}`; the labs are: {}",
+            labs::names().join(", ")
+        )
+    })
+}
+
+fn grade_and_print(
+    lab: &'static Lab,
+    program: &Program,
+    run: &RunArgs,
+    student: bool,
+) -> anyhow::Result<ExitCode> {
+    if let Some(only) = &run.only {
+        if runner::select(lab, Some(only)).is_empty() {
+            bail!(
+                "`--only {only}` matches no test of {}; groups: {}; tests: {}",
+                lab.name,
+                lab.groups().join(", "),
+                lab.tests
+                    .iter()
+                    .map(|t| t.id)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    let options = Options {
+        only: run.only.clone(),
+        seed: run.seed.unwrap_or_else(Rng::fresh_seed),
+        host: run.host.clone(),
+    };
+    let streaming = run.format == Format::Text;
+    let live = std::io::stderr().is_terminal();
+    if streaming {
+        print!(
+            "{}",
+            text::header(lab, &Program::shell_words(&program.argv), options.seed)
+        );
+    }
+    let mut progress = |event: Progress<'_>| match event {
+        Progress::Starting { index, total, test } if live => {
+            eprint!("\r\x1b[2K  running {} ({}/{}) …", test.id, index + 1, total);
+        }
+        Progress::Finished { result, .. } => {
+            if live {
+                eprint!("\r\x1b[2K");
+            }
+            if streaming {
+                print!("{}", text::result(result, true));
+                let _ = std::io::stdout().flush();
+            }
+        }
+        _ => {}
+    };
+    let report = runner::grade(lab, program, &options, &mut progress);
+    match run.format {
+        Format::Text => {
+            println!("{}", text::summary(&report));
+            if student && !report.full_marks() {
+                println!(
+                    "More hints: `autograder hint {} TEST-ID`; the handout: {}",
+                    lab.name, lab.handout
+                );
+            }
+        }
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&gradescope::results_json(&report))
+                .context("cannot encode the report")?
+        ),
+        Format::Junit => print!("{}", junit::xml(&report)),
+    }
+    Ok(exit_code(&report))
+}
+
+fn exit_code(report: &Report) -> ExitCode {
+    if report.full_marks() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// The rubric as plain text.
+pub fn rubric_text(lab: &Lab) -> String {
+    let mut out = format!(
+        "{} — {} ({} points)\n\n",
+        lab.name,
+        lab.title,
+        lab.max_points()
+    );
+    for t in lab.tests {
+        out.push_str(&format!(
+            "{:<22} {:>3} pts  [{}{}]  {}\n{:<22}           checks: {}\n",
+            t.id,
+            t.points,
+            t.group,
+            if t.visibility == crate::rubric::Visibility::Visible {
+                String::new()
+            } else {
+                format!(", {}", t.visibility.label())
+            },
+            t.name,
+            "",
+            t.checks
+        ));
+    }
+    out
+}
+
+/// The rubric as the Markdown table the handouts contain (kept equal by a test).
+pub fn rubric_markdown(lab: &Lab) -> String {
+    let mut out =
+        String::from("| id | behaviour | points | what the grader does |\n|---|---|---|---|\n");
+    for t in lab.tests {
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            t.id, t.name, t.points, t.checks
+        ));
+    }
+    out.push_str(&format!("| | **total** | **{}** | |\n", lab.max_points()));
+    out
+}
+
+/// The ids of the tests that failed.
+pub fn failed_ids(report: &Report) -> Vec<&'static str> {
+    report
+        .results
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Failed(_)))
+        .map(|r| r.test.id)
+        .collect()
+}

@@ -1,0 +1,30 @@
+//! # The netlabs autograder
+//!
+//! A black-box grader: it launches a program (in any language), talks to it over real
+//! sockets, and checks what crosses the wire byte for byte.
+//!
+//! The components, from the command line down:
+//!
+//! - [`cli`]: the `autograder` command (`grade`, `check`, `list`, `hint`).
+//! - [`cargo`]: finding the workspace and building a lab's package.
+//! - [`runner`]: runs a rubric, one fresh program per test, with time limits.
+//! - [`harness`]: starts programs in their own process group, waits until they listen,
+//!   and always tears them down.
+//! - [`probe`]: the toolkit probes use (recorded connections, deadlines, byte diffs) and
+//!   the shared probes of the echo labs.
+//! - [`labs`]: one rubric per lab.
+//! - [`rubric`]: what a rubric is made of.
+//! - [`report`]: text, Gradescope JSON and JUnit output.
+//! - [`procfs`]: facts about processes from Linux's `/proc`.
+//! - [`rng`]: seeded randomness, so every run can be repeated.
+
+pub mod cargo;
+pub mod cli;
+pub mod harness;
+pub mod labs;
+pub mod probe;
+pub mod procfs;
+pub mod report;
+pub mod rng;
+pub mod rubric;
+pub mod runner;

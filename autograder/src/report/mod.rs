@@ -1,0 +1,5 @@
+//! Turning a grading [`Report`](crate::runner::Report) into text, Gradescope JSON or JUnit.
+
+pub mod gradescope;
+pub mod junit;
+pub mod text;

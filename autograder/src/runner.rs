@@ -1,0 +1,349 @@
+//! Running a rubric against a program: one fresh program per test, always torn down.
+
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::harness::{self, describe_status, Placeholders, Program, Spawned, StartError};
+use crate::probe::Ctx;
+use crate::rng::Rng;
+use crate::rubric::{Failure, Kind, Lab, TestCase, Verdict};
+
+/// How long a program may take to start listening. Generous: interpreters and JVMs start
+/// slowly, and the machine may be busy grading other submissions.
+pub const STARTUP_LIMIT: Duration = Duration::from_secs(20);
+/// How many times a start is retried when another program took the port first.
+const PORT_ATTEMPTS: usize = 4;
+
+/// Options of one grading run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Only run tests of this group (or with this id).
+    pub only: Option<String>,
+    /// Seed for all random choices; printed so a run can be repeated.
+    pub seed: u64,
+    /// Host the program must listen on.
+    pub host: String,
+}
+
+/// How a test ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The behaviour is correct.
+    Passed,
+    /// It is not; the failure explains.
+    Failed(Failure),
+    /// The test could not run on this machine.
+    Skipped(String),
+}
+
+/// One test's result.
+#[derive(Debug)]
+pub struct TestResult {
+    /// The test.
+    pub test: &'static TestCase,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// How long it took, start-up included.
+    pub elapsed: Duration,
+    /// What the program printed, when it matters (on failure).
+    pub program_output: Option<String>,
+}
+
+impl TestResult {
+    /// Points earned.
+    pub fn score(&self) -> u32 {
+        match self.outcome {
+            Outcome::Passed => self.test.points,
+            _ => 0,
+        }
+    }
+
+    /// Points available (skipped tests are not counted).
+    pub fn max_score(&self) -> u32 {
+        match self.outcome {
+            Outcome::Skipped(_) => 0,
+            _ => self.test.points,
+        }
+    }
+}
+
+/// The result of grading one program on one lab.
+#[derive(Debug)]
+pub struct Report {
+    /// The lab.
+    pub lab: &'static Lab,
+    /// The program's command line as given.
+    pub program: String,
+    /// The seed used.
+    pub seed: u64,
+    /// Per-test results, in rubric order.
+    pub results: Vec<TestResult>,
+    /// Wall time of the whole run.
+    pub elapsed: Duration,
+}
+
+impl Report {
+    /// Points earned.
+    pub fn score(&self) -> u32 {
+        self.results.iter().map(TestResult::score).sum()
+    }
+
+    /// Points available.
+    pub fn max_score(&self) -> u32 {
+        self.results.iter().map(TestResult::max_score).sum()
+    }
+
+    /// Whether every test that ran passed.
+    pub fn full_marks(&self) -> bool {
+        self.results
+            .iter()
+            .all(|r| !matches!(r.outcome, Outcome::Failed(_)))
+    }
+}
+
+/// Selects the tests `only` asks for (a group name or a test id); all when `None`.
+pub fn select(lab: &'static Lab, only: Option<&str>) -> Vec<&'static TestCase> {
+    lab.tests
+        .iter()
+        .filter(|t| only.is_none_or(|o| t.group == o || t.id == o))
+        .collect()
+}
+
+/// Grades `program` against `lab`, calling `progress` before and after each test.
+pub fn grade(
+    lab: &'static Lab,
+    program: &Program,
+    options: &Options,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Report {
+    let started = Instant::now();
+    let tests = select(lab, options.only.as_deref());
+    let mut seeds = Rng::new(options.seed);
+    let mut results = Vec::new();
+    for (index, test) in tests.iter().enumerate() {
+        progress(Progress::Starting {
+            index,
+            total: tests.len(),
+            test,
+        });
+        let result = run_test(lab, test, program, options, seeds.fork());
+        progress(Progress::Finished {
+            index,
+            total: tests.len(),
+            result: &result,
+        });
+        results.push(result);
+    }
+    Report {
+        lab,
+        program: Program::shell_words(&program.argv),
+        seed: options.seed,
+        results,
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Progress events, for live output.
+#[derive(Debug)]
+pub enum Progress<'a> {
+    /// A test is about to start.
+    Starting {
+        /// Position in the run (0-based).
+        index: usize,
+        /// Number of tests in the run.
+        total: usize,
+        /// The test.
+        test: &'static TestCase,
+    },
+    /// A test has finished.
+    Finished {
+        /// Position in the run (0-based).
+        index: usize,
+        /// Number of tests in the run.
+        total: usize,
+        /// Its result.
+        result: &'a TestResult,
+    },
+}
+
+fn run_test(
+    lab: &'static Lab,
+    test: &'static TestCase,
+    program: &Program,
+    options: &Options,
+    mut rng: Rng,
+) -> TestResult {
+    let started = Instant::now();
+    let finish = |outcome: Outcome, program_output: Option<String>| TestResult {
+        test,
+        outcome,
+        elapsed: started.elapsed(),
+        program_output,
+    };
+    let root = match tempfile::Builder::new().prefix("netlabs-root-").tempdir() {
+        Ok(dir) => dir,
+        Err(e) => {
+            return finish(
+                grader_trouble(format!("cannot create a temporary root: {e}")),
+                None,
+            )
+        }
+    };
+    let mut values = Placeholders {
+        host: options.host.clone(),
+        port: 0,
+        root: root.path().to_path_buf(),
+    };
+    let mut server: Option<Spawned> = None;
+    if test.kind == Kind::Server {
+        match start_server(lab, program, &mut values, &mut rng) {
+            Ok(spawned) => server = Some(spawned),
+            Err((failure, output)) => return finish(Outcome::Failed(failure), output),
+        }
+    } else {
+        match harness::pick_port(&values.host, &mut rng) {
+            Ok(port) => values.port = port,
+            Err(e) => return finish(grader_trouble(format!("no free port: {e}")), None),
+        }
+    }
+
+    let mut ctx = Ctx::new(
+        &values,
+        program.clone(),
+        lab.default_port,
+        rng,
+        test.time_limit,
+    );
+    ctx.server_pid = server.as_ref().map(Spawned::pid);
+    let transcript = ctx.transcript.clone();
+    let probe = test.probe;
+    let (tx, rx) = mpsc::channel();
+    // The probe runs on its own thread so that the time limit holds even if a probe is
+    // stuck somewhere its own deadlines do not reach. Such a thread is abandoned (its
+    // sockets time out on their own) and the program is torn down regardless.
+    let handle = thread::Builder::new()
+        .name(format!("probe {}", test.id))
+        .spawn(move || {
+            let result = probe(&mut ctx);
+            let _ = tx.send(result);
+        });
+    let verdict = match handle {
+        Err(e) => Err(Verdict::Fail(Failure::new(format!(
+            "the grader could not start the probe: {e}"
+        )))),
+        Ok(_) => match rx.recv_timeout(test.time_limit + Duration::from_secs(2)) {
+            Ok(result) => result,
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(Failure::new(format!(
+                "the test did not finish within its {} s time limit",
+                test.time_limit.as_secs()
+            ))
+            .detail("The program is probably waiting for something that never happens (or is very slow).")
+            .into()),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(Failure::new(
+                "the probe crashed: this is a bug in the autograder, please report it",
+            )
+            .into()),
+        },
+    };
+
+    let (exited_during_test, output) = match server.as_mut() {
+        Some(s) => {
+            // A program that crashed as the probe failed may still be on its way out;
+            // give it a moment so the report can say it died (and how).
+            let exited = if verdict.is_err() {
+                s.wait_timeout(Duration::from_millis(300))
+            } else {
+                s.try_status()
+            };
+            s.stop();
+            (exited, Some(s.output_tail(30)))
+        }
+        None => (None, None),
+    };
+    match verdict {
+        Ok(()) => finish(Outcome::Passed, None),
+        Err(Verdict::Skip(reason)) => finish(Outcome::Skipped(reason), None),
+        Err(Verdict::Fail(mut failure)) => {
+            if failure.transcript.is_empty() {
+                failure.transcript = transcript.lines();
+            }
+            if let Some(status) = exited_during_test {
+                failure.details.push(format!(
+                    "The program {} during the test.",
+                    describe_status(status)
+                ));
+            }
+            finish(Outcome::Failed(failure), output)
+        }
+    }
+}
+
+/// Starts the server, retrying on a fresh port when someone else took ours.
+fn start_server(
+    lab: &Lab,
+    program: &Program,
+    values: &mut Placeholders,
+    rng: &mut Rng,
+) -> Result<Spawned, (Failure, Option<String>)> {
+    for _ in 0..PORT_ATTEMPTS {
+        values.port = harness::pick_port(&values.host, rng).map_err(|e| {
+            (
+                Failure::new(format!("the grader found no free port: {e}")),
+                None,
+            )
+        })?;
+        let argv = program.command_line(lab.server_args, values);
+        let shown = Program::shell_words(&argv);
+        let mut spawned = Spawned::start(&argv, &program.cwd).map_err(|e| {
+            (
+                Failure::new(format!("could not run `{shown}`: {e}"))
+                    .detail("Check the path to the program and that it is executable."),
+                None,
+            )
+        })?;
+        match spawned.wait_until_listening(&values.host, values.port, STARTUP_LIMIT) {
+            Ok(()) => return Ok(spawned),
+            Err(StartError::PortTaken) => continue,
+            Err(StartError::Exited(status)) => {
+                // Give the output readers a moment to collect the last words.
+                thread::sleep(Duration::from_millis(20));
+                let output = spawned.output_tail(30);
+                return Err((
+                    Failure::new(format!(
+                        "the program {} before it listened on port {}",
+                        describe_status(status),
+                        values.port
+                    ))
+                    .detail(format!("command: {shown}")),
+                    Some(output),
+                ));
+            }
+            Err(StartError::NeverListened(waited)) => {
+                spawned.stop();
+                return Err((
+                    Failure::new(format!(
+                        "the program did not listen on {}:{} within {} s",
+                        values.host,
+                        values.port,
+                        waited.as_secs()
+                    ))
+                    .detail(format!("command: {shown}"))
+                    .detail("Does it read the port from --port (or the {port} placeholder)? Does it listen on the right host?"),
+                    Some(spawned.output_tail(30)),
+                ));
+            }
+        }
+    }
+    Err((
+        Failure::new("other programs on this machine kept taking the ports picked for the test; this is not your program's fault, please run again"),
+        None,
+    ))
+}
+
+fn grader_trouble(message: String) -> Outcome {
+    Outcome::Failed(
+        Failure::new(message)
+            .detail("This is a problem of the grading machine, not of your program."),
+    )
+}

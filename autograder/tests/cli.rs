@@ -1,0 +1,187 @@
+//! The command line's contract: exit codes, formats, listings, hints.
+
+use predicates::prelude::*;
+
+use crate::support::*;
+
+#[test]
+fn unknown_lab_is_a_usage_error_naming_the_labs() {
+    let out = autograder().args(["list", "lab9"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        predicate::str::contains("the labs are: lab1").eval(&String::from_utf8_lossy(&out.stderr))
+    );
+}
+
+#[test]
+fn grade_without_a_program_is_a_usage_error() {
+    let out = autograder().args(["grade", "lab1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no program to grade"));
+}
+
+#[test]
+fn a_missing_program_fails_every_test_with_a_clear_message() {
+    let out = autograder()
+        .args([
+            "grade",
+            "lab1",
+            "--only",
+            "echo-short",
+            "--",
+            "./no-such-server",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("could not run `./no-such-server"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("lab1: 0/5 points (0 of 1 tests passed)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_program_that_exits_at_once_is_reported_with_its_status_and_output() {
+    let out = autograder()
+        .args([
+            "grade",
+            "lab1",
+            "--only",
+            "echo-short",
+            "--",
+            "sh",
+            "-c",
+            "echo 'cannot bind' >&2; exit 7",
+            "{port}",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("exited with status 7 before it listened"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("| cannot bind"), "{stdout}");
+}
+
+#[test]
+fn text_report_ends_with_the_summary_line() {
+    let exe = package_bin("lab1-solution");
+    let out = autograder()
+        .args(["grade", "lab1", "--only", "echo-short", "--"])
+        .arg(&exe)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.lines().last(),
+        Some("lab1: 5/5 points (1 of 1 tests passed)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("✓   5/5  echo-short"), "{stdout}");
+}
+
+#[test]
+fn gradescope_json_follows_the_schema() {
+    let g = grade_bin("lab1", &package_bin("lab1-solution"));
+    let json = &g.json;
+    assert!(json["score"].is_number());
+    let tests = json["tests"].as_array().unwrap();
+    assert_eq!(tests.len(), 7);
+    for t in tests {
+        for key in [
+            "name",
+            "score",
+            "max_score",
+            "status",
+            "output",
+            "visibility",
+        ] {
+            assert!(!t[key].is_null(), "test lacks `{key}`: {t}");
+        }
+        assert!(
+            ["visible", "hidden", "after_due_date"].contains(&t["visibility"].as_str().unwrap())
+        );
+    }
+}
+
+#[test]
+fn junit_output_is_well_formed_enough_for_ci() {
+    let out = autograder()
+        .args([
+            "grade",
+            "lab1",
+            "--only",
+            "echo-short",
+            "--format",
+            "junit",
+            "--",
+            "sh",
+            "-c",
+            "exit 1",
+            "{port}",
+        ])
+        .output()
+        .unwrap();
+    let xml = String::from_utf8_lossy(&out.stdout);
+    assert!(xml.starts_with("<?xml"), "{xml}");
+    assert!(
+        xml.contains("<testsuite name=\"lab1\" tests=\"1\" failures=\"1\""),
+        "{xml}"
+    );
+    assert!(xml.contains("<failure message="), "{xml}");
+}
+
+#[test]
+fn list_and_hint_describe_the_rubric() {
+    let out = autograder().args(["list", "lab1"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("lab1 — iterative echo server (50 points)"),
+        "{text}"
+    );
+    assert!(text.contains("reset-mid-stream"));
+    let out = autograder()
+        .args(["hint", "lab1", "echo-fragments"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("1. One `read` returns whatever has arrived"),
+        "{text}"
+    );
+    assert!(
+        text.contains("3. "),
+        "hints go from gentle to explicit:\n{text}"
+    );
+    let out = autograder()
+        .args(["hint", "lab1", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn seeds_make_payloads_repeatable() {
+    let exe = package_bin("lab1-solution");
+    let out = autograder()
+        .args([
+            "grade",
+            "lab1",
+            "--only",
+            "echo-short",
+            "--seed",
+            "1234",
+            "--",
+        ])
+        .arg(&exe)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("seed 1234"));
+}

@@ -1,0 +1,16 @@
+// Mistake: assumes one read returns the whole message, then closes.
+use std::io::{Read, Write};
+use std::net::TcpListener;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let port = args.iter().position(|a| a == "--port").map(|i| args[i + 1].clone()).unwrap();
+    let listener = TcpListener::bind(format!("127.0.0.1:{port}")).unwrap();
+    for stream in listener.incoming() {
+        let Ok(mut stream) = stream else { continue };
+        let mut buf = [0u8; 4096];
+        if let Ok(n) = stream.read(&mut buf) {
+            let _ = stream.write_all(&buf[..n]);
+        }
+    }
+}

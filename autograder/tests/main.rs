@@ -1,0 +1,12 @@
+//! The autograder's own tests: one integration-test binary, so it links once.
+//!
+//! They prove the rubric both ways: reference solutions get full marks, untouched stubs
+//! get zero, and each buggy program in `corpus/` fails exactly the tests meant to catch
+//! its mistake (and passes the others).
+
+mod support;
+
+mod cli;
+mod handouts;
+mod lab1;
+mod workspace;

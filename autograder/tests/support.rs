@@ -1,0 +1,216 @@
+//! Helpers that read like the domain: "build this package", "grade this program",
+//! "expect these tests to fail". Failures print the command, its status and its output.
+
+#![allow(dead_code)] // each test module uses a different subset
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, OnceLock};
+
+use serde_json::Value;
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("autograder sits inside the workspace")
+        .to_path_buf()
+}
+
+/// The `autograder` binary under test.
+pub fn autograder() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_autograder"));
+    cmd.current_dir(workspace());
+    cmd
+}
+
+/// Builds a workspace package's binary (once per test run) and returns its path.
+///
+/// `cargo_bin!` only sees this package's binaries, so other packages are built with
+/// cargo explicitly, through the same code `autograder check` uses.
+pub fn package_bin(package: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<BTreeMap<String, PathBuf>>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| Mutex::new(BTreeMap::new()));
+    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
+    built
+        .entry(package.to_string())
+        .or_insert_with(|| {
+            autograder::cargo::build(&workspace(), package, false)
+                .unwrap_or_else(|e| panic!("cannot build {package}: {e:#}"))
+        })
+        .clone()
+}
+
+/// Compiles a single-file Rust program from `tests/corpus/` with plain `rustc`.
+///
+/// Outputs are cached under the target directory by file name and content, so concurrent
+/// tests and repeated runs share them.
+pub fn corpus_rust(relative: &str) -> PathBuf {
+    let source = corpus(relative);
+    let text = std::fs::read(&source).unwrap_or_else(|e| panic!("{}: {e}", source.display()));
+    let hash = text.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    let dir = target_dir().join("corpus");
+    std::fs::create_dir_all(&dir).unwrap();
+    let stem = relative.replace(['/', '.'], "_");
+    let exe = dir.join(format!("{stem}-{hash:016x}"));
+    if !exe.exists() {
+        // Build under a unique name, then rename: concurrent tests never see half a file.
+        let tmp = dir.join(format!("{stem}-{hash:016x}.{}.tmp", std::process::id()));
+        let out = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+            .args(["--edition", "2021", "-O", "-o"])
+            .arg(&tmp)
+            .arg(&source)
+            .output()
+            .expect("rustc runs");
+        assert!(
+            out.status.success(),
+            "rustc {relative} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::rename(&tmp, &exe).unwrap();
+    }
+    exe
+}
+
+/// Path of a corpus file.
+pub fn corpus(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/corpus")
+        .join(relative)
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|p| {
+            if p.is_absolute() {
+                p
+            } else {
+                workspace().join(p)
+            }
+        })
+        .unwrap_or_else(|| workspace().join("target"))
+}
+
+/// Whether an external tool is available. When it is not, the test is skipped with a
+/// printed reason, except under CI (`CI` set), where a missing tool is a failure.
+pub fn require_tool(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "`{tool}` is required under CI but is not installed"
+        );
+        eprintln!("skipped: `{tool}` is not installed");
+    }
+    found
+}
+
+/// The result of `autograder grade --format json`.
+#[derive(Debug)]
+pub struct Graded {
+    pub output: Output,
+    pub json: Value,
+}
+
+impl Graded {
+    /// Ids of the failed tests.
+    pub fn failed(&self) -> BTreeSet<String> {
+        self.ids_with("failed")
+    }
+
+    /// Ids of the passed tests.
+    pub fn passed(&self) -> BTreeSet<String> {
+        self.ids_with("passed")
+    }
+
+    fn ids_with(&self, status: &str) -> BTreeSet<String> {
+        self.json["tests"]
+            .as_array()
+            .expect("tests[]")
+            .iter()
+            .filter(|t| t["status"] == status)
+            .map(|t| t["tags"][0].as_str().expect("id tag").to_string())
+            .collect()
+    }
+
+    /// Score and maximum.
+    pub fn score(&self) -> (u64, u64) {
+        let max = self.json["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["max_score"].as_u64().unwrap())
+            .sum();
+        (self.json["score"].as_u64().unwrap(), max)
+    }
+
+    /// The test's feedback text.
+    pub fn feedback(&self, id: &str) -> String {
+        self.json["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["tags"][0] == id)
+            .map(|t| t["output"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("no test {id}"))
+    }
+
+    /// Asserts that exactly `ids` failed, printing all feedback otherwise.
+    pub fn assert_failed_exactly(&self, ids: &[&str]) {
+        let want: BTreeSet<String> = ids.iter().map(|s| s.to_string()).collect();
+        assert_eq!(
+            self.failed(),
+            want,
+            "unexpected failures; full report:\n{}",
+            self.describe()
+        );
+    }
+
+    /// Everything, for assertion messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "status: {}\nstderr:\n{}\nreport:\n{}",
+            self.output.status,
+            String::from_utf8_lossy(&self.output.stderr),
+            self.json["tests"]
+                .as_array()
+                .map(|ts| ts
+                    .iter()
+                    .map(|t| t["output"].as_str().unwrap_or(""))
+                    .collect::<String>())
+                .unwrap_or_default()
+        )
+    }
+}
+
+/// Grades `program` (argv) on `lab` and returns the parsed Gradescope JSON.
+pub fn grade(lab: &str, extra: &[&str], program: &[&str]) -> Graded {
+    let mut cmd = autograder();
+    cmd.args(["grade", lab, "--format", "json"])
+        .args(extra)
+        .arg("--")
+        .args(program);
+    let output = cmd.output().expect("autograder runs");
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON from {cmd:?} ({e}); status {}\nstdout:\n{}\nstderr:\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    Graded { output, json }
+}
+
+/// Grades a binary at `path`.
+pub fn grade_bin(lab: &str, path: &Path) -> Graded {
+    grade(lab, &[], &[path.to_str().unwrap()])
+}
