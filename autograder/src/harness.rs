@@ -564,6 +564,31 @@ mod tests {
     }
 
     #[test]
+    fn a_port_taken_by_another_program_is_a_collision_not_a_failure() {
+        // Someone else (this test) listens on the port the program was given.
+        let squatter = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = squatter.local_addr().unwrap().port();
+        let argv: Vec<String> = ["sh", "-c", "exit 1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let mut failed_bind = Spawned::start(&argv, Path::new(".")).unwrap();
+        assert!(matches!(
+            failed_bind.wait_until_listening("127.0.0.1", port, Duration::from_secs(10)),
+            Err(StartError::PortTaken)
+        ));
+        let argv: Vec<String> = ["sleep", "30"].iter().map(|s| s.to_string()).collect();
+        let mut oblivious = Spawned::start(&argv, Path::new(".")).unwrap();
+        if procfs::available() {
+            assert!(matches!(
+                oblivious.wait_until_listening("127.0.0.1", port, Duration::from_secs(10)),
+                Err(StartError::PortTaken)
+            ));
+        }
+        oblivious.stop();
+    }
+
+    #[test]
     fn reports_a_program_that_exits_before_listening() {
         let argv: Vec<String> = ["sh", "-c", "echo boom >&2; exit 3"]
             .iter()
