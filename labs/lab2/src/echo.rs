@@ -1,0 +1,43 @@
+//! Serving one client: the echo loop, on the client's own thread.
+//!
+//! This is the code you wrote in lab 1. Blocking calls were the problem of the iterative
+//! server only because its one thread served everybody; here each connection has a thread
+//! of its own, so a blocked `read` or `write` holds up that client and nobody else.
+
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpStream};
+
+use crate::trace::Trace;
+
+/// Size of the buffer each read fills.
+pub const BUF_SIZE: usize = 64 * 1024;
+
+/// Echoes everything `peer` sends until it half-closes, then closes our side too.
+///
+/// Returns the number of bytes echoed.
+///
+/// # Errors
+/// Any I/O error on this connection, such as a reset from the client.
+pub fn serve_client(stream: TcpStream, peer: SocketAddr, trace: &Trace) -> io::Result<u64> {
+    // TODO: Step 4 — bring your echo loop from lab 1: read whatever has arrived, write all
+    // of it back with `write_all`, repeat; when a read returns 0, shut down your write
+    // side and return the number of bytes echoed.
+    let _ = (stream, peer, trace, BUF_SIZE);
+    todo!("Step 4 of handouts/lab2.md: echo every byte until the client half-closes")
+}
+
+/// Writes every byte of `bytes`, however many `write` calls that takes.
+///
+/// # Errors
+/// The first write error other than `Interrupted`; `WriteZero` if nothing is accepted.
+pub fn write_all(
+    stream: &mut impl Write,
+    bytes: &[u8],
+    peer: SocketAddr,
+    trace: &Trace,
+) -> io::Result<()> {
+    // TODO: Step 5 — bring your write loop from lab 1: call `stream.write` until every
+    // byte has been taken, retrying on `Interrupted`.
+    let _ = (stream, bytes, peer, trace);
+    todo!("Step 5 of handouts/lab2.md: write every byte, looping over partial writes")
+}
