@@ -68,6 +68,10 @@ enum Cmd {
         /// One test id (see `autograder list LAB`); all tests when omitted.
         test: Option<String>,
     },
+    /// Measure servers: throughput and latency against concurrent clients (CSV, SVG, table).
+    Bench(crate::bench::BenchArgs),
+    /// Show a concept live with the reference servers (`demo concurrency`).
+    Demo(crate::demo::DemoArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -116,6 +120,8 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Cmd::Bench(args) => args.execute(),
+        Cmd::Demo(args) => args.execute(),
         Cmd::Grade {
             lab,
             run,

@@ -6,6 +6,8 @@
 //! The components, from the command line down:
 //!
 //! - [`cli`]: the `autograder` command (`grade`, `check`, `list`, `hint`).
+//! - [`bench`]: `autograder bench`, the load generator and the throughput/latency graph.
+//! - [`demo`]: `autograder demo concurrency`, the three echo servers side by side.
 //! - [`cargo`]: finding the workspace and building a lab's package.
 //! - [`runner`]: runs a rubric, one fresh program per test, with time limits.
 //! - [`harness`]: starts programs in their own process group, waits until they listen,
@@ -18,8 +20,10 @@
 //! - [`procfs`]: facts about processes from Linux's `/proc`.
 //! - [`rng`]: seeded randomness, so every run can be repeated.
 
+pub mod bench;
 pub mod cargo;
 pub mod cli;
+pub mod demo;
 pub mod harness;
 pub mod labs;
 pub mod probe;

@@ -6,6 +6,7 @@
 
 mod support;
 
+mod bench;
 mod cli;
 mod handouts;
 mod lab1;

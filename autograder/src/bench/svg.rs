@@ -1,0 +1,285 @@
+//! The bench graph as a self-contained SVG: throughput and p99 latency against concurrent
+//! clients, one line per program, with labelled axes and a legend.
+//!
+//! Hand-written rather than drawn by a plotting library: the picture is two line charts,
+//! and an SVG is text, so a hundred lines of `format!` keep the dependency list short and
+//! the output byte-stable for tests. Open `bench.svg` in any browser.
+//!
+//! The x axis is logarithmic (base 2) when the client counts span a factor of 8 or more,
+//! which is how such graphs are usually read (1, 2, 4, … clients at equal spacing).
+
+use std::fmt::Write as _;
+
+use super::Row;
+
+const WIDTH: f64 = 820.0;
+const PANEL_H: f64 = 300.0;
+const LEFT: f64 = 90.0;
+const RIGHT: f64 = 200.0;
+const TOP: f64 = 60.0;
+const GAP: f64 = 80.0;
+
+/// Colour-blind-friendly line colours (Okabe–Ito), cycled when there are more programs.
+const COLOURS: &[&str] = &[
+    "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442",
+];
+
+/// The whole picture.
+pub fn chart(title: &str, rows: &[Row]) -> String {
+    let programs = programs(rows);
+    let height = TOP + 2.0 * PANEL_H + GAP + 60.0;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(out, "<title>{}</title>", escape(title));
+    let _ = writeln!(
+        out,
+        r#"<rect x="0" y="0" width="{WIDTH}" height="{height}" fill="white"/>"#
+    );
+    let _ = writeln!(
+        out,
+        r#"<text x="{}" y="28" font-size="16" font-weight="bold" text-anchor="middle">{}</text>"#,
+        (LEFT + WIDTH - RIGHT) / 2.0,
+        escape(title)
+    );
+    let xs = XScale::new(rows);
+    panel(
+        &mut out,
+        TOP,
+        "throughput (requests/s)",
+        "throughput",
+        rows,
+        &programs,
+        &xs,
+        |r| r.requests_per_sec,
+    );
+    panel(
+        &mut out,
+        TOP + PANEL_H + GAP,
+        "p99 latency (ms)",
+        "p99-latency",
+        rows,
+        &programs,
+        &xs,
+        |r| r.p99_ms,
+    );
+    legend(&mut out, &programs);
+    out.push_str("</svg>\n");
+    out
+}
+
+/// Program labels in order of first appearance.
+fn programs(rows: &[Row]) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for r in rows {
+        if !seen.contains(&r.program) {
+            seen.push(r.program.clone());
+        }
+    }
+    seen
+}
+
+/// Maps client counts to x pixels.
+struct XScale {
+    log: bool,
+    lo: f64,
+    hi: f64,
+    ticks: Vec<usize>,
+}
+
+impl XScale {
+    fn new(rows: &[Row]) -> XScale {
+        let mut ticks: Vec<usize> = rows.iter().map(|r| r.clients.max(1)).collect();
+        ticks.sort_unstable();
+        ticks.dedup();
+        let lo = ticks.first().copied().unwrap_or(1) as f64;
+        let hi = ticks.last().copied().unwrap_or(1) as f64;
+        let log = hi / lo >= 8.0;
+        // Too many labels would overlap: keep about a dozen, spread evenly.
+        if ticks.len() > 12 {
+            let step = ticks.len().div_ceil(12);
+            ticks = ticks.into_iter().step_by(step).collect();
+        }
+        XScale { log, lo, hi, ticks }
+    }
+
+    fn x(&self, clients: usize) -> f64 {
+        let f = |v: f64| if self.log { v.log2() } else { v };
+        let span = f(self.hi) - f(self.lo);
+        let t = if span > 0.0 {
+            (f(clients.max(1) as f64) - f(self.lo)) / span
+        } else {
+            0.5
+        };
+        LEFT + t * (WIDTH - LEFT - RIGHT)
+    }
+}
+
+/// A "nice" upper bound and tick step (1, 2 or 5 times a power of ten).
+fn nice_axis(max: f64) -> (f64, f64) {
+    if max.is_nan() || max <= 0.0 || max.is_infinite() {
+        return (1.0, 0.2);
+    }
+    let raw = max / 5.0;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
+    ((max / step).ceil() * step, step)
+}
+
+fn format_tick(v: f64, step: f64) -> String {
+    if v >= 10_000.0 && v.fract() == 0.0 {
+        format!("{:.0}k", v / 1000.0)
+    } else if step >= 1.0 {
+        format!("{v:.0}")
+    } else {
+        let digits = (-step.log10().floor()) as usize;
+        format!("{v:.digits$}")
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn panel(
+    out: &mut String,
+    top: f64,
+    y_label: &str,
+    class: &str,
+    rows: &[Row],
+    programs: &[String],
+    xs: &XScale,
+    value: fn(&Row) -> f64,
+) {
+    let bottom = top + PANEL_H;
+    let right = WIDTH - RIGHT;
+    let max = rows.iter().map(value).fold(0.0, f64::max);
+    let (y_max, step) = nice_axis(max);
+    let y = |v: f64| bottom - (v / y_max) * PANEL_H;
+    let _ = writeln!(out, r#"<g class="panel {class}">"#);
+    // Grid and y ticks.
+    let mut v = 0.0;
+    while v <= y_max + step / 2.0 {
+        let py = y(v);
+        let _ = writeln!(
+            out,
+            r##"<line x1="{LEFT}" y1="{py:.1}" x2="{right}" y2="{py:.1}" stroke="#e0e0e0"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,
+            LEFT - 6.0,
+            py + 4.0,
+            format_tick(v, step)
+        );
+        v += step;
+    }
+    // X ticks.
+    for &c in &xs.ticks {
+        let px = xs.x(c);
+        let _ = writeln!(
+            out,
+            r##"<line x1="{px:.1}" y1="{bottom}" x2="{px:.1}" y2="{:.1}" stroke="#444"/><text x="{px:.1}" y="{:.1}" text-anchor="middle">{c}</text>"##,
+            bottom + 5.0,
+            bottom + 18.0
+        );
+    }
+    // Axes and their labels.
+    let _ = writeln!(
+        out,
+        r##"<line x1="{LEFT}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="#444"/><line x1="{LEFT}" y1="{top}" x2="{LEFT}" y2="{bottom}" stroke="#444"/>"##
+    );
+    let _ = writeln!(
+        out,
+        r#"<text class="axis-label" x="{:.1}" y="{:.1}" text-anchor="middle">concurrent clients{}</text>"#,
+        (LEFT + right) / 2.0,
+        bottom + 38.0,
+        if xs.log { " (log scale)" } else { "" }
+    );
+    let _ = writeln!(
+        out,
+        r#"<text class="axis-label" x="{:.1}" y="{:.1}" text-anchor="middle" transform="rotate(-90 {:.1} {:.1})">{}</text>"#,
+        LEFT - 62.0,
+        top + PANEL_H / 2.0,
+        LEFT - 62.0,
+        top + PANEL_H / 2.0,
+        escape(y_label)
+    );
+    // One line per program.
+    for (i, program) in programs.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
+        let mut points: Vec<(f64, f64)> = rows
+            .iter()
+            .filter(|r| &r.program == program)
+            .map(|r| (xs.x(r.clients), y(value(r))))
+            .collect();
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let list: Vec<String> = points
+            .iter()
+            .map(|(x, y)| format!("{x:.1},{y:.1}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            r#"<polyline class="series" data-program="{}" points="{}" fill="none" stroke="{colour}" stroke-width="2"/>"#,
+            escape(program),
+            list.join(" ")
+        );
+        for (x, y) in points {
+            let _ = writeln!(
+                out,
+                r#"<circle cx="{x:.1}" cy="{y:.1}" r="3" fill="{colour}"/>"#
+            );
+        }
+    }
+    out.push_str("</g>\n");
+}
+
+fn legend(out: &mut String, programs: &[String]) {
+    let x = WIDTH - RIGHT + 20.0;
+    out.push_str("<g class=\"legend\">\n");
+    for (i, program) in programs.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
+        let y = TOP + 10.0 + 22.0 * i as f64;
+        let _ = writeln!(
+            out,
+            r#"<line x1="{x}" y1="{y}" x2="{}" y2="{y}" stroke="{colour}" stroke-width="3"/><text x="{}" y="{}">{}</text>"#,
+            x + 24.0,
+            x + 30.0,
+            y + 4.0,
+            escape(program)
+        );
+    }
+    out.push_str("</g>\n");
+}
+
+/// Escapes text for XML content and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nice_axes_round_up_to_1_2_5_steps() {
+        assert_eq!(nice_axis(93.0), (100.0, 20.0));
+        assert_eq!(nice_axis(12_345.0), (15_000.0, 5_000.0));
+        assert_eq!(nice_axis(0.0), (1.0, 0.2));
+    }
+
+    #[test]
+    fn labels_are_escaped() {
+        assert_eq!(escape("a<b & \"c\""), "a&lt;b &amp; &quot;c&quot;");
+    }
+}
