@@ -359,18 +359,25 @@ impl Sampler {
         let (stop, stopped) = mpsc::channel::<()>();
         let handle = thread::spawn(move || {
             let mut samples = Vec::new();
-            loop {
-                if let Some(s) = sample_group(pgid) {
+            // Finding the group's members scans all of /proc, which costs real CPU on a
+            // busy machine (CPU the server under test would not get), so the member list
+            // is refreshed once a second and only the members are read every 100 ms.
+            let mut members = Vec::new();
+            for round in 0u64.. {
+                if round % 10 == 0 {
+                    members = procfs::group_members(pgid).unwrap_or_default();
+                }
+                if let Some(s) = sample(&members) {
                     samples.push(s);
                 }
-                // The period of the measurement, not a wait for an event: waking on the
-                // stop signal ends it at once.
+                // The period of the measurement, not a wait for an event: the stop
+                // signal ends it at once.
                 match stopped.recv_timeout(Duration::from_millis(100)) {
                     Err(mpsc::RecvTimeoutError::Timeout) => continue,
                     _ => break,
                 }
             }
-            if let Some(s) = sample_group(pgid) {
+            if let Some(s) = sample(&members) {
                 samples.push(s);
             }
             Samples(samples)
@@ -384,14 +391,14 @@ impl Sampler {
     }
 }
 
-/// The summed CPU time and RSS of every process in group `pgid` (nginx has workers).
-fn sample_group(pgid: i32) -> Option<Sample> {
-    let members = procfs::group_members(pgid)?;
+/// The summed CPU time and RSS of the processes `members` (nginx has workers; threads are
+/// included in their process's figures).
+fn sample(members: &[u32]) -> Option<Sample> {
     let at = Instant::now();
     let mut cpu_seconds = 0.0;
     let mut rss_bytes = 0;
     let mut any = false;
-    for pid in members {
+    for &pid in members {
         if let (Some(cpu), Some(rss)) = (procfs::cpu_seconds(pid), procfs::rss_bytes(pid)) {
             cpu_seconds += cpu;
             rss_bytes += rss;

@@ -1,0 +1,242 @@
+#!/usr/bin/env bash
+# perf.sh — the reference solutions' performance, measured side by side in one run.
+#
+#   autograder/scripts/perf.sh [OUT_DIR]        (default OUT_DIR: target/perf)
+#   DURATION=3 autograder/scripts/perf.sh       (seconds per measurement, default 5)
+#
+# Everything is measured with `autograder bench` (release builds) next to the tools people
+# use — nginx, wrk, iperf3, pyftpdlib + curl — where they are installed; what is absent is
+# skipped with a note. Each comparison runs its contenders back to back on the same
+# machine, because only ratios measured together mean anything on a shared machine.
+# Results: OUT_DIR/summary.md (the table handouts/performance.md quotes), plus each
+# bench's CSV and SVG under OUT_DIR/<name>/.
+#
+# Servers are started by the bench itself (own process group, always torn down); the few
+# started here (nginx for wrk, iperf3, the FTP servers) are stopped by the exit trap.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+out=${1:-$root/target/perf}
+duration=${DURATION:-5}
+cores=$(nproc)
+target=${CARGO_TARGET_DIR:-$root/target}
+case $target in /*) ;; *) target=$root/$target ;; esac
+tmp=$(mktemp -d /tmp/netlabs-perf-XXXXXX)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+mkdir -p "$out"
+summary=$out/summary.md
+cd "$root"
+
+have() { command -v "$1" >/dev/null 2>&1; }
+note() { printf '%s\n' "$*" | tee -a "$summary"; }
+# ratio A B: A/B with two decimals ("n/a" when B is missing or zero).
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
+# csv_get FILE PROGRAM CLIENTS COLUMN: one value from a bench.csv.
+csv_get() {
+    awk -F, -v p="$2" -v c="$3" -v col="$4" '
+        NR == 1 { for (i = 1; i <= NF; i++) idx[$i] = i; next }
+        $1 == p && $2 == c { print $(idx[col]); exit }' "$1/bench.csv"
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# wait_tcp PORT: until something accepts on 127.0.0.1:PORT (bounded: 20 s).
+wait_tcp() {
+    for _ in $(seq 200); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "nothing listened on port $1 within 20 s" >&2
+    return 1
+}
+solution() { [[ -f solutions/$1/Cargo.toml ]]; }
+
+: > "$summary"
+note "# netlabs performance run"
+note ""
+note "$(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -sr), $cores cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), ${duration} s per measurement."
+note ""
+
+echo "Building release binaries …" >&2
+packages=(-p autograder)
+for lab in lab1 lab2 lab3 lab4 lab5; do solution "$lab" && packages+=(-p "$lab-solution"); done
+cargo build --release -q "${packages[@]}"
+ag=$target/release/autograder
+bench() { "$ag" bench "$@" --duration "$duration"; }
+# run_bench NAME ARGS…: a bench into OUT/NAME, its table also kept in OUT/NAME/table.txt.
+run_bench() {
+    local name=$1; shift
+    mkdir -p "$out/$name"
+    bench "$@" --out "$out/$name" | tee "$out/$name/table.txt" >&2
+}
+
+# nginx, unprivileged-style: a private prefix and config in a temp dir, foreground.
+nginx_at=$tmp/nginx-at.sh
+cat > "$nginx_at" <<'EOF'
+#!/bin/sh
+# nginx-at.sh PORT ROOT: nginx in the foreground serving ROOT on 127.0.0.1:PORT.
+set -e
+port=$1; root=$2; prefix=$(mktemp -d /tmp/netlabs-nginx-XXXXXX)
+# nginx's workers may run as another user: let them read the root.
+chmod 755 "$root" "$prefix"
+cat > "$prefix/nginx.conf" <<CONF
+worker_processes ${NGINX_WORKERS:-auto};
+pid $prefix/nginx.pid;
+error_log $prefix/error.log warn;
+events { worker_connections 20000; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 10000000;
+    client_body_temp_path $prefix/body;
+    proxy_temp_path $prefix/proxy;
+    fastcgi_temp_path $prefix/fastcgi;
+    uwsgi_temp_path $prefix/uwsgi;
+    scgi_temp_path $prefix/scgi;
+    server { listen 127.0.0.1:$port; root $root; }
+}
+CONF
+exec nginx -p "$prefix" -c "$prefix/nginx.conf" -g 'daemon off;'
+EOF
+chmod +x "$nginx_at"
+have nginx && nginx_cmd="nginx=sh $nginx_at {port} {root}" || nginx_cmd=""
+
+note "| target | measured (side by side) | ratio | met |"
+note "|---|---|---|---|"
+row() { note "| $1 | $2 | $3 | $4 |"; }
+meets() { awk -v r="$1" -v t="$2" 'BEGIN { if (r == "n/a") print "not measured"; else if (r + 0 >= t + 0) print "yes"; else print "**no**" }'; }
+
+# 1. The load generator against wrk, on the same nginx configuration, alternated.
+if [[ -n $nginx_cmd ]] && have wrk; then
+    echo "Load generator vs wrk (nginx, 1 KiB, 64 clients) …" >&2
+    mkdir -p "$tmp/www" && head -c 1024 /dev/urandom > "$tmp/www/bench.bin"
+    ours=(); theirs=()
+    for round in 1 2 3; do
+        port=$(free_port)
+        sh "$nginx_at" "$port" "$tmp/www" & pids+=($!); nginx_pid=$!
+        wait_tcp "$port"
+        theirs+=("$(wrk -t"$cores" -c64 -d"${duration}s" "http://127.0.0.1:$port/bench.bin" | awk '/^Requests\/sec/ { print $2 }')")
+        kill "$nginx_pid"; wait "$nginx_pid" 2>/dev/null || true
+        bench lab5 --clients 64 --out "$out/loadgen-$round" --compare "$nginx_cmd" > /dev/null
+        ours+=("$(csv_get "$out/loadgen-$round" nginx 64 requests_per_sec)")
+    done
+    med() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
+    r=$(ratio "$(med "${ours[@]}")" "$(med "${theirs[@]}")")
+    row "load generator ≥ 0.9× wrk (req/s against nginx, 1 KiB, 64 clients; median of 3 alternated runs)" \
+        "bench $(med "${ours[@]}") req/s, wrk $(med "${theirs[@]}") req/s (bench: ${ours[*]}; wrk: ${theirs[*]})" "$r" "$(meets "$r" 0.9)"
+else
+    row "load generator vs wrk" "skipped: nginx or wrk is not installed" "n/a" "not measured"
+fi
+
+# 2. lab5 against nginx: 1 KiB at 64 keep-alive clients (and the graph), 1 MiB throughput.
+if solution lab5; then
+    echo "lab5-solution vs nginx …" >&2
+    compare=(); [[ -n $nginx_cmd ]] && compare=(--compare "$nginx_cmd")
+    run_bench lab5-1k lab5 --clients 1,4,16,64 --size 1024 "${compare[@]}" --solution lab5
+    ours=$(csv_get "$out/lab5-1k" lab5-solution 64 requests_per_sec)
+    ng=$(csv_get "$out/lab5-1k" nginx 64 requests_per_sec)
+    r=$(ratio "$ours" "$ng")
+    row "lab5-solution ≥ 1.0× nginx, req/s (1 KiB file, 64 keep-alive clients)" "lab5 $ours req/s, nginx ${ng:-n/a} req/s" "$r" "$(meets "$r" 1.0)"
+    run_bench lab5-1m lab5 --clients 8 --size 1048576 "${compare[@]}" --solution lab5
+    ours=$(csv_get "$out/lab5-1m" lab5-solution 8 mb_per_sec)
+    ng=$(csv_get "$out/lab5-1m" nginx 8 mb_per_sec)
+    r=$(ratio "$ours" "$ng")
+    row "lab5-solution ≥ 1.0× nginx, MB/s (1 MiB file, 8 keep-alive clients)" "lab5 $ours MB/s, nginx ${ng:-n/a} MB/s" "$r" "$(meets "$r" 1.0)"
+else
+    row "lab5-solution vs nginx" "skipped: solutions/lab5 is not in this workspace" "n/a" "not measured"
+fi
+
+# 3. Holding many connections: lab3 (one thread) 10,000, lab2 (threads) 1,000.
+if solution lab3; then
+    echo "lab3-solution with 10,000 clients …" >&2
+    run_bench lab3-10k lab3 --clients 10000 --solution lab3
+    errors=$(csv_get "$out/lab3-10k" lab3-solution 10000 errors)
+    rss=$(csv_get "$out/lab3-10k" lab3-solution 10000 rss_mb)
+    rps=$(csv_get "$out/lab3-10k" lab3-solution 10000 requests_per_sec)
+    met=$(awk -v e="$errors" -v m="$rss" 'BEGIN { print (e == 0 && m <= 16) ? "yes" : "**no**" }')
+    row "lab3-solution holds 10,000 echo clients on one thread, RSS ≤ 16 MiB" "$rps round trips/s, $errors errors, RSS $rss MiB" "RSS $(ratio "$rss" 16)× of the budget" "$met"
+fi
+if solution lab2; then
+    echo "lab2-solution with 1,000 clients …" >&2
+    run_bench lab2-1k lab2 --clients 1000 --solution lab2
+    errors=$(csv_get "$out/lab2-1k" lab2-solution 1000 errors)
+    rps=$(csv_get "$out/lab2-1k" lab2-solution 1000 requests_per_sec)
+    rss=$(csv_get "$out/lab2-1k" lab2-solution 1000 rss_mb)
+    met=$(awk -v e="$errors" 'BEGIN { print (e == 0) ? "yes" : "**no**" }')
+    row "lab2-solution holds 1,000 echo clients" "$rps round trips/s, $errors errors, RSS $rss MiB" "-" "$met"
+fi
+
+# 4. The lecture's graph: labs 1, 2, 3 on one picture.
+echo_labs=(); for lab in lab1 lab2 lab3; do solution "$lab" && echo_labs+=("$lab"); done
+if ((${#echo_labs[@]})); then
+    echo "Echo servers, 1 to 64 clients …" >&2
+    labs_csv=$(IFS=,; echo "${echo_labs[*]}")
+    run_bench echo lab1 --clients 1,2,4,8,16,32,64 --solution "$labs_csv"
+fi
+
+# 5. lab4: a 1 GiB download, against iperf3's single-stream loopback rate and pyftpdlib.
+if solution lab4; then
+    echo "lab4: 1 GiB transfers …" >&2
+    mkdir -p "$tmp/ftp" "$tmp/got"
+    head -c 1073741824 /dev/urandom > "$tmp/ftp/big.bin"
+    gib=1073741824
+    iperf="n/a"
+    if have iperf3 && have python3; then
+        port=$(free_port)
+        iperf3 -s -1 -p "$port" > /dev/null & pids+=($!)
+        wait_tcp "$port" 2>/dev/null || sleep 0.5
+        iperf=$(iperf3 -c 127.0.0.1 -p "$port" -t "$duration" -J |
+            python3 -c 'import json,sys; print("%.0f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 8e6))')
+    fi
+    curl_ftp() { curl -s -o /dev/null -w '%{speed_download}' "ftp://127.0.0.1:$1/big.bin" | awk '{ printf "%.0f", $1 / 1e6 }'; }
+    port=$(free_port)
+    "$target/release/lab4-solution" server --port "$port" --root "$tmp/ftp" 2>/dev/null & pids+=($!); lab4_pid=$!
+    wait_tcp "$port"
+    lab4_curl="n/a"; have curl && lab4_curl=$(curl_ftp "$port")
+    start=$(date +%s.%N)
+    "$target/release/lab4-solution" get --port "$port" --out "$tmp/got" big.bin
+    end=$(date +%s.%N)
+    lab4_own=$(awk -v s="$start" -v e="$end" -v b="$gib" 'BEGIN { printf "%.0f", b / (e - s) / 1e6 }')
+    rm -f "$tmp/got/big.bin"
+    kill "$lab4_pid"; wait "$lab4_pid" 2>/dev/null || true
+    py="n/a"
+    if have curl && python3 -c 'import pyftpdlib' 2>/dev/null; then
+        port=$(free_port)
+        python3 -m pyftpdlib -i 127.0.0.1 -p "$port" -d "$tmp/ftp" 2>/dev/null & pids+=($!); py_pid=$!
+        wait_tcp "$port"
+        py=$(curl_ftp "$port")
+        kill "$py_pid"; wait "$py_pid" 2>/dev/null || true
+    fi
+    r=$(ratio "$lab4_curl" "$iperf")
+    row "lab4-solution 1 GiB server → client ≥ 0.8× iperf3 single stream" "lab4 server + curl $lab4_curl MB/s (lab4 client, to disk: $lab4_own MB/s); iperf3 $iperf MB/s" "$r" "$(meets "$r" 0.8)"
+    r=$(ratio "$lab4_curl" "$py")
+    row "lab4-solution ahead of pyftpdlib (both with curl)" "lab4 $lab4_curl MB/s, pyftpdlib $py MB/s" "$r" "$(meets "$r" 1.0)"
+    rm -f "$tmp/ftp/big.bin"
+fi
+
+# 6. Grading time: every registered lab's reference, built beforehand (build time is not
+# grading time), graded one after another.
+echo "Grading the references …" >&2
+total=0; graded=()
+for lab in lab1 lab2 lab3 lab4 lab5; do
+    solution "$lab" || continue
+    "$ag" list "$lab" > /dev/null 2>&1 || continue
+    cargo build -q -p "$lab-solution"
+    start=$(date +%s.%N)
+    "$ag" grade "$lab" --solution > "$out/grade-$lab.txt" 2>&1 || echo "  $lab: not full marks, see $out/grade-$lab.txt" >&2
+    end=$(date +%s.%N)
+    secs=$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.1f", e - s }')
+    total=$(awk -v t="$total" -v s="$secs" 'BEGIN { printf "%.1f", t + s }')
+    graded+=("$lab $secs s")
+done
+met=$(awk -v t="$total" -v n="${#graded[@]}" 'BEGIN { print (n == 5 && t <= 30) ? "yes" : (t <= 30 ? "yes for the " n " registered labs" : "**no**") }')
+row "grading all references ≤ 30 s in total on $cores cores" "$total s (${graded[*]})" "$(ratio "$total" 30)× of the budget" "$met"
+
+note ""
+note "Graphs: $out/echo/bench.svg, $out/lab5-1k/bench.svg; tables: $out/*/table.txt"
+echo "Wrote $summary" >&2
