@@ -42,6 +42,11 @@ enum Cmd {
         /// Grade the reference solution (solutions/LAB) instead of a given program.
         #[arg(long)]
         solution: bool,
+        #[command(flatten)]
+        limits: crate::sandbox::LimitArgs,
+        /// Write results.json, feedback.txt and junit.xml into this folder (used by `batch`).
+        #[arg(long, hide = true)]
+        report_dir: Option<std::path::PathBuf>,
         /// The program and its arguments.
         #[arg(last = true, value_name = "PROGRAM")]
         program: Vec<String>,
@@ -53,6 +58,10 @@ enum Cmd {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Grade a class: one folder per student, in parallel, each submission contained.
+    Batch(crate::batch::BatchArgs),
+    /// Export a Gradescope bundle, the student copy, or the GitHub Classroom workflow.
+    Export(crate::export::ExportArgs),
     /// Print a lab's rubric: each test's id, name, points and what it checks.
     List {
         /// The lab (lab1 … lab5).
@@ -126,12 +135,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             lab,
             run,
             solution,
+            limits,
+            report_dir,
             program,
         } => {
             let lab = find_lab(&lab)?;
             let program = match (solution, program.is_empty()) {
                 (true, true) => {
                     let root = crate::cargo::workspace_root()?;
+                    if !root.join("solutions").join(lab.name).is_dir() {
+                        bail!(
+                            "--solution needs solutions/{}, which this copy of the workspace does not have (the student copy has no solutions)",
+                            lab.name
+                        );
+                    }
                     let exe = crate::cargo::build(&root, &lab.solution_package(), false)?;
                     Program::new(vec![exe.to_string_lossy().into_owned()])
                 }
@@ -142,6 +159,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     lab.name
                 ),
             };
+            // Contain the program: subreaper sweep, memory limit, start-up limit, budget.
+            limits.apply();
+            if let Some(dir) = report_dir {
+                let options = Options {
+                    only: run.only.clone(),
+                    seed: run.seed.unwrap_or_else(Rng::fresh_seed),
+                    host: run.host.clone(),
+                };
+                return crate::batch::grade_into(lab, &program, &options, &dir);
+            }
             grade_and_print(lab, &program, &run, false)
         }
         Cmd::Check { lab, run } => {
@@ -152,6 +179,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let program = Program::new(vec![exe.to_string_lossy().into_owned()]);
             grade_and_print(lab, &program, &run, true)
         }
+        Cmd::Batch(args) => args.execute(),
+        Cmd::Export(args) => args.execute(),
         Cmd::List { lab, format } => {
             let lab = find_lab(&lab)?;
             print!(

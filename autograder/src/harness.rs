@@ -5,7 +5,9 @@
 //! 1. **No survivor, ever.** Each program starts in a process group of its own; teardown
 //!    sends SIGTERM to the whole group, waits a short grace period, then SIGKILLs what is
 //!    left. On Linux the child also gets `PR_SET_PDEATHSIG`, and if the grader itself is
-//!    interrupted (Ctrl-C), a signal handler kills every live group before exiting.
+//!    interrupted (Ctrl-C), a signal handler kills every live group before exiting. When
+//!    the grader is a child subreaper, teardown also sweeps descendants that left the
+//!    group (see `sandbox`).
 //! 2. **Never hang.** Every wait has a deadline.
 //! 3. **Never blame a student for the machine.** Ports are picked below the kernel's
 //!    ephemeral range (so our own outgoing connections cannot occupy them) and checked free;
@@ -302,12 +304,19 @@ impl Spawned {
             if self.status.is_none() {
                 self.status = self.child.wait().ok();
             }
+            // Dead or dying: when the grader is a subreaper, the group's orphans are now
+            // our children, and the sweep (which skips registered groups) must reap them.
+            cleanup::forget(pgid);
             let deadline = Instant::now() + Duration::from_secs(2);
             while group_alive(pgid) && Instant::now() < deadline {
+                crate::sandbox::sweep();
                 thread::sleep(Duration::from_millis(5));
             }
         }
         cleanup::forget(pgid);
+        // Descendants that left the group (setsid, double fork) are found through the
+        // subreaper and killed too (see `sandbox`).
+        crate::sandbox::sweep();
         self.status
     }
 
@@ -389,6 +398,7 @@ fn configure_child(cmd: &mut Command) {
     unsafe {
         cmd.pre_exec(|| {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            crate::sandbox::limit_child();
             Ok(())
         });
     }
@@ -398,6 +408,13 @@ fn configure_child(cmd: &mut Command) {
 fn configure_child(cmd: &mut Command) {
     use std::os::unix::process::CommandExt;
     cmd.process_group(0);
+    // SAFETY: limit_child only calls setrlimit, which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            crate::sandbox::limit_child();
+            Ok(())
+        });
+    }
 }
 
 fn signal_group(pgid: i32, sig: i32) {
@@ -466,6 +483,15 @@ pub mod cleanup {
             if let Some(slot) = GROUPS.iter().find(|s| s.load(Ordering::SeqCst) == 0) {
                 slot.store(pgid, Ordering::SeqCst);
             }
+        }
+
+        /// The live process groups (read under the lock, so none is being added).
+        pub fn groups(&self) -> Vec<i32> {
+            GROUPS
+                .iter()
+                .map(|s| s.load(Ordering::SeqCst))
+                .filter(|&g| g > 0)
+                .collect()
         }
     }
 

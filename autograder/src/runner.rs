@@ -102,12 +102,50 @@ impl Report {
     }
 }
 
-/// Selects the tests `only` asks for (a group name or a test id); all when `None`.
+/// Selects the tests `only` asks for (a group name or a test id, or several separated by
+/// commas); all when `None`.
 pub fn select(lab: &'static Lab, only: Option<&str>) -> Vec<&'static TestCase> {
     lab.tests
         .iter()
-        .filter(|t| only.is_none_or(|o| t.group == o || t.id == o))
+        .filter(|t| only.is_none_or(|o| o.split(',').any(|o| t.group == o || t.id == o)))
         .collect()
+}
+
+/// Time limits of a whole run, beyond each test's own.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// How long a program may take to start listening (per test).
+    pub startup: Duration,
+    /// No test starts once this much time has passed since the first one started; the
+    /// remaining tests fail with a message saying so. `None`: no overall budget.
+    pub budget: Option<Duration>,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            startup: STARTUP_LIMIT,
+            budget: None,
+        }
+    }
+}
+
+static CONFIGURED: std::sync::Mutex<Option<Limits>> = std::sync::Mutex::new(None);
+
+impl Limits {
+    /// Sets the limits every later [`grade`] of this process uses (the command line calls
+    /// this once, from `--startup-limit` and `--budget`).
+    pub fn configure(limits: Limits) {
+        *CONFIGURED.lock().unwrap_or_else(|e| e.into_inner()) = Some(limits);
+    }
+
+    /// The configured limits, or the defaults.
+    pub fn current() -> Limits {
+        CONFIGURED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_default()
+    }
 }
 
 /// Grades `program` against `lab`, calling `progress` before and after each test.
@@ -115,6 +153,17 @@ pub fn grade(
     lab: &'static Lab,
     program: &Program,
     options: &Options,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Report {
+    grade_with_limits(lab, program, options, Limits::current(), progress)
+}
+
+/// [`grade`] with a start-up limit and an overall time budget.
+pub fn grade_with_limits(
+    lab: &'static Lab,
+    program: &Program,
+    options: &Options,
+    limits: Limits,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Report {
     let started = Instant::now();
@@ -127,7 +176,37 @@ pub fn grade(
             total: tests.len(),
             test,
         });
-        let result = run_test(lab, test, program, options, seeds.fork());
+        let rng = seeds.fork();
+        let mut result = match limits.budget {
+            Some(budget) if started.elapsed() >= budget => TestResult {
+                test,
+                outcome: Outcome::Failed(
+                    Failure::new(format!(
+                        "not run: earlier tests used up the submission's {} s grading budget",
+                        budget.as_secs()
+                    ))
+                    .detail(
+                        "Earlier tests probably waited for the program until their time limits.",
+                    ),
+                ),
+                elapsed: Duration::ZERO,
+                program_output: None,
+            },
+            _ => run_test(lab, test, program, options, rng, limits.startup),
+        };
+        // The memory watcher (see `sandbox`) may have killed the program during the test:
+        // say so first, whatever symptom the probe saw.
+        if let Some(why) = crate::sandbox::take_memory_violation() {
+            let mut failure = Failure::new(why);
+            if let Outcome::Failed(seen) = &result.outcome {
+                failure = failure.detail(format!("What the test saw: {}", seen.summary));
+                failure.transcript = seen.transcript.clone();
+            }
+            result.outcome = Outcome::Failed(failure.detail(
+                "Look for memory that grows without bound: a buffer that is never cleared, \
+                 a whole stream read into memory, a connection list that is never pruned.",
+            ));
+        }
         progress(Progress::Finished {
             index,
             total: tests.len(),
@@ -173,6 +252,7 @@ fn run_test(
     program: &Program,
     options: &Options,
     mut rng: Rng,
+    startup: Duration,
 ) -> TestResult {
     let started = Instant::now();
     let finish = |outcome: Outcome, program_output: Option<String>| TestResult {
@@ -197,7 +277,7 @@ fn run_test(
     };
     let mut server: Option<Spawned> = None;
     if test.kind == Kind::Server {
-        match start_server(lab, program, &mut values, &mut rng) {
+        match start_server(lab, program, &mut values, &mut rng, startup) {
             Ok(spawned) => server = Some(spawned),
             Err((failure, output)) => return finish(Outcome::Failed(failure), output),
         }
@@ -285,6 +365,7 @@ fn start_server(
     program: &Program,
     values: &mut Placeholders,
     rng: &mut Rng,
+    startup: Duration,
 ) -> Result<Spawned, (Failure, Option<String>)> {
     for _ in 0..PORT_ATTEMPTS {
         values.port = harness::pick_port(&values.host, rng).map_err(|e| {
@@ -302,7 +383,7 @@ fn start_server(
                 None,
             )
         })?;
-        match spawned.wait_until_listening(&values.host, values.port, STARTUP_LIMIT) {
+        match spawned.wait_until_listening(&values.host, values.port, startup) {
             Ok(()) => return Ok(spawned),
             Err(StartError::PortTaken) => continue,
             Err(StartError::Exited(status)) => {

@@ -7,7 +7,9 @@
 mod support;
 
 mod bench;
+mod batch;
 mod cli;
+mod export;
 mod handouts;
 mod lab1;
 mod workspace;

@@ -1,0 +1,169 @@
+//! `autograder export`: the Gradescope bundle grades a correct submission with full marks
+//! in a temporary layout, and the student copy has no solutions and builds offline.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use crate::support::*;
+
+#[test]
+fn the_gradescope_bundle_gives_a_correct_submission_full_marks() {
+    if !require_tool("unzip") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let zip = tmp.path().join("lab1.zip");
+    let out = autograder()
+        .args(["export", "gradescope", "lab1", "--out"])
+        .arg(&zip)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Gradescope's layout, under a temporary root: source/ (the unzipped bundle),
+    // submission/, results/, and bin/autograder (what setup.sh installs).
+    let root = tmp.path().join("autograder");
+    let source = root.join("source");
+    std::fs::create_dir_all(&source).unwrap();
+    let unzip = Command::new("unzip")
+        .arg("-q")
+        .arg(&zip)
+        .arg("-d")
+        .arg(&source)
+        .output()
+        .unwrap();
+    assert!(
+        unzip.status.success(),
+        "{}",
+        String::from_utf8_lossy(&unzip.stderr)
+    );
+    for script in ["setup.sh", "run_autograder"] {
+        let mode = std::fs::metadata(source.join(script))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert!(mode & 0o111 != 0, "{script} must be executable");
+    }
+    assert!(source.join("netlabs/autograder/src/main.rs").is_file());
+    assert!(source.join("netlabs/labs/lab1/src/main.rs").is_file());
+    assert!(
+        !source.join("netlabs/solutions").exists(),
+        "no solutions in the bundle"
+    );
+
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::os::unix::fs::symlink(
+        env!("CARGO_BIN_EXE_autograder"),
+        root.join("bin/autograder"),
+    )
+    .unwrap();
+    let submission = root.join("submission");
+    std::fs::create_dir_all(&submission).unwrap();
+    std::fs::write(
+        submission.join("run"),
+        format!(
+            "#!/bin/sh\nexec '{}' \"$@\"\n",
+            package_bin("lab1-solution").display()
+        ),
+    )
+    .unwrap();
+    // Uploads lose execute bits: the shebang line is honoured anyway.
+    std::fs::set_permissions(
+        submission.join("run"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+
+    let run = Command::new(source.join("run_autograder"))
+        .env("AUTOGRADER_ROOT", &root)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("results/results.json")).unwrap()).unwrap();
+    assert_eq!(json["score"], 50, "{json:#}");
+    assert_eq!(json["tests"].as_array().unwrap().len(), 7);
+}
+
+#[test]
+fn the_student_copy_has_no_solutions_and_builds_offline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = tmp.path().join("netlabs-student");
+    let out = autograder()
+        .args(["export", "student", "--out"])
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!copy.join("solutions").exists());
+    assert!(!copy.join("target").exists());
+    assert!(copy.join("labs/lab1/src/main.rs").is_file());
+    assert!(copy.join("handouts/lab1.md").is_file());
+    let workflow = std::fs::read_to_string(copy.join(".github/workflows/classroom.yml")).unwrap();
+    assert!(
+        workflow.contains("check lab1 --only echo-short"),
+        "{workflow}"
+    );
+
+    let check = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args([
+            "check",
+            "--offline",
+            "--quiet",
+            "-p",
+            "lab1",
+            "-p",
+            "autograder",
+        ])
+        .current_dir(&copy)
+        .env(
+            "CARGO_TARGET_DIR",
+            workspace().join("target").join("student-export-check"),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "the student copy does not build:\n{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+
+    // In the student copy, asking for the reference solution says why it cannot.
+    let solution = Command::new(env!("CARGO_BIN_EXE_autograder"))
+        .args(["grade", "lab1", "--solution"])
+        .env("NETLABS_ROOT", &copy)
+        .output()
+        .unwrap();
+    assert_eq!(solution.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&solution.stderr).contains("does not have"),
+        "{}",
+        String::from_utf8_lossy(&solution.stderr)
+    );
+}
+
+#[test]
+fn exporting_into_a_non_empty_folder_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("keep.txt"), "mine").unwrap();
+    let out = autograder()
+        .args(["export", "student", "--out"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
+}
