@@ -6,6 +6,7 @@
 //! deadline, so a probe can be written as straight-line code and still never hang.
 
 pub mod bytes;
+pub mod concurrency;
 pub mod echo;
 pub mod transcript;
 

@@ -1,0 +1,143 @@
+//! Lab 3 rubric: the single-threaded, event-driven echo server.
+//!
+//! Every lab 2 test (same ids), plus what sets an event loop apart: one thread whatever
+//! the load, no CPU when idle, a client that never reads neither stalls the others nor
+//! grows the server's memory, and a thousand clients at once. The programs under
+//! `autograder/tests/corpus/lab3` prove that each one is caught.
+
+use std::time::Duration;
+
+use crate::labs::lab2::lab2_tests;
+use crate::probe::{concurrency, echo};
+use crate::rubric::{Kind, Lab, TestCase, Visibility};
+
+/// The lab 3 rubric.
+pub static LAB: Lab = Lab {
+    name: "lab3",
+    title: "single-threaded event-driven echo server",
+    default_port: 7103,
+    handout: "handouts/lab3.md",
+    server_args: &["--port", "{port}"],
+    tests: lab2_tests!(
+        "7103",
+        TestCase {
+            id: "single-thread",
+            name: "serves 40-60 clients from one thread of one process",
+            group: "events",
+            points: 10,
+            visibility: Visibility::Visible,
+            checks: "while 40-60 clients exchange random data in 4 lock-step rounds, samples \
+                     the program's threads (/proc/PID/task) and child processes every few \
+                     milliseconds: one thread and no child allowed (skipped without /proc)",
+            hints: &[
+                "No thread or process per client in this lab: one thread, non-blocking \
+                 sockets, and a readiness loop serve everybody.",
+                "Register the listener and every connection with one `mio::Poll`, and handle \
+                 whatever `poll` reports, then poll again.",
+                "https://docs.rs/mio/latest/mio/guide/index.html",
+            ],
+            time_limit: Duration::from_secs(20),
+            kind: Kind::Server,
+            probe: concurrency::single_thread,
+        },
+        TestCase {
+            id: "idle-cpu",
+            name: "uses no CPU while 100 connected clients are idle",
+            group: "events",
+            points: 10,
+            visibility: Visibility::Visible,
+            checks: "connects 100 clients, echoes a few bytes on each, then measures for 2 s \
+                     how much of the time the program was running or ready to run \
+                     (/proc/PID/task/*/schedstat): more than 25% fails (skipped without /proc)",
+            hints: &[
+                "An idle server must sleep in the readiness call: `poll.poll(&mut events, \
+                 None)` waits until a socket is ready.",
+                "Trying every socket with non-blocking reads in a loop (or polling with a zero \
+                 timeout) keeps a CPU at 100% doing nothing. Watch `top` with a few idle `nc` \
+                 clients connected.",
+                "https://docs.rs/mio/latest/mio/struct.Poll.html#method.poll",
+            ],
+            time_limit: Duration::from_secs(20),
+            kind: Kind::Server,
+            probe: concurrency::idle_cpu,
+        },
+        TestCase {
+            id: "non-reading-client",
+            name: "keeps serving others while a client sends tens of MiB and never reads",
+            group: "events",
+            points: 15,
+            visibility: Visibility::Visible,
+            checks: "c1 (small receive buffer) sends up to 48 MiB and reads nothing, until the \
+                     program stops taking its bytes; then 3-4 other clients send random bytes, \
+                     half-close, and must get their echo and the close",
+            hints: &[
+                "A write to a client that does not read eventually takes nothing \
+                 (WouldBlock). If your loop then waits for that write, every client waits.",
+                "Keep what the socket did not take as that client's pending output, ask for \
+                 WRITABLE readiness, and return to the poller.",
+                "https://docs.rs/mio/latest/mio/net/struct.TcpStream.html",
+            ],
+            time_limit: Duration::from_secs(30),
+            kind: Kind::Server,
+            probe: concurrency::non_reading_client,
+        },
+        TestCase {
+            id: "bounded-memory",
+            name: "keeps its memory bounded while a client sends tens of MiB and never reads",
+            group: "events",
+            points: 10,
+            visibility: Visibility::Visible,
+            checks: "a client (small receive buffer) sends up to 48 MiB and reads nothing; the \
+                     program's resident memory (/proc/PID/status VmRSS), sampled throughout, \
+                     must not grow by more than 16 MiB (skipped without /proc)",
+            hints: &[
+                "If you keep reading from a client whose echo you cannot send, its pending \
+                 output grows for as long as it sends.",
+                "Backpressure: once a client's pending output passes a bound (64 KiB, say), \
+                 stop reading from it (drop READABLE from its interest) until it drains. TCP \
+                 flow control then stops the client.",
+                "https://docs.rs/mio/latest/mio/struct.Registry.html#method.reregister",
+            ],
+            time_limit: Duration::from_secs(30),
+            kind: Kind::Server,
+            probe: concurrency::bounded_memory,
+        },
+        TestCase {
+            id: "thousand-clients",
+            name: "serves 1,000 simultaneous clients",
+            group: "events",
+            points: 15,
+            visibility: Visibility::Visible,
+            checks: "opens 1,000 connections and keeps them all open; in 2 lock-step rounds each \
+                     sends 1-512 random bytes and expects its echo; then all half-close and \
+                     expect the close",
+            hints: &[
+                "Every connection is a file descriptor: check `ulimit -n` (the soft limit), and \
+                 raise it to the hard limit at start (setrlimit(RLIMIT_NOFILE)).",
+                "Accept in a loop until WouldBlock: one readiness event may stand for many \
+                 waiting connections.",
+                "https://man7.org/linux/man-pages/man2/getrlimit.2.html",
+            ],
+            time_limit: Duration::from_secs(40),
+            kind: Kind::Server,
+            probe: concurrency::thousand_clients,
+        },
+    ),
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lab3_starts_with_every_lab2_test() {
+        let lab2 = crate::labs::lab2::LAB.tests;
+        for (ours, theirs) in LAB.tests.iter().zip(lab2) {
+            assert_eq!(
+                (ours.id, ours.name, ours.checks),
+                (theirs.id, theirs.name, theirs.checks)
+            );
+        }
+        assert_eq!(LAB.tests.len(), lab2.len() + 5);
+    }
+}

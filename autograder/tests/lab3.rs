@@ -1,0 +1,86 @@
+//! Lab 3 rubric, proved both ways: references and correct servers written differently
+//! pass, the stub scores zero, and each buggy program fails exactly the tests meant to
+//! catch its mistake.
+
+use crate::support::*;
+
+#[test]
+fn reference_solution_gets_full_marks() {
+    let g = grade_bin("lab3", &package_bin("lab3-solution"));
+    g.assert_failed_exactly(&[]);
+    assert_eq!(g.score(), (160, 160));
+    assert_eq!(g.output.status.code(), Some(0));
+}
+
+#[test]
+fn untouched_stub_scores_zero_and_names_its_todo() {
+    let g = grade_bin("lab3", &package_bin("lab3"));
+    assert_eq!(g.score().0, 0, "{}", g.describe());
+    assert!(
+        g.feedback("echo-short")
+            .contains("Step 1 of handouts/lab3.md"),
+        "{}",
+        g.feedback("echo-short")
+    );
+}
+
+#[test]
+fn a_thread_per_client_server_fails_only_single_thread() {
+    // Lab 2's reference: correct, but one thread per client.
+    let g = grade_bin("lab3", &package_bin("lab2-solution"));
+    g.assert_failed_exactly(&["single-thread"]);
+    assert!(g.feedback("single-thread").contains("threads"));
+}
+
+#[test]
+fn a_busy_polling_loop_fails_idle_cpu() {
+    if !require_tool("python3") {
+        return;
+    }
+    let g = grade(
+        "lab3",
+        &[],
+        &["python3", corpus("lab3/busy_poll.py").to_str().unwrap()],
+    );
+    g.assert_failed_exactly(&["idle-cpu"]);
+}
+
+#[test]
+fn a_blocking_send_in_the_loop_fails_non_reading_client() {
+    if !require_tool("python3") {
+        return;
+    }
+    let g = grade(
+        "lab3",
+        &[],
+        &["python3", corpus("lab3/blocking_send.py").to_str().unwrap()],
+    );
+    g.assert_failed_exactly(&["non-reading-client"]);
+}
+
+#[test]
+fn unbounded_buffering_fails_bounded_memory() {
+    if !require_tool("python3") {
+        return;
+    }
+    let g = grade(
+        "lab3",
+        &[],
+        &[
+            "python3",
+            corpus("lab3/unbounded_buffer.py").to_str().unwrap(),
+        ],
+    );
+    g.assert_failed_exactly(&["bounded-memory"]);
+    assert!(g.feedback("bounded-memory").contains("memory grew by"));
+}
+
+#[test]
+fn a_correct_python_asyncio_server_gets_full_marks() {
+    if !require_tool("python3") {
+        return;
+    }
+    let script = corpus("lab3/correct_asyncio.py");
+    let g = grade("lab3", &[], &["python3", script.to_str().unwrap()]);
+    g.assert_failed_exactly(&[]);
+}
