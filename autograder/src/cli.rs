@@ -1,4 +1,4 @@
-//! The command line: `autograder grade|check|list|hint`.
+//! The command line: `autograder grade|check|watch|list|hint|handouts` (and `bench`, `demo`).
 //!
 //! Exit status: 0 full marks, 1 some test failed, 2 could not grade (usage error, unknown
 //! lab, build failure).
@@ -42,26 +42,43 @@ enum Cmd {
         /// Grade the reference solution (solutions/LAB) instead of a given program.
         #[arg(long)]
         solution: bool,
-        #[command(flatten)]
-        limits: crate::sandbox::LimitArgs,
-        /// Write results.json, feedback.txt and junit.xml into this folder (used by `batch`).
-        #[arg(long, hide = true)]
-        report_dir: Option<std::path::PathBuf>,
         /// The program and its arguments.
         #[arg(last = true, value_name = "PROGRAM")]
         program: Vec<String>,
     },
     /// Build your lab (labs/LAB) and grade it with the instructor's tests, with hints.
+    ///
+    /// Tests run in rubric order (the order of the handout's steps). A failure shows the
+    /// transcript, a command to reproduce it by hand, and a hint that gets more explicit
+    /// each time the same test fails again. The last line is the score.
+    #[command(after_help = "Examples:\n  autograder check lab1\n  \
+        autograder check lab1 --only echo-short\n  autograder watch lab1   (re-check on every save)")]
     Check {
         /// The lab (lab1 … lab5).
         lab: String,
         #[command(flatten)]
         run: RunArgs,
     },
-    /// Grade a class: one folder per student, in parallel, each submission contained.
-    Batch(crate::batch::BatchArgs),
-    /// Export a Gradescope bundle, the student copy, or the GitHub Classroom workflow.
-    Export(crate::export::ExportArgs),
+    /// Re-build and re-check your lab every time you save a file under labs/LAB.
+    ///
+    /// Polls file modification times (which also works on network file systems and WSL,
+    /// where change notifications are unreliable) and waits for saves to settle before
+    /// running. Press Enter to re-run at any time; Ctrl-C quits.
+    #[command(after_help = "Examples:\n  autograder watch lab1\n  \
+        autograder watch lab1 --only echo-fragments\n  \
+        autograder watch lab1 --manual   (no polling: press Enter to re-run)")]
+    Watch {
+        /// The lab (lab1 … lab5).
+        lab: String,
+        /// Do not watch files: re-run only when Enter is pressed.
+        #[arg(long)]
+        manual: bool,
+        /// How often to look for changes, in milliseconds.
+        #[arg(long, default_value_t = 400, value_name = "MS")]
+        poll_ms: u64,
+        #[command(flatten)]
+        run: RunArgs,
+    },
     /// Print a lab's rubric: each test's id, name, points and what it checks.
     List {
         /// The lab (lab1 … lab5).
@@ -74,8 +91,21 @@ enum Cmd {
     Hint {
         /// The lab (lab1 … lab5).
         lab: String,
-        /// One test id (see `autograder list LAB`); all tests when omitted.
+        /// One test id (see `autograder list LAB`). When omitted: the tests that failed
+        /// your last `check`, or every test if none did.
         test: Option<String>,
+        /// Every test's hints, whatever failed last time.
+        #[arg(long, conflicts_with = "test")]
+        all: bool,
+    },
+    /// Check that the handouts agree with the code: included code blocks, steps, rubric
+    /// tables (exit status 1 if not).
+    #[command(after_help = "Examples:\n  autograder handouts\n  \
+        autograder handouts --fix   (rewrite code blocks and rubric tables from their sources)")]
+    Handouts {
+        /// Rewrite every included code block and rubric table from its source.
+        #[arg(long)]
+        fix: bool,
     },
     /// Measure servers: throughput and latency against concurrent clients (CSV, SVG, table).
     Bench(crate::bench::BenchArgs),
@@ -131,24 +161,46 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Cmd::Bench(args) => args.execute(),
         Cmd::Demo(args) => args.execute(),
+        Cmd::Handouts { fix } => {
+            let root = crate::cargo::workspace_root()?;
+            let problems = if fix {
+                let (changed, problems) = crate::handouts::fix_all(&root)?;
+                for file in changed {
+                    println!("updated {}", file.display());
+                }
+                problems
+            } else {
+                crate::handouts::check_all(&root)
+            };
+            for p in &problems {
+                println!("{p}");
+            }
+            if problems.is_empty() {
+                println!("handouts: code blocks, steps and rubric tables agree with the code");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                println!(
+                    "handouts: {} problem(s){}",
+                    problems.len(),
+                    if fix {
+                        ""
+                    } else {
+                        "; `autograder handouts --fix` repairs code blocks and tables"
+                    }
+                );
+                Ok(ExitCode::from(1))
+            }
+        }
         Cmd::Grade {
             lab,
             run,
             solution,
-            limits,
-            report_dir,
             program,
         } => {
             let lab = find_lab(&lab)?;
             let program = match (solution, program.is_empty()) {
                 (true, true) => {
                     let root = crate::cargo::workspace_root()?;
-                    if !root.join("solutions").join(lab.name).is_dir() {
-                        bail!(
-                            "--solution needs solutions/{}, which this copy of the workspace does not have (the student copy has no solutions)",
-                            lab.name
-                        );
-                    }
                     let exe = crate::cargo::build(&root, &lab.solution_package(), false)?;
                     Program::new(vec![exe.to_string_lossy().into_owned()])
                 }
@@ -159,28 +211,44 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     lab.name
                 ),
             };
-            // Contain the program: subreaper sweep, memory limit, start-up limit, budget.
-            limits.apply();
-            if let Some(dir) = report_dir {
-                let options = Options {
-                    only: run.only.clone(),
-                    seed: run.seed.unwrap_or_else(Rng::fresh_seed),
-                    host: run.host.clone(),
-                };
-                return crate::batch::grade_into(lab, &program, &options, &dir);
-            }
-            grade_and_print(lab, &program, &run, false)
+            grade_and_print(lab, &program, &run)
         }
         Cmd::Check { lab, run } => {
             let lab = find_lab(&lab)?;
             let root = crate::cargo::workspace_root()?;
+            if run.format == Format::Text {
+                let options = run_options(lab, &run)?;
+                let report = crate::check::check(lab, &root, &options)?;
+                return Ok(exit_code(&report));
+            }
             eprintln!("Building labs/{} …", lab.name);
             let exe = crate::cargo::build(&root, lab.name, false)?;
             let program = Program::new(vec![exe.to_string_lossy().into_owned()]);
-            grade_and_print(lab, &program, &run, true)
+            grade_and_print(lab, &program, &run)
         }
-        Cmd::Batch(args) => args.execute(),
-        Cmd::Export(args) => args.execute(),
+        Cmd::Watch {
+            lab,
+            manual,
+            poll_ms,
+            run,
+        } => {
+            let lab = find_lab(&lab)?;
+            let root = crate::cargo::workspace_root()?;
+            if run.format != Format::Text {
+                bail!("watch prints text only; use `check --format …` for other formats");
+            }
+            // Fail on a bad `--only` now, not after the first build.
+            run_options(lab, &run)?;
+            let settings = crate::watch::Settings {
+                manual,
+                poll: std::time::Duration::from_millis(poll_ms.max(50)),
+            };
+            crate::watch::watch(lab, &root, &settings, || {
+                // A fresh seed per run (unless one was given), like a fresh `check`.
+                run_options(lab, &run).expect("validated above")
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::List { lab, format } => {
             let lab = find_lab(&lab)?;
             print!(
@@ -192,8 +260,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Hint { lab, test } => {
+        Cmd::Hint { lab, test, all } => {
             let lab = find_lab(&lab)?;
+            let failing = match (&test, all) {
+                (None, false) => crate::cargo::workspace_root()
+                    .map(|root| crate::check::HintStreaks::load(&root).failing(lab))
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            if !failing.is_empty() {
+                println!(
+                    "Hints for the tests that failed when you last checked them, gentle to \
+                     explicit (`--all` for every test):\n"
+                );
+            }
             let tests: Vec<_> = match test {
                 Some(id) => vec![lab.test(&id).ok_or_else(|| {
                     anyhow!(
@@ -206,6 +286,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             .join(", ")
                     )
                 })?],
+                None if !failing.is_empty() => {
+                    failing.iter().filter_map(|id| lab.test(id)).collect()
+                }
                 None => lab.tests.iter().collect(),
             };
             for t in tests {
@@ -229,12 +312,8 @@ fn find_lab(name: &str) -> anyhow::Result<&'static Lab> {
     })
 }
 
-fn grade_and_print(
-    lab: &'static Lab,
-    program: &Program,
-    run: &RunArgs,
-    student: bool,
-) -> anyhow::Result<ExitCode> {
+/// The grading options `run` asks for, after checking that `--only` selects something.
+fn run_options(lab: &'static Lab, run: &RunArgs) -> anyhow::Result<Options> {
     if let Some(only) = &run.only {
         if runner::select(lab, Some(only)).is_empty() {
             bail!(
@@ -249,11 +328,19 @@ fn grade_and_print(
             );
         }
     }
-    let options = Options {
+    Ok(Options {
         only: run.only.clone(),
         seed: run.seed.unwrap_or_else(Rng::fresh_seed),
         host: run.host.clone(),
-    };
+    })
+}
+
+fn grade_and_print(
+    lab: &'static Lab,
+    program: &Program,
+    run: &RunArgs,
+) -> anyhow::Result<ExitCode> {
+    let options = run_options(lab, run)?;
     let streaming = run.format == Format::Text;
     let live = std::io::stderr().is_terminal();
     if streaming {
@@ -281,12 +368,6 @@ fn grade_and_print(
     match run.format {
         Format::Text => {
             println!("{}", text::summary(&report));
-            if student && !report.full_marks() {
-                println!(
-                    "More hints: `autograder hint {} TEST-ID`; the handout: {}",
-                    lab.name, lab.handout
-                );
-            }
         }
         Format::Json => println!(
             "{}",

@@ -6,6 +6,8 @@
 //! The components, from the command line down:
 //!
 //! - [`cli`]: the `autograder` command (`grade`, `check`, `list`, `hint`).
+//! - [`check`] and [`watch`]: the student's loop: build, grade, explain; again on save.
+//! - [`handouts`]: `autograder handouts [--fix]`, keeping handouts' code and tables true.
 //! - [`bench`]: `autograder bench`, the load generator and the throughput/latency graph.
 //! - [`demo`]: `autograder demo concurrency`, the three echo servers side by side.
 //! - [`cargo`]: finding the workspace and building a lab's package.
@@ -21,12 +23,11 @@
 //! - [`rng`]: seeded randomness, so every run can be repeated.
 
 pub mod bench;
-pub mod batch;
 pub mod cargo;
-pub mod export;
-pub mod sandbox;
+pub mod check;
 pub mod cli;
 pub mod demo;
+pub mod handouts;
 pub mod harness;
 pub mod labs;
 pub mod probe;
@@ -35,3 +36,4 @@ pub mod report;
 pub mod rng;
 pub mod rubric;
 pub mod runner;
+pub mod watch;

@@ -7,9 +7,9 @@
 mod support;
 
 mod bench;
-mod batch;
+mod check;
 mod cli;
-mod export;
 mod handouts;
 mod lab1;
+mod watch;
 mod workspace;

@@ -10,8 +10,20 @@ pub fn header(report_lab: &crate::rubric::Lab, program: &str, seed: u64) -> Stri
     )
 }
 
-/// One test's result: the ✓/✗ line, and for failures everything needed to act on it.
+/// One test's result: the ✓/✗ line, and for failures everything needed to act on it
+/// (with the first hint when `show_hint`).
 pub fn result(r: &TestResult, show_hint: bool) -> String {
+    let hint = if show_hint {
+        r.test.hints.first().map(|h| format!("hint: {h}\n"))
+    } else {
+        None
+    };
+    result_with(r, hint.as_deref())
+}
+
+/// One test's result, as [`result`], with `hint` (already worded, ending in a newline)
+/// under a failure instead of the first hint.
+pub fn result_with(r: &TestResult, hint: Option<&str>) -> String {
     let t = r.test;
     let (mark, points) = match &r.outcome {
         Outcome::Passed => ("✓", format!("{}/{}", t.points, t.points)),
@@ -55,15 +67,50 @@ pub fn result(r: &TestResult, show_hint: bool) -> String {
                     "try it by hand (with your program running):\n  {cmd}\n"
                 ));
             }
-            if show_hint {
-                if let Some(hint) = t.hints.first() {
-                    body.push_str(&format!("hint: {hint}\n"));
-                }
+            if let Some(hint) = hint {
+                body.push_str(hint);
             }
             out.push_str(&indent(&body));
         }
     }
     out
+}
+
+/// The first line of a result (`✗  0/10  echo-fragments …`), with no details.
+pub fn result_line(r: &TestResult) -> String {
+    result_with(r, None)
+        .lines()
+        .next()
+        .map(|l| format!("{l}\n"))
+        .unwrap_or_default()
+}
+
+/// What makes two failures "the same" for a reader: the rendered details with every
+/// number blanked out, so that ports, process ids and byte counts do not tell apart two
+/// runs of one crash. `None` for a result that did not fail.
+pub fn failure_fingerprint(r: &TestResult) -> Option<String> {
+    if !matches!(r.outcome, Outcome::Failed(_)) {
+        return None;
+    }
+    let body: String = result_with(r, None)
+        .lines()
+        .skip(1)
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut out = String::with_capacity(body.len());
+    let mut in_number = false;
+    for c in body.chars() {
+        if c.is_ascii_digit() {
+            if !in_number {
+                out.push('#');
+            }
+            in_number = true;
+        } else {
+            in_number = false;
+            out.push(c);
+        }
+    }
+    Some(out)
 }
 
 /// The last line: `lab1: 35/50 points (6 of 9 tests passed)`.
@@ -103,6 +150,7 @@ pub fn full(report: &Report, show_hints: bool) -> String {
     out
 }
 
-fn indent(text: &str) -> String {
+/// Indents every line of `text` by four spaces, as details sit under their result line.
+pub fn indent(text: &str) -> String {
     text.lines().map(|l| format!("    {l}\n")).collect()
 }

@@ -11,6 +11,7 @@ use crate::trace::Trace;
 /// Size of the buffer each read fills.
 pub const BUF_SIZE: usize = 64 * 1024;
 
+// ANCHOR: serve_client
 /// Echoes everything `peer` sends until it half-closes, then closes our side too.
 ///
 /// Returns the number of bytes echoed.
@@ -24,7 +25,9 @@ pub fn serve_client(stream: TcpStream, peer: SocketAddr, trace: &Trace) -> io::R
     let _ = (stream, peer, trace, BUF_SIZE);
     todo!("Step 3 of handouts/lab1.md: echo every byte until the client half-closes")
 }
+// ANCHOR_END: serve_client
 
+// ANCHOR: write_all
 /// Writes every byte of `bytes`, however many `write` calls that takes.
 ///
 /// # Errors
@@ -40,3 +43,4 @@ pub fn write_all(
     let _ = (stream, bytes, peer, trace);
     todo!("Step 4 of handouts/lab1.md: write every byte, looping over partial writes")
 }
+// ANCHOR_END: write_all

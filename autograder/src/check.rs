@@ -1,0 +1,355 @@
+//! `autograder check LAB`: the student's edit → run → check loop, one turn of it.
+//!
+//! It builds `labs/LAB`, grades it with the instructor's tests (in rubric order, one line
+//! per test as it finishes) and explains what to do next:
+//!
+//! - a failure shows what was expected, what arrived, the transcript, the program's last
+//!   output lines, a command to reproduce it by hand, and ONE hint. The hint gets more
+//!   explicit each time the same test fails again, like a tutor who says a little more
+//!   when you stay stuck; `autograder hint LAB TEST` prints them all at once. The streaks
+//!   live in `target/netlabs/hint-streaks.json` and a pass resets them;
+//! - a failure identical to an earlier one (numbers aside) is said once: the untouched stub
+//!   panics the same way in every test, and seven copies of one panic teach nothing;
+//! - a program that stopped at a `todo!()` is told which handout step that is, since no
+//!   test can get further until that step is done;
+//! - the last line is always the summary, `lab1: 35/50 points (6 of 9 tests passed)`.
+//!
+//! Try it: `cargo run -p autograder -- check lab1` on the untouched stub, then do step 1.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use crate::harness::Program;
+use crate::report::text;
+use crate::rubric::Lab;
+use crate::runner::{self, Options, Outcome, Progress, Report, TestResult};
+
+/// Builds `labs/LAB` in the workspace at `root`, grades it, and prints the student report
+/// on standard output (build messages and the live progress line go to standard error).
+///
+/// # Errors
+/// If the build fails (the compiler's messages are already on standard error).
+pub fn check(lab: &'static Lab, root: &Path, options: &Options) -> anyhow::Result<Report> {
+    eprintln!("Building labs/{} …", lab.name);
+    let exe = crate::cargo::build(root, lab.name, false)?;
+    let program = Program::new(vec![exe.to_string_lossy().into_owned()]);
+    Ok(grade_and_explain(
+        lab,
+        &program,
+        root,
+        options,
+        &mut std::io::stdout(),
+    ))
+}
+
+/// Grades `program` as [`check`] does, writing the student report to `out` as tests
+/// finish. The hint streaks are those of the workspace at `root`.
+pub fn grade_and_explain(
+    lab: &'static Lab,
+    program: &Program,
+    root: &Path,
+    options: &Options,
+    out: &mut dyn Write,
+) -> Report {
+    let mut streaks = HintStreaks::load(root);
+    let live = std::io::stderr().is_terminal();
+    // Output errors (a closed pipe) are ignored: grading goes on and the exit status
+    // still tells the result.
+    let _ = write!(
+        out,
+        "{}",
+        text::header(lab, &Program::shell_words(&program.argv), options.seed)
+    );
+    let mut seen: Vec<(String, &'static str)> = Vec::new();
+    let mut seen_todos: Vec<(Unfinished, &'static str)> = Vec::new();
+    let mut first_todo: Option<Unfinished> = None;
+    let mut progress = |event: Progress<'_>| match event {
+        Progress::Starting { index, total, test } => {
+            if live {
+                eprint!("\r\x1b[2K  running {} ({}/{}) …", test.id, index + 1, total);
+            }
+        }
+        Progress::Finished { result, .. } => {
+            if live {
+                eprint!("\r\x1b[2K");
+            }
+            let todo = result.program_output.as_deref().and_then(Unfinished::find);
+            let fingerprint = text::failure_fingerprint(result);
+            let same_as = fingerprint
+                .as_ref()
+                .and_then(|f| seen.iter().find(|(g, _)| g == f).map(|(_, id)| *id));
+            // The same `todo!()` reached again: the step, not this test, is the news.
+            let same_todo = todo
+                .as_ref()
+                .and_then(|t| seen_todos.iter().find(|(u, _)| u == t).map(|(_, id)| *id));
+            let shown = match (same_as.or(same_todo), &todo) {
+                (Some(id), Some(todo)) => format!(
+                    "{}{}",
+                    text::result_line(result),
+                    text::indent(&format!(
+                        "stopped at the same unfinished step as `{id}` above ({})",
+                        todo.step_number().unwrap_or("a todo!()")
+                    ))
+                ),
+                (Some(id), None) => format!(
+                    "{}{}",
+                    text::result_line(result),
+                    text::indent(&format!("the same failure as `{id}` above"))
+                ),
+                (None, Some(todo)) => {
+                    text::result_with(result, Some(&format!("{}\n", todo.explain())))
+                }
+                (None, None) => {
+                    let hint = streaks.hint_for(lab, result);
+                    text::result_with(result, hint.as_deref())
+                }
+            };
+            let _ = write!(out, "{shown}");
+            let _ = out.flush();
+            if let (Some(f), None) = (fingerprint, same_as) {
+                seen.push((f, result.test.id));
+            }
+            // A test stopped by an unfinished step says nothing about the behaviour it
+            // checks, so it does not count as "stuck on this test" for the hints.
+            if todo.is_none() {
+                streaks.record(lab, result);
+            }
+            if let Some(t) = &todo {
+                if same_todo.is_none() {
+                    seen_todos.push((t.clone(), result.test.id));
+                }
+            }
+            if first_todo.is_none() {
+                first_todo = todo;
+            }
+        }
+    };
+    let report = runner::grade(lab, program, options, &mut progress);
+    streaks.save();
+    let _ = write!(out, "{}", next_step(&report, first_todo.as_ref()));
+    let _ = writeln!(out, "{}", text::summary(&report));
+    let _ = out.flush();
+    report
+}
+
+/// The paragraph before the summary: the one thing to do next.
+fn next_step(report: &Report, todo: Option<&Unfinished>) -> String {
+    let lab = report.lab;
+    if let Some(todo) = todo {
+        return format!(
+            "\nNext: {}\n  Your program reached the `todo!()` of that step{} and stopped there,\n  \
+             so the tests could not get further. Do that step, then check again.\n\n",
+            todo.step,
+            todo.location
+                .as_deref()
+                .map(|l| format!(" ({l})"))
+                .unwrap_or_default()
+        );
+    }
+    let first_failure = report
+        .results
+        .iter()
+        .find(|r| matches!(r.outcome, Outcome::Failed(_)));
+    match first_failure {
+        None => "\nEvery test passes.\n\n".to_string(),
+        Some(r) => {
+            let all_same = report
+                .results
+                .iter()
+                .filter(|r| matches!(r.outcome, Outcome::Failed(_)))
+                .filter_map(text::failure_fingerprint)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+                == 1;
+            let why = if all_same && report.results.len() > 1 {
+                "every failing test failed the same way, so fix that first"
+            } else {
+                "it is the first failing test, and the tests follow the handout's steps"
+            };
+            format!(
+                "\nNext: make `{}` pass ({why}).\n  All its hints: `autograder hint {} {}`; \
+                 the handout: {}\n\n",
+                r.test.id, lab.name, r.test.id, lab.handout
+            )
+        }
+    }
+}
+
+/// A `todo!()` the program reached, found in its output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unfinished {
+    /// The panic message, e.g. `Step 1 of handouts/lab1.md: bind a listening socket`.
+    pub step: String,
+    /// Where the `todo!()` is, e.g. `labs/lab1/src/server.rs:20`.
+    pub location: Option<String>,
+}
+
+impl Unfinished {
+    /// Finds the first `todo!()` panic in a program's output (Rust prints `panicked at
+    /// FILE:LINE:COL:` and then `not yet implemented: MESSAGE`).
+    pub fn find(output: &str) -> Option<Unfinished> {
+        const MARK: &str = "not yet implemented";
+        let lines: Vec<&str> = output.lines().map(|l| l.trim_start_matches("| ")).collect();
+        let at = lines.iter().position(|l| l.contains(MARK))?;
+        let message = lines[at][lines[at].find(MARK)? + MARK.len()..]
+            .trim_start_matches(':')
+            .trim();
+        let location = lines[..at]
+            .iter()
+            .rev()
+            .find_map(|l| l.split_once("panicked at ").map(|(_, rest)| rest))
+            .map(|rest| {
+                let rest = rest.trim().trim_end_matches(':');
+                // Drop the column: `file.rs:20:5` → `file.rs:20`.
+                match rest.rsplit_once(':') {
+                    Some((file_line, col)) if col.chars().all(|c| c.is_ascii_digit()) => {
+                        file_line.to_string()
+                    }
+                    _ => rest.to_string(),
+                }
+            });
+        Some(Unfinished {
+            step: if message.is_empty() {
+                "an unfinished `todo!()` (it names no step)".to_string()
+            } else {
+                message.to_string()
+            },
+            location,
+        })
+    }
+
+    /// `Step N`, when the message starts with one.
+    pub fn step_number(&self) -> Option<&str> {
+        let rest = self.step.strip_prefix("Step ")?;
+        let digits = rest.chars().take_while(char::is_ascii_digit).count();
+        (digits > 0).then(|| &self.step[..5 + digits])
+    }
+
+    /// One line for under a failure.
+    fn explain(&self) -> String {
+        format!("not done yet: {}", self.step)
+    }
+}
+
+/// How many times in a row each test has failed `check`, so hints can escalate.
+#[derive(Debug, Default)]
+pub struct HintStreaks {
+    path: Option<PathBuf>,
+    counts: BTreeMap<String, u32>,
+}
+
+impl HintStreaks {
+    /// Where the streaks of the workspace at `root` are kept.
+    pub fn path(root: &Path) -> PathBuf {
+        root.join("target")
+            .join("netlabs")
+            .join("hint-streaks.json")
+    }
+
+    /// Loads the streaks; a missing or unreadable file means none (it is only a comfort).
+    pub fn load(root: &Path) -> HintStreaks {
+        let path = HintStreaks::path(root);
+        let counts = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default();
+        HintStreaks {
+            path: Some(path),
+            counts,
+        }
+    }
+
+    /// How many checks in a row `test` of `lab` has failed (0 if it passed last time).
+    pub fn get(&self, lab: &str, test: &str) -> u32 {
+        self.counts
+            .get(&format!("{lab}/{test}"))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The ids of `lab`'s tests that failed the last check.
+    pub fn failing(&self, lab: &Lab) -> Vec<&'static str> {
+        lab.tests
+            .iter()
+            .filter(|t| self.get(lab.name, t.id) > 0)
+            .map(|t| t.id)
+            .collect()
+    }
+
+    /// The hint to show under a failure: hint k of n on the k-th failure in a row.
+    fn hint_for(&self, lab: &Lab, r: &TestResult) -> Option<String> {
+        let hints = r.test.hints;
+        if hints.is_empty() {
+            return None;
+        }
+        let k = (self.get(lab.name, r.test.id) as usize + 1).min(hints.len());
+        let mut out = format!("hint {k} of {}: {}\n", hints.len(), hints[k - 1]);
+        if k < hints.len() {
+            out.push_str(&format!(
+                "(a more explicit hint comes if this fails again; all of them now: \
+                 `autograder hint {} {}`)\n",
+                lab.name, r.test.id
+            ));
+        }
+        Some(out)
+    }
+
+    /// Counts a failure, resets on a pass; a skipped test changes nothing.
+    fn record(&mut self, lab: &Lab, r: &TestResult) {
+        let key = format!("{}/{}", lab.name, r.test.id);
+        match r.outcome {
+            Outcome::Passed => {
+                self.counts.remove(&key);
+            }
+            Outcome::Failed(_) => *self.counts.entry(key).or_insert(0) += 1,
+            Outcome::Skipped(_) => {}
+        }
+    }
+
+    /// Saves the streaks (best effort: a read-only workspace only loses the escalation).
+    /// Written to a temporary file and renamed, so a concurrent check never reads half.
+    fn save(&self) {
+        let Some(path) = &self.path else { return };
+        let Some(dir) = path.parent() else { return };
+        if std::fs::create_dir_all(dir).is_err() {
+            return;
+        }
+        let Ok(json) = serde_json::to_string_pretty(&self.counts) else {
+            return;
+        };
+        let tmp = dir.join(format!("hint-streaks.{}.tmp", std::process::id()));
+        if std::fs::write(&tmp, json).is_ok() && std::fs::rename(&tmp, path).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_step_of_a_todo_panic() {
+        let out =
+            "lab1: starting\n\nthread 'main' (23462) panicked at labs/lab1/src/server.rs:20:5:\n\
+                   not yet implemented: Step 1 of handouts/lab1.md: bind a socket\nnote: …";
+        assert_eq!(
+            Unfinished::find(out),
+            Some(Unfinished {
+                step: "Step 1 of handouts/lab1.md: bind a socket".into(),
+                location: Some("labs/lab1/src/server.rs:20".into()),
+            })
+        );
+        assert_eq!(
+            Unfinished::find("thread 'main' panicked at x.rs:1:1:\nboom"),
+            None
+        );
+    }
+
+    #[test]
+    fn a_bare_todo_is_still_found() {
+        let found = Unfinished::find("thread 'x' panicked at a.rs:3:9:\nnot yet implemented\n");
+        assert_eq!(found.unwrap().location.as_deref(), Some("a.rs:3"));
+    }
+}

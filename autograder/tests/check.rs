@@ -1,0 +1,132 @@
+//! `autograder check`, read as a confused student would: the untouched stub's panic is
+//! explained once and names the step to do; hints get more explicit when a test keeps
+//! failing; the score is always the last line.
+
+use autograder::check::{grade_and_explain, HintStreaks};
+use autograder::harness::Program;
+use autograder::runner::Options;
+
+use crate::support::*;
+
+#[test]
+fn check_on_the_untouched_stub_names_step_1_once_and_ends_with_the_score() {
+    // Builds labs/lab1 of this workspace (the stub), like a student's first `check`.
+    let out = autograder().args(["check", "lab1"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert_eq!(
+        stdout.matches("panicked at").count(),
+        1,
+        "the same panic should be shown once, not once per test:\n{stdout}"
+    );
+    assert_eq!(
+        stdout
+            .matches("the same unfinished step as `echo-short` above")
+            .count()
+            + stdout
+                .matches("the same failure as `echo-short` above")
+                .count(),
+        6,
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("\nNext: Step 1 of handouts/lab1.md"),
+        "the report should say which step to do next:\n{stdout}"
+    );
+    assert!(stdout.contains("labs/lab1/src/server.rs:"), "{stdout}");
+    assert_eq!(
+        stdout.lines().last(),
+        Some("lab1: 0/50 points (0 of 7 tests passed)"),
+        "{stdout}"
+    );
+}
+
+fn explain(root: &std::path::Path, program: &std::path::Path, only: &str) -> String {
+    let lab = autograder::labs::find("lab1").unwrap();
+    let options = Options {
+        only: Some(only.into()),
+        seed: 7,
+        host: "127.0.0.1".into(),
+    };
+    let mut out = Vec::new();
+    grade_and_explain(
+        lab,
+        &Program::new(vec![program.display().to_string()]),
+        root,
+        &options,
+        &mut out,
+    );
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn hints_get_more_explicit_while_a_test_keeps_failing_and_reset_on_a_pass() {
+    let root = tempfile::tempdir().unwrap();
+    let one_read = corpus_rust("lab1/one_read.rs");
+    let lab = autograder::labs::find("lab1").unwrap();
+    let hints = lab.test("echo-fragments").unwrap().hints;
+    assert_eq!(hints.len(), 3);
+
+    for (k, hint) in hints.iter().enumerate() {
+        let report = explain(root.path(), &one_read, "echo-fragments");
+        let line = format!("hint {} of 3: {hint}", k + 1);
+        assert!(
+            report.contains(&line),
+            "run {}: want `{line}`:\n{report}",
+            k + 1
+        );
+        assert!(
+            report.contains("\nNext: make `echo-fragments` pass"),
+            "{report}"
+        );
+        assert_eq!(
+            report.lines().last(),
+            Some("lab1: 0/10 points (0 of 1 tests passed)")
+        );
+    }
+    // Stuck for longer than there are hints: the last, most explicit one stays.
+    let report = explain(root.path(), &one_read, "echo-fragments");
+    assert!(report.contains("hint 3 of 3"), "{report}");
+
+    let streaks = HintStreaks::load(root.path());
+    assert_eq!(streaks.get("lab1", "echo-fragments"), 4);
+    assert_eq!(streaks.failing(lab), vec!["echo-fragments"]);
+
+    // A pass resets the streak: the next failure starts again from the gentlest hint.
+    let solution = package_bin("lab1-solution");
+    let report = explain(root.path(), &solution, "echo-fragments");
+    assert!(report.contains("\nEvery test passes."), "{report}");
+    assert_eq!(
+        HintStreaks::load(root.path()).get("lab1", "echo-fragments"),
+        0
+    );
+    let report = explain(root.path(), &one_read, "echo-fragments");
+    assert!(report.contains("hint 1 of 3"), "{report}");
+}
+
+#[test]
+fn hint_without_a_test_shows_the_tests_that_failed_last_time() {
+    let root = tempfile::tempdir().unwrap();
+    explain(
+        root.path(),
+        &corpus_rust("lab1/one_client.rs"),
+        "sequential-clients",
+    );
+    let out = autograder()
+        .args(["hint", "lab1"])
+        .env("NETLABS_ROOT", root.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("failed when you last checked"), "{text}");
+    assert!(text.contains("sequential-clients —"), "{text}");
+    assert!(!text.contains("echo-short —"), "{text}");
+
+    let out = autograder()
+        .args(["hint", "lab1", "--all"])
+        .env("NETLABS_ROOT", root.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("echo-short —") && text.contains("reset-mid-stream —"));
+}
