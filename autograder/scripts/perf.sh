@@ -77,36 +77,8 @@ run_bench() {
     bench "$@" --out "$out/$name" | tee "$out/$name/table.txt" >&2
 }
 
-# nginx, unprivileged-style: a private prefix and config in a temp dir, foreground.
-nginx_at=$tmp/nginx-at.sh
-cat > "$nginx_at" <<'EOF'
-#!/bin/sh
-# nginx-at.sh PORT ROOT: nginx in the foreground serving ROOT on 127.0.0.1:PORT.
-set -e
-port=$1; root=$2; prefix=$(mktemp -d /tmp/netlabs-nginx-XXXXXX)
-# nginx's workers may run as another user: let them read the root.
-chmod 755 "$root" "$prefix"
-cat > "$prefix/nginx.conf" <<CONF
-worker_processes ${NGINX_WORKERS:-auto};
-pid $prefix/nginx.pid;
-error_log $prefix/error.log warn;
-events { worker_connections 20000; }
-http {
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_requests 10000000;
-    client_body_temp_path $prefix/body;
-    proxy_temp_path $prefix/proxy;
-    fastcgi_temp_path $prefix/fastcgi;
-    uwsgi_temp_path $prefix/uwsgi;
-    scgi_temp_path $prefix/scgi;
-    server { listen 127.0.0.1:$port; root $root; }
-}
-CONF
-exec nginx -p "$prefix" -c "$prefix/nginx.conf" -g 'daemon off;'
-EOF
-chmod +x "$nginx_at"
+# nginx from a private prefix, in the foreground (see the script's header).
+nginx_at=$root/autograder/scripts/nginx-at.sh
 have nginx && nginx_cmd="nginx=sh $nginx_at {port} {root}" || nginx_cmd=""
 
 note "| target | measured (side by side) | ratio | met |"
