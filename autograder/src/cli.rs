@@ -42,6 +42,11 @@ enum Cmd {
         /// Grade the reference solution (solutions/LAB) instead of a given program.
         #[arg(long)]
         solution: bool,
+        #[command(flatten)]
+        limits: crate::sandbox::LimitArgs,
+        /// Write results.json, feedback.txt and junit.xml into this folder (used by `batch`).
+        #[arg(long, hide = true)]
+        report_dir: Option<std::path::PathBuf>,
         /// The program and its arguments.
         #[arg(last = true, value_name = "PROGRAM")]
         program: Vec<String>,
@@ -107,6 +112,10 @@ enum Cmd {
         #[arg(long)]
         fix: bool,
     },
+    /// Grade a class: one folder per student, in parallel, each submission contained.
+    Batch(crate::batch::BatchArgs),
+    /// Export a Gradescope bundle, the student copy, or the GitHub Classroom workflow.
+    Export(crate::export::ExportArgs),
     /// Measure servers: throughput and latency against concurrent clients (CSV, SVG, table).
     Bench(crate::bench::BenchArgs),
     /// Show a concept live with the reference servers (`demo concurrency`).
@@ -159,6 +168,8 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Cmd::Batch(args) => args.execute(),
+        Cmd::Export(args) => args.execute(),
         Cmd::Bench(args) => args.execute(),
         Cmd::Demo(args) => args.execute(),
         Cmd::Handouts { fix } => {
@@ -195,12 +206,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             lab,
             run,
             solution,
+            limits,
+            report_dir,
             program,
         } => {
             let lab = find_lab(&lab)?;
             let program = match (solution, program.is_empty()) {
                 (true, true) => {
                     let root = crate::cargo::workspace_root()?;
+                    if !root.join("solutions").join(lab.name).is_dir() {
+                        bail!(
+                            "--solution needs solutions/{}, which this copy of the workspace does not have (the student copy has no solutions)",
+                            lab.name
+                        );
+                    }
                     let exe = crate::cargo::build(&root, &lab.solution_package(), false)?;
                     Program::new(vec![exe.to_string_lossy().into_owned()])
                 }
@@ -211,6 +230,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     lab.name
                 ),
             };
+            // Contain the program: subreaper sweep, memory limit, start-up limit, budget.
+            limits.apply();
+            if let Some(dir) = report_dir {
+                let options = run_options(lab, &run)?;
+                return crate::batch::grade_into(lab, &program, &options, &dir);
+            }
             grade_and_print(lab, &program, &run)
         }
         Cmd::Check { lab, run } => {

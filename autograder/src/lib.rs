@@ -23,8 +23,11 @@
 //! - [`rng`]: seeded randomness, so every run can be repeated.
 
 pub mod bench;
+pub mod batch;
 pub mod cargo;
 pub mod check;
+pub mod export;
+pub mod sandbox;
 pub mod cli;
 pub mod demo;
 pub mod handouts;

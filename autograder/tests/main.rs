@@ -7,8 +7,10 @@
 mod support;
 
 mod bench;
+mod batch;
 mod check;
 mod cli;
+mod export;
 mod handouts;
 mod lab1;
 mod watch;
