@@ -13,5 +13,6 @@ mod cli;
 mod export;
 mod handouts;
 mod lab1;
+mod lab4;
 mod watch;
 mod workspace;

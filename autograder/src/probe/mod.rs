@@ -8,6 +8,7 @@
 pub mod bytes;
 pub mod concurrency;
 pub mod echo;
+pub mod ftp;
 pub mod transcript;
 
 use std::io::{self, ErrorKind, Read, Write};
@@ -95,6 +96,17 @@ impl Ctx {
         self.connections += 1;
         let label = format!("c{}", self.connections);
         Conn::open(self.addr(), label, self.transcript.clone(), self.deadline)
+    }
+
+    /// Opens a connection to another address of the program (e.g. an FTP data port),
+    /// labelled `d1`, `d2`, … in the transcript.
+    ///
+    /// # Errors
+    /// A failure saying the connection was refused or timed out.
+    pub fn connect_to(&mut self, addr: SocketAddr) -> Result<Conn, Failure> {
+        self.connections += 1;
+        let label = format!("d{}", self.connections);
+        Conn::open(addr, label, self.transcript.clone(), self.deadline)
     }
 
     /// Runs the submission as a client with `args` appended to its command (after
@@ -367,6 +379,62 @@ impl Conn {
         Received {
             bytes,
             end: End::Complete,
+        }
+    }
+
+    /// Reads whatever arrives next, at most `max` bytes: returns after the first read
+    /// that brings bytes (or the peer closes, an error, the deadline, the idle limit).
+    /// For line-based protocols, whose messages have no length to wait for.
+    pub fn recv_some(&mut self, max: usize) -> Received {
+        let mut buf = vec![0u8; max.max(1)];
+        let started = Instant::now();
+        loop {
+            let left = self
+                .deadline
+                .min(started + self.idle_limit)
+                .saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                self.log.note(
+                    &self.label,
+                    '!',
+                    format!(
+                        "nothing arrived for {:.1} s: gave up waiting",
+                        started.elapsed().as_secs_f64()
+                    ),
+                );
+                return Received {
+                    bytes: Vec::new(),
+                    end: End::TimedOut,
+                };
+            }
+            let _ = self.stream.set_read_timeout(Some(left));
+            match self.stream.read(&mut buf) {
+                Ok(0) => {
+                    self.log.note(&self.label, '<', "EOF (the program closed)");
+                    return Received {
+                        bytes: Vec::new(),
+                        end: End::Eof,
+                    };
+                }
+                Ok(k) => {
+                    self.log.data(&self.label, '<', &buf[..k]);
+                    buf.truncate(k);
+                    return Received {
+                        bytes: buf,
+                        end: End::Complete,
+                    };
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) => {}
+                Err(e) => {
+                    self.log
+                        .note(&self.label, '!', format!("receive failed: {e}"));
+                    return Received {
+                        bytes: Vec::new(),
+                        end: End::Error(e.to_string()),
+                    };
+                }
+            }
         }
     }
 

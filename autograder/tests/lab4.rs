@@ -1,0 +1,371 @@
+//! Lab 4 rubric, proved both ways, and the reference checked with real FTP clients.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+const SERVER_TESTS: &[&str] = &[
+    "greeting-login",
+    "retr-pasv",
+    "retr-epsv",
+    "stor",
+    "list-nlst",
+    "directories",
+    "not-logged-in",
+    "error-replies",
+    "jail",
+    "concurrent-sessions",
+    "fragments",
+    "vanishing-client",
+];
+
+fn python_server(mistake: &str) -> Graded {
+    let script = corpus("lab4/ftpd.py");
+    grade(
+        "lab4",
+        &["--only", "server"],
+        &["python3", script.to_str().unwrap(), "--mistake", mistake],
+    )
+}
+
+fn python_client(mistake: &str) -> Graded {
+    let script = corpus("lab4/ftp_client.py");
+    grade(
+        "lab4",
+        &["--only", "client"],
+        &["python3", script.to_str().unwrap(), "--mistake", mistake],
+    )
+}
+
+#[test]
+fn reference_solution_gets_full_marks() {
+    let g = grade_bin("lab4", &package_bin("lab4-solution"));
+    g.assert_failed_exactly(&[]);
+    assert_eq!(g.score(), (125, 125));
+}
+
+#[test]
+fn untouched_stub_scores_zero_and_names_its_todo() {
+    let g = grade_bin("lab4", &package_bin("lab4"));
+    assert_eq!(g.score().0, 0, "{}", g.describe());
+    let feedback = g.feedback("greeting-login");
+    assert!(
+        feedback.contains("Step 1 of handouts/lab4.md"),
+        "the feedback should name the stub's first TODO:\n{feedback}"
+    );
+}
+
+#[test]
+fn pyftpdlib_gets_full_marks_on_the_server_group() {
+    if !require_tool("python3") || !python_has("pyftpdlib") {
+        return;
+    }
+    let g = grade(
+        "lab4",
+        &["--only", "server"],
+        &[
+            "python3",
+            "-m",
+            "pyftpdlib",
+            "--port",
+            "{port}",
+            "--directory",
+            "{root}",
+            "--write",
+            "--interface",
+            "127.0.0.1",
+        ],
+    );
+    g.assert_failed_exactly(&[]);
+    assert_eq!(g.score(), (85, 85));
+}
+
+#[test]
+fn a_placeholder_launched_server_fails_the_client_group_clearly() {
+    if !require_tool("python3") {
+        return;
+    }
+    let g = grade(
+        "lab4",
+        &["--only", "client-missing"],
+        &[
+            "python3",
+            "-m",
+            "pyftpdlib",
+            "--port",
+            "{port}",
+            "--directory",
+            "{root}",
+        ],
+    );
+    g.assert_failed_exactly(&["client-missing"]);
+    assert!(g.feedback("client-missing").contains("--only server"));
+}
+
+#[test]
+fn a_correct_python_server_and_ftplib_client_get_full_marks() {
+    if !require_tool("python3") {
+        return;
+    }
+    python_server("none").assert_failed_exactly(&[]);
+    python_client("none").assert_failed_exactly(&[]);
+}
+
+#[test]
+fn a_server_that_joins_paths_unchecked_fails_jail() {
+    if !require_tool("python3") {
+        return;
+    }
+    let g = python_server("path-escape");
+    // Without normalisation, CDUP also leaves "/sub/.." as the current directory.
+    g.assert_failed_exactly(&["directories", "jail"]);
+    assert!(
+        g.feedback("jail").contains("outside the root"),
+        "{}",
+        g.feedback("jail")
+    );
+}
+
+#[test]
+fn a_server_with_one_session_at_a_time_fails_concurrent_sessions() {
+    if !require_tool("python3") {
+        return;
+    }
+    python_server("one-session").assert_failed_exactly(&["concurrent-sessions"]);
+}
+
+#[test]
+fn a_server_ending_replies_in_lf_fails_every_server_test() {
+    if !require_tool("python3") {
+        return;
+    }
+    let g = python_server("lf-endings");
+    g.assert_failed_exactly(SERVER_TESTS);
+    assert!(g.feedback("greeting-login").contains("bare LF"));
+}
+
+#[test]
+fn a_client_transferring_one_file_after_another_fails_client_concurrent() {
+    if !require_tool("python3") {
+        return;
+    }
+    let g = python_client("sequential");
+    g.assert_failed_exactly(&["client-concurrent"]);
+}
+
+#[test]
+fn a_client_in_ascii_type_fails_the_binary_transfers() {
+    if !require_tool("python3") {
+        return;
+    }
+    let g = python_client("ascii");
+    g.assert_failed_exactly(&["client-get", "client-put", "client-concurrent"]);
+    assert!(g.feedback("client-get").contains("TYPE I"));
+}
+
+fn python_has(module: &str) -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "python3 module `{module}` is required under CI"
+        );
+        eprintln!("skipped: python3 module `{module}` is not installed");
+    }
+    ok
+}
+
+/// The reference server on a free port, serving `root`; killed when dropped.
+struct Reference {
+    child: Child,
+    port: u16,
+}
+
+impl Reference {
+    fn start(root: &Path) -> Reference {
+        let exe = package_bin("lab4-solution");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(exe)
+            .args(["server", "--port", &port.to_string(), "--root"])
+            .arg(root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        // Readiness: the greeting arrives (a real client of ours, served like any other).
+        loop {
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+                let mut b = [0u8; 3];
+                if s.read_exact(&mut b).is_ok() && &b == b"220" {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "the reference never greeted");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Reference { child, port }
+    }
+}
+
+impl Drop for Reference {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn curl_downloads_uploads_and_lists_with_the_reference() {
+    if !require_tool("curl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let payload: Vec<u8> = (0..2_000_000u64).map(|i| (i * 7919 % 251) as u8).collect();
+    std::fs::write(root.join("data.bin"), &payload).unwrap();
+    let server = Reference::start(&root);
+    let url = format!("ftp://127.0.0.1:{}/", server.port);
+    let got = dir.path().join("got.bin");
+    for extra in [&[][..], &["--disable-epsv"][..]] {
+        let ok = Command::new("curl")
+            .args(["-sS", "--max-time", "20"])
+            .args(extra)
+            .arg(format!("{url}data.bin"))
+            .arg("-o")
+            .arg(&got)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        assert_eq!(std::fs::read(&got).unwrap(), payload, "curl {extra:?}");
+    }
+    let ok = Command::new("curl")
+        .args(["-sS", "--max-time", "20", "-T"])
+        .arg(&got)
+        .arg(format!("{url}uploaded.bin"))
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    assert_eq!(std::fs::read(root.join("uploaded.bin")).unwrap(), payload);
+    let list = Command::new("curl")
+        .args(["-sS", "--max-time", "20", &url])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        text.contains("data.bin") && text.contains("uploaded.bin"),
+        "{text}"
+    );
+    let missing = Command::new("curl")
+        .args(["-sS", "--max-time", "20", &format!("{url}missing.bin")])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+}
+
+#[test]
+fn python_ftplib_works_with_the_reference() {
+    if !require_tool("python3") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hello.txt"), b"hello\n").unwrap();
+    let server = Reference::start(dir.path());
+    let script = format!(
+        r#"
+import ftplib, io
+f = ftplib.FTP(); f.connect('127.0.0.1', {port}, timeout=20); f.login()
+assert f.nlst() == ['hello.txt'], f.nlst()
+buf = io.BytesIO(); f.retrbinary('RETR hello.txt', buf.write); assert buf.getvalue() == b'hello\n'
+data = bytes(range(256)) * 4000
+f.storbinary('STOR up.bin', io.BytesIO(data)); assert f.size('up.bin') == len(data)
+f.mkd('sub'); f.cwd('sub'); assert f.pwd() == '/sub'; f.cwd('..')
+lines = []; f.retrlines('LIST', lines.append); assert any(l.endswith(' up.bin') for l in lines), lines
+try:
+    f.retrbinary('RETR ../etc/passwd', print); raise SystemExit('escaped')
+except ftplib.error_perm as e:
+    assert str(e).startswith('550'), e
+f.quit()
+"#,
+        port = server.port
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stored = std::fs::read(dir.path().join("up.bin")).unwrap();
+    assert_eq!(stored.len(), 256 * 4000);
+}
+
+/// Reads one reply's first line from a raw control connection.
+fn reply(s: &mut TcpStream) -> String {
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while !line.ends_with(b"\r\n") {
+        assert_eq!(s.read(&mut b).unwrap(), 1, "closed after {line:?}");
+        line.push(b[0]);
+    }
+    String::from_utf8_lossy(&line).into_owned()
+}
+
+#[test]
+fn the_reference_leaves_no_partial_file_when_an_upload_is_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Reference::start(dir.path());
+    let mut c = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    while !reply(&mut c).starts_with("220 ") {}
+    for cmd in ["USER anonymous", "PASS x", "TYPE I"] {
+        c.write_all(format!("{cmd}\r\n").as_bytes()).unwrap();
+        reply(&mut c);
+    }
+    c.write_all(b"EPSV\r\n").unwrap();
+    let epsv = reply(&mut c);
+    let port: u16 = epsv.split('|').nth(3).unwrap().parse().unwrap();
+    let data = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.write_all(b"STOR partial.bin\r\n").unwrap();
+    assert!(reply(&mut c).starts_with("150"));
+    (&data).write_all(&vec![7u8; 1 << 20]).unwrap();
+    // SO_LINGER 0: close() sends a reset, the server's read fails, the upload is aborted.
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: valid socket and a pointer/length pair describing a live `linger`.
+    unsafe {
+        use std::os::fd::AsRawFd;
+        libc::setsockopt(
+            data.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+    drop(data);
+    let end = reply(&mut c);
+    assert!(end.starts_with("426"), "{end}");
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(names.is_empty(), "left behind: {names:?}");
+}

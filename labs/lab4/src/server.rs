@@ -1,0 +1,42 @@
+//! The control listener and the accept loop: one task per session.
+//!
+//! `tokio::spawn` hands each accepted connection to the runtime as an independent task,
+//! and the loop goes straight back to `accept`. Compare lab 2, where the same shape costs
+//! one OS thread (and its stack) per client: a task is a small state machine that the
+//! runtime polls when its socket is ready, so thousands of idle sessions cost little.
+//!
+//! A semaphore bounds the number of sessions. When it is exhausted, the newcomer is not
+//! left hanging in the backlog: it gets `421 Too many sessions` and is closed, which tells
+//! a client to come back later (4xx is a transient failure).
+
+use std::io;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::session::{self, Config};
+
+/// Creates the control listener on `host:port`.
+///
+/// # Errors
+/// Fails if the address does not resolve, or the port is taken or privileged.
+pub async fn bind(host: &str, port: u16) -> io::Result<TcpListener> {
+    TcpListener::bind((host, port)).await
+}
+
+/// Accepts sessions forever, each in its own task, at most `max_sessions` at once.
+///
+/// # Errors
+/// Never returns under normal operation: failed accepts and failed sessions are logged.
+pub async fn run(
+    listener: TcpListener,
+    config: Arc<Config>,
+    max_sessions: usize,
+) -> io::Result<()> {
+    // TODO: Step 1 — accept control connections forever. Give each one a label ("s1",
+    // "s2", …) and its own task running `session::serve`; go straight back to accept.
+    // At most `max_sessions` at once (a tokio Semaphore): a newcomer beyond that gets
+    // "421 …\r\n" and is closed. A failed accept or session is logged, never fatal.
+    let _ = (listener, config, max_sessions, session::serve);
+    todo!("Step 1 of handouts/lab4.md: accept sessions, one task each")
+}
