@@ -59,9 +59,6 @@ pub struct LoadConfig {
     pub workload: Workload,
     /// How long to wait for all clients to connect before the window starts anyway.
     pub connect_limit: Duration,
-    /// A request still unanswered at the end of the window after waiting this long is
-    /// counted as an error (its wait also enters the latency figures).
-    pub timeout: Duration,
 }
 
 /// What a load run measured.
@@ -71,7 +68,8 @@ pub struct LoadResult {
     pub requests: u64,
     /// Payload bytes received inside the window (echoed bytes, or HTTP body bytes).
     pub bytes: u64,
-    /// Failed connects, resets, early closes, wrong bytes, non-2xx answers, timeouts.
+    /// Failed connects, resets, early closes, wrong bytes, non-2xx answers, and starved
+    /// clients (connected, asking, and never answered during the whole window).
     pub errors: u64,
     /// Latency of each completed request (plus timed-out ones), in microseconds.
     pub latencies_us: Vec<u32>,
@@ -197,6 +195,8 @@ struct Client {
     echoed: usize,
     /// Whether writability is in the registered interest.
     want_write: bool,
+    /// Answers completed during the measured window.
+    answered: u64,
     http: HttpAnswer,
 }
 
@@ -222,7 +222,6 @@ struct Worker {
     http: bool,
     duration: Duration,
     connect_limit: Duration,
-    timeout: Duration,
     /// Shared read buffer: bytes are checked or skipped as they arrive, never kept.
     buf: Vec<u8>,
     result: LoadResult,
@@ -249,6 +248,7 @@ impl Worker {
                 written: 0,
                 echoed: 0,
                 want_write: false,
+                answered: 0,
                 http: HttpAnswer::default(),
             })
             .collect();
@@ -260,7 +260,6 @@ impl Worker {
             http: matches!(config.workload, Workload::Http { .. }),
             duration: config.duration,
             connect_limit: config.connect_limit,
-            timeout: config.timeout,
             // Large enough to take a whole socket buffer's worth in one read: fewer
             // syscalls per megabyte when the answers are big.
             buf: vec![0; 256 * 1024],
@@ -312,16 +311,15 @@ impl Worker {
         let end = Instant::now();
         self.result.elapsed = end - start;
         self.result.window = Some((start, end));
-        // Requests that waited too long are the starved clients of a server that does not
-        // serve them (an iterative server with many clients): they count as errors, and
-        // their wait so far enters the latency figures so that p99 shows the starvation.
+        // A client that asked and got no answer during the whole window was starved (the
+        // backlog of an iterative server): one error each, and its wait enters the latency
+        // figures. Requests merely in flight at the end are neither: with 10,000 clients
+        // an answer may fairly take a second, and the window's end is not the server's
+        // fault.
         for c in &mut self.clients {
-            if matches!(c.phase, Phase::Busy) {
-                let waited = end - c.sent_at;
-                if waited >= self.timeout {
-                    self.result.errors += 1;
-                    self.result.latencies_us.push(micros(waited));
-                }
+            if matches!(c.phase, Phase::Busy) && c.answered == 0 {
+                self.result.errors += 1;
+                self.result.latencies_us.push(micros(end - c.sent_at));
             }
             c.phase = Phase::Done;
         }
@@ -527,6 +525,7 @@ impl Worker {
             if done {
                 let now = Instant::now();
                 if self.measuring {
+                    c.answered += 1;
                     self.result.requests += 1;
                     self.result.latencies_us.push(micros(now - c.sent_at));
                     if self.http {

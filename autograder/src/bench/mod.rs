@@ -314,7 +314,6 @@ fn measure(
         // A burst of thousands of connects can overflow a small listen backlog; the
         // kernel retries dropped SYNs after 1 s, 3 s, … so allow for a few retries.
         connect_limit: Duration::from_secs(8) + Duration::from_millis(clients as u64),
-        timeout: Duration::from_secs(1).min(options.duration / 2),
     };
     let sampler = Sampler::start(server.spawned.pid() as i32);
     let result = load::run(&config).context("the load generator failed")?;
