@@ -860,7 +860,7 @@ pub fn non_reading_client(ctx: &mut Ctx) -> ProbeResult {
                 pushed as f64 / MIB as f64
             ))
             .reproduce(format!(
-                "cat /dev/zero | nc 127.0.0.1 {port} > /dev/null &   # would keep reading; instead: python3 -c \"import socket; s=socket.create_connection(('127.0.0.1',{port})); s.sendall(b'x'*50_000_000)\" & sleep 1; printf hello | nc -N 127.0.0.1 {port}",
+                "python3 -c \"import socket; s=socket.create_connection(('127.0.0.1',{port})); s.sendall(b'x'*50_000_000)\" & sleep 2; printf hello | nc -N 127.0.0.1 {port}   (expect: hello, at once)",
                 port = ctx.reproduce_port
             ))
         };
@@ -953,7 +953,7 @@ fn raise_own_open_files_limit() -> u64 {
             }
         }
     }
-    limit.rlim_cur as u64
+    limit.rlim_cur
 }
 
 /// 1,000 clients connected at the same time each get their own echo.
