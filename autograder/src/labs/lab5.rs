@@ -210,7 +210,7 @@ const TESTS: &[TestCase] = &[
         ["Stop accepting (close the listener), let responses in progress finish, close idle connections, exit.",
          "Signals arrive on any thread: block SIGTERM and SIGINT and wait for them on one thread (the stub's `signals` module does this for you).",
          "man 7 signal, man 3 sigwait"]),
-    test!("demo-site", "site", 15, 60, http::demo_site,
+    test!("demo-site", "site", 15, 90, http::demo_site,
         "serves a demo website to a browser-like client, byte for byte",
         "writes a small website (HTML, CSS, JS, PNG/GIF/SVG/ICO images, a nested page, names with spaces, json, pdf, wasm) and fetches the page, then everything it references over six parallel keep-alive connections with browser headers; checks status, type and every byte",
         ["Load the same kind of site in your browser with the developer tools' Network tab open: every row should be 200.",

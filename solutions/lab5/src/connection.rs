@@ -73,13 +73,16 @@ pub fn serve(mut stream: TcpStream, peer: SocketAddr, settings: &Settings<'_>) -
             }
             Next::TimedOut => {
                 // Part of a head arrived, but not all of it in time.
-                settings.trace.event(peer, format_args!("request head timed out: 408"));
+                settings
+                    .trace
+                    .event(peer, format_args!("request head timed out: 408"));
                 return answer_and_close(stream, &Response::error(408), &mut out);
             }
             Next::Invalid(error) => {
-                settings
-                    .trace
-                    .event(peer, format_args!("invalid request ({error:?}): {}", error.status()));
+                settings.trace.event(
+                    peer,
+                    format_args!("invalid request ({error:?}): {}", error.status()),
+                );
                 // After a malformed head we cannot know where the next request would
                 // start, so this is the last response on this connection.
                 return answer_and_close(stream, &Response::error(error.status()), &mut out);
@@ -113,8 +116,11 @@ fn log_request(trace: &Trace, peer: SocketAddr, request: &Request, response: &Re
         trace.event(
             peer,
             format_args!(
-                "\"{} {} {:?}\" {} ({sent} body bytes)",
-                request.method, request.target, request.version, response.status
+                "\"{} {} {}\" {} ({sent} body bytes)",
+                request.method,
+                request.target,
+                request.version.as_str(),
+                response.status
             ),
         );
     }
@@ -186,7 +192,11 @@ impl Input {
 
     /// One read into the free part of the buffer: `Some(n)` bytes (0 = end of stream), or
     /// `None` if the deadline passed first.
-    fn read_more(&mut self, stream: &mut TcpStream, deadline: Instant) -> io::Result<Option<usize>> {
+    fn read_more(
+        &mut self,
+        stream: &mut TcpStream,
+        deadline: Instant,
+    ) -> io::Result<Option<usize>> {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -195,8 +205,14 @@ impl Input {
             // Re-arm the socket's timeout only when it would otherwise overshoot the
             // deadline by more than a little: on a busy keep-alive connection the value
             // is nearly the same each time, and a system call per request adds up.
-            let overshoot = self.timeout.map_or(true, |t| t > left + Duration::from_millis(50));
-            if overshoot || self.timeout.is_some_and(|t| t + Duration::from_millis(500) < left) {
+            let overshoot = self
+                .timeout
+                .is_none_or(|t| t > left + Duration::from_millis(50));
+            if overshoot
+                || self
+                    .timeout
+                    .is_some_and(|t| t + Duration::from_millis(500) < left)
+            {
                 stream.set_read_timeout(Some(left))?;
                 self.timeout = Some(left);
             }
@@ -208,7 +224,7 @@ impl Input {
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 // A read timeout shows up as WouldBlock (or TimedOut on some systems).
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    continue // the loop re-checks the deadline
+                    continue; // the loop re-checks the deadline
                 }
                 Err(e) => return Err(e),
             }
@@ -224,7 +240,12 @@ impl Input {
 
     /// Reads and throws away a request body of `len` bytes. Returns `false` if the
     /// client closed or the deadline passed first.
-    fn discard_body(&mut self, stream: &mut TcpStream, len: u64, deadline: Instant) -> io::Result<bool> {
+    fn discard_body(
+        &mut self,
+        stream: &mut TcpStream,
+        len: u64,
+        deadline: Instant,
+    ) -> io::Result<bool> {
         let mut left = len;
         while left > 0 {
             if self.filled == 0 {
@@ -303,7 +324,11 @@ fn check_length(got: u64, announced: u64) -> io::Result<()> {
 }
 
 /// Sends a final response and closes.
-fn answer_and_close(mut stream: TcpStream, response: &Response, out: &mut Vec<u8>) -> io::Result<()> {
+fn answer_and_close(
+    mut stream: TcpStream,
+    response: &Response,
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
     send_response(&mut stream, response, true, false, out)?;
     close_gracefully(stream);
     Ok(())

@@ -214,10 +214,7 @@ mod tests {
             resolve(&dir, "/my%20file.txt?v=2"),
             Ok(Target::File(dir.join("my file.txt")))
         );
-        assert_eq!(
-            resolve(&dir, "/sub"),
-            Ok(Target::AddSlash("/sub/".into()))
-        );
+        assert_eq!(resolve(&dir, "/sub"), Ok(Target::AddSlash("/sub/".into())));
         assert_eq!(
             resolve(&dir, "http://h:1/sub/"),
             Ok(Target::Directory(dir.join("sub")))

@@ -13,7 +13,9 @@ use crate::response::{Body, Response};
 
 /// Methods that exist but that a static file server does not allow: 405 with `Allow`.
 /// Anything else is a method we do not know: 501 (RFC 9110 §9.1).
-const KNOWN_METHODS: &[&str] = &["POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"];
+const KNOWN_METHODS: &[&str] = &[
+    "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT",
+];
 
 /// The response to `request`, serving files below `root`.
 pub fn respond(request: &Request, root: &Path) -> Response {

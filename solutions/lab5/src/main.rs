@@ -27,7 +27,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use lab5_solution::server::{self, Config, ShutdownHandle};
-use lab5_solution::{signals, trace::Trace, DEFAULT_KEEP_ALIVE_SECS, DEFAULT_MAX_CONNECTIONS, DEFAULT_PORT};
+use lab5_solution::{
+    signals, trace::Trace, DEFAULT_KEEP_ALIVE_SECS, DEFAULT_MAX_CONNECTIONS, DEFAULT_PORT,
+};
 
 /// A concurrent HTTP/1.1 static file server with persistent connections.
 #[derive(Parser, Debug)]
@@ -77,8 +79,13 @@ fn main() -> anyhow::Result<()> {
         keep_alive: Duration::from_secs(args.keep_alive_timeout.max(1)),
         max_connections: args.threads.max(1),
     };
-    server::run(listener, config, Arc::new(Trace::new(args.verbose)), shutdown)
-        .context("the accept loop failed")?;
+    server::run(
+        listener,
+        config,
+        Arc::new(Trace::new(args.verbose)),
+        shutdown,
+    )
+    .context("the accept loop failed")?;
     eprintln!("lab5: all connections finished; bye");
     Ok(())
 }

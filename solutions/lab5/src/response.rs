@@ -188,7 +188,10 @@ mod tests {
         let mut out = Vec::new();
         r.write_head(true, &mut out);
         let text = String::from_utf8(out).unwrap();
-        assert!(text.starts_with("HTTP/1.1 404 Not Found\r\nServer: "), "{text}");
+        assert!(
+            text.starts_with("HTTP/1.1 404 Not Found\r\nServer: "),
+            "{text}"
+        );
         assert!(text.contains(&format!("\r\nContent-Length: {}\r\n", r.body.len())));
         assert!(text.contains("\r\nX-Test: 1\r\n"));
         assert!(text.ends_with("\r\nConnection: keep-alive\r\n\r\n"));

@@ -86,20 +86,35 @@ pub fn write(root: &Path, rng: &mut Rng) -> std::io::Result<Site> {
          h1 {{ border-bottom: 2px solid {color}; }}\n",
         rng.token(16)
     );
-    add("/css/style.css", "css/style.css", css.into_bytes(), types::CSS);
+    add(
+        "/css/style.css",
+        "css/style.css",
+        css.into_bytes(),
+        types::CSS,
+    );
     let js = format!(
         "// demo site {}\nwindow.appLoaded = true;\ndocument.addEventListener('DOMContentLoaded', \
          function () {{ document.body.setAttribute('data-app', 'ran'); }});\n",
         rng.token(16)
     );
     add("/js/app.js", "js/app.js", js.into_bytes(), types::JS);
-    add("/images/logo.png", "images/logo.png", png(rng, 24, 16), types::PNG);
+    add(
+        "/images/logo.png",
+        "images/logo.png",
+        png(rng, 24, 16),
+        types::PNG,
+    );
     add("/images/dot.gif", "images/dot.gif", gif(rng), types::GIF);
     let svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"16\" height=\"16\">\
          <rect width=\"16\" height=\"16\" fill=\"{color}\"/></svg>\n"
     );
-    add("/images/icon.svg", "images/icon.svg", svg.into_bytes(), types::SVG);
+    add(
+        "/images/icon.svg",
+        "images/icon.svg",
+        svg.into_bytes(),
+        types::SVG,
+    );
     add("/favicon.ico", "favicon.ico", ico(rng), types::ICO);
     let photo_len = rng.range(40_000, 300_000);
     add(
@@ -116,7 +131,12 @@ pub fn write(root: &Path, rng: &mut Rng) -> std::io::Result<Site> {
         types::TXT,
     );
     let json = format!("{{\"site\": \"demo\", \"token\": \"{}\"}}\n", rng.token(20));
-    add("/data/info.json", "data/info.json", json.into_bytes(), types::JSON);
+    add(
+        "/data/info.json",
+        "data/info.json",
+        json.into_bytes(),
+        types::JSON,
+    );
     let pdf_len = rng.range(5_000, 60_000);
     add(
         "/files/report.pdf",
@@ -132,7 +152,12 @@ pub fn write(root: &Path, rng: &mut Rng) -> std::io::Result<Site> {
         types::WASM,
     );
     let blob_len = rng.range(100_000, 700_000);
-    add("/files/blob.dat", "files/blob.dat", rng.bytes(blob_len), types::OCTET);
+    add(
+        "/files/blob.dat",
+        "files/blob.dat",
+        rng.bytes(blob_len),
+        types::OCTET,
+    );
     let page = format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Nested {}</title>\n\
          <link rel=\"stylesheet\" href=\"../../css/style.css\"></head>\n\
@@ -258,14 +283,16 @@ pub fn fnv1a(bytes: &[u8]) -> u32 {
 /// A valid RGBA PNG of `w`×`h` random pixels (uncompressed deflate blocks: valid and
 /// simple).
 pub fn png(rng: &mut Rng, w: u32, h: u32) -> Vec<u8> {
-    let mut raw = Vec::new();
+    let mut raw = Vec::with_capacity((h * (w * 4 + 1)) as usize);
     for _ in 0..h {
-        raw.push(0); // filter type: none
-        for _ in 0..w {
-            let px = rng.bytes(3);
-            raw.extend_from_slice(&px);
-            raw.push(255);
-        }
+        raw.push(0u8); // each row starts with its filter type: none
+        let row: Vec<u8> = (0..w)
+            .flat_map(|_| {
+                let px = rng.bytes(3);
+                [px[0], px[1], px[2], 255]
+            })
+            .collect();
+        raw.extend_from_slice(&row);
     }
     // zlib: header, stored blocks of at most 65535 bytes, Adler-32.
     let mut z = vec![0x78, 0x01];

@@ -147,8 +147,13 @@ impl Response {
 
     /// The media type without parameters, lowercased (`text/html`).
     pub fn media_type(&self) -> Option<String> {
-        self.header("content-type")
-            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        self.header("content-type").map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
     }
 
     /// The status line and headers as text, for messages.
@@ -260,9 +265,8 @@ impl Client {
             if (100..200).contains(&response.status) {
                 continue;
             }
-            let no_body = request.method == "HEAD"
-                || response.status == 204
-                || response.status == 304;
+            let no_body =
+                request.method == "HEAD" || response.status == 204 || response.status == 304;
             response.framing = if no_body {
                 Framing::NoBody
             } else {
@@ -552,7 +556,10 @@ fn check_status_line(line: &[u8]) -> Result<(), String> {
     if code.len() < 4 || !code[..3].iter().all(u8::is_ascii_digit) || code[3] != b' ' {
         return Err("the status line is not `HTTP/1.1 SP 3-digit-code SP reason`".into());
     }
-    if code[4..].iter().any(|&b| b < 0x20 && b != b'\t' || b == 0x7f) {
+    if code[4..]
+        .iter()
+        .any(|&b| b < 0x20 && b != b'\t' || b == 0x7f)
+    {
         return Err("the reason phrase contains control characters".into());
     }
     Ok(())
@@ -676,8 +683,10 @@ mod tests {
         assert!(check_status_line(b"HTTP/1.1 200 \r\n").is_ok());
         assert!(parse_head(b"HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n").is_err());
         assert!(parse_head(b"HTTP/1.1 200 OK\r\nName : x\r\n\r\n").is_err());
-        let r = parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n")
-            .unwrap();
+        let r = parse_head(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        )
+        .unwrap();
         assert!(framing(&r).is_err());
     }
 }

@@ -1,0 +1,238 @@
+//! One client connection: read requests, answer them in order, keep the connection open
+//! while both sides want it, and close it cleanly.
+//!
+//! The loop in [`serve`] is the heart of HTTP/1.1 persistent connections:
+//!
+//! 1. Read until the buffer holds a complete request head ([`crate::request::parse`]).
+//!    A client may send *several* requests at once (pipelining); the bytes after the first
+//!    head stay in the buffer for the next turn of the loop instead of being thrown away.
+//! 2. Answer with a correctly framed response (`Content-Length`), so that the client
+//!    knows where it ends.
+//! 3. Keep going unless the client asked to close, or the server is shutting down.
+//!
+//! Time limits keep a thread from being held forever: the whole head of the next request
+//! must arrive within the keep-alive timeout of the moment we start waiting for it. That
+//! one deadline covers both the idle keep-alive connection (nothing arrives) and the slow
+//! client that sends one byte every few seconds (a per-`read` timeout would never fire
+//! for it).
+
+use std::io::{self, ErrorKind};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use crate::request::{self, ParseError, Request};
+use crate::response::Response;
+use crate::trace::Trace;
+
+/// Files up to this size are read into the response buffer and sent with the headers in
+/// one `write`: one system call and one TCP segment for a typical small page. Larger
+/// files are streamed (see [`send_response`]).
+pub const SMALL_FILE: u64 = 64 * 1024;
+/// A request body (which we never use) up to this size is read and discarded, so the
+/// connection can go on; a larger one makes us answer and close instead.
+pub const MAX_DISCARD: u64 = 1 << 20;
+/// A client that accepts none of our bytes for this long is given up on.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a connection needs to know about the server.
+#[derive(Debug)]
+pub struct Settings<'a> {
+    /// The directory served.
+    pub root: &'a Path,
+    /// How long a connection may take to send the next request head.
+    pub keep_alive: Duration,
+    /// Set when the server is shutting down: finish the current response, then close.
+    pub stopping: &'a AtomicBool,
+    /// The `--verbose` trace.
+    pub trace: &'a Trace,
+}
+
+/// Serves requests on `stream` until the client or the server ends the connection.
+///
+/// # Errors
+/// I/O errors of this connection (a reset, a write timeout). They concern this client
+/// only; the caller logs them.
+pub fn serve(mut stream: TcpStream, peer: SocketAddr, settings: &Settings<'_>) -> io::Result<()> {
+    // TODO: Step 11 — the connection loop: read the next request (`Input::next_request`,
+    // within the keep-alive deadline), consume it, discard its body, build the response
+    // (`handler::respond`), send it (`send_response`; no body for HEAD), and go on while the
+    // client wants keep-alive and the server is not stopping. Errors get their status and a
+    // graceful close (`answer_and_close`).
+    let _ = (
+        &mut stream,
+        peer,
+        settings,
+        Input::new,
+        answer_and_close,
+        log_request,
+    );
+    todo!("Step 11 of handouts/lab5.md: serve requests on a persistent connection")
+}
+
+fn log_request(trace: &Trace, peer: SocketAddr, request: &Request, response: &Response, sent: u64) {
+    if trace.enabled() {
+        trace.event(
+            peer,
+            format_args!(
+                "\"{} {} {}\" {} ({sent} body bytes)",
+                request.method,
+                request.target,
+                request.version.as_str(),
+                response.status
+            ),
+        );
+    }
+}
+
+/// What the next turn of the connection loop gets.
+#[allow(dead_code)] // scaffolding: used once Step 11 is done
+enum Next {
+    /// A complete request head, and how many buffered bytes it used.
+    Request(Request, usize),
+    /// The connection ended without a request: the client closed, was idle too long, or
+    /// the server is stopping.
+    Closed(&'static str),
+    /// Part of a head arrived, but the deadline passed.
+    TimedOut,
+    /// The head is malformed or too large.
+    Invalid(ParseError),
+}
+
+/// The bytes received on a connection and not yet used.
+///
+/// One fixed buffer per connection: a head larger than it is refused anyway
+/// ([`request::MAX_HEAD`]), and everything is parsed in place, without copying lines out.
+#[allow(dead_code)] // scaffolding: used once Step 11 is done
+struct Input {
+    buf: Box<[u8]>,
+    filled: usize,
+    /// The read timeout currently set on the socket (setting it is a system call, so we
+    /// skip it when the value would barely change).
+    timeout: Option<Duration>,
+}
+
+#[allow(dead_code)] // scaffolding: used once Step 11 is done
+impl Input {
+    fn new() -> Input {
+        Input {
+            buf: vec![0; request::MAX_HEAD + 1024].into_boxed_slice(),
+            filled: 0,
+            timeout: None,
+        }
+    }
+
+    /// Reads until a request head is complete (it may already be in the buffer).
+    fn next_request(
+        &mut self,
+        stream: &mut TcpStream,
+        deadline: Instant,
+        stopping: &AtomicBool,
+    ) -> io::Result<Next> {
+        // TODO: Step 11 — parse what is buffered; if incomplete, `read_more` until the deadline.
+        // EOF or an idle timeout with an empty buffer closes; a timeout mid-head is TimedOut.
+        let _ = (stream, deadline, stopping);
+        todo!("Step 11 of handouts/lab5.md: read until a request head is complete")
+    }
+
+    /// One read into the free part of the buffer: `Some(n)` bytes (0 = end of stream), or
+    /// `None` if the deadline passed first.
+    fn read_more(
+        &mut self,
+        stream: &mut TcpStream,
+        deadline: Instant,
+    ) -> io::Result<Option<usize>> {
+        // TODO: Step 11 — one read into `self.buf[self.filled..]` with the read timeout set to
+        // what is left before the deadline; None when the deadline passes.
+        let _ = (stream, deadline);
+        todo!("Step 11 of handouts/lab5.md: read with a deadline for the whole head")
+    }
+
+    /// Drops the first `used` bytes (a request that has been handled); any pipelined
+    /// bytes after them move to the front.
+    fn consume(&mut self, used: usize) {
+        self.buf.copy_within(used..self.filled, 0);
+        self.filled -= used;
+    }
+
+    /// Reads and throws away a request body of `len` bytes. Returns `false` if the
+    /// client closed or the deadline passed first.
+    fn discard_body(
+        &mut self,
+        stream: &mut TcpStream,
+        len: u64,
+        deadline: Instant,
+    ) -> io::Result<bool> {
+        let mut left = len;
+        while left > 0 {
+            if self.filled == 0 {
+                match self.read_more(stream, deadline)? {
+                    Some(0) | None => return Ok(false),
+                    Some(_) => {}
+                }
+            }
+            let take = (self.filled as u64).min(left) as usize;
+            self.consume(take);
+            left -= take as u64;
+        }
+        Ok(true)
+    }
+}
+
+/// Writes `response`; returns the number of body bytes sent.
+///
+/// The head and a small body go out in a single `write`. A large file is streamed with
+/// [`std::io::copy`] from the file to the socket: memory use stays flat whatever the file
+/// size, and on Linux the standard library turns that copy into `sendfile(2)`, so the
+/// bytes go from the page cache to the socket without passing through this process.
+fn send_response(
+    stream: &mut TcpStream,
+    response: &Response,
+    send_body: bool,
+    keep_alive: bool,
+    out: &mut Vec<u8>,
+) -> io::Result<u64> {
+    // TODO: Step 12 — write the head; a body in memory or a small file goes in the same write;
+    // a large file is streamed (`std::io::copy` of `file.take(len)`); check the length sent
+    // (`check_length`).
+    let _ = (stream, response, send_body, keep_alive, out, check_length);
+    todo!("Step 12 of handouts/lab5.md: write a response, streaming large files")
+}
+
+/// A file that shrank while we sent it would make our `Content-Length` a lie: the only
+/// honest way out is to fail (and so close) the connection.
+fn check_length(got: u64, announced: u64) -> io::Result<()> {
+    if got == announced {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            ErrorKind::UnexpectedEof,
+            format!("file changed while being sent: {got} of {announced} bytes"),
+        ))
+    }
+}
+
+/// Sends a final response and closes.
+fn answer_and_close(
+    mut stream: TcpStream,
+    response: &Response,
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
+    send_response(&mut stream, response, true, false, out)?;
+    close_gracefully(stream);
+    Ok(())
+}
+
+/// Closes our side, then reads and discards what the client still sends, for a moment.
+///
+/// Closing a socket that still has unread bytes makes the kernel send a reset (RST)
+/// instead of a FIN, and a reset can destroy our last response before the client has
+/// read it. So: send FIN (shutdown of the write side), wait for the client to close its
+/// side (a read returning 0), and only then close, giving up after a short while.
+fn close_gracefully(mut stream: TcpStream) {
+    // TODO: Step 12 — shut down the write side, then read and discard until the client closes
+    // (at most a couple of seconds), so that our last response is not destroyed by a reset.
+    let _ = &mut stream;
+    todo!("Step 12 of handouts/lab5.md: close without losing the last response")
+}
