@@ -14,5 +14,6 @@ mod export;
 mod handouts;
 mod lab1;
 mod lab4;
+mod lab5;
 mod watch;
 mod workspace;

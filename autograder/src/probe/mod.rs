@@ -9,6 +9,7 @@ pub mod bytes;
 pub mod concurrency;
 pub mod echo;
 pub mod ftp;
+pub mod http;
 pub mod transcript;
 
 use std::io::{self, ErrorKind, Read, Write};
