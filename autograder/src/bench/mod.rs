@@ -176,6 +176,22 @@ pub struct Row {
     pub connected: usize,
     /// The server ended during the run (it crashed, or was killed).
     pub server_died: Option<String>,
+    /// CPU used by the bench itself (mostly the load generator) during the run, in
+    /// percent of one core: near `100 × cores`, the generator may be the bottleneck.
+    pub generator_cpu_percent: f64,
+}
+
+/// CPU time (user + system) this process has used so far, its children excluded (the
+/// server is our child, and its time must not be taken for ours).
+fn own_cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes the struct we pass.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
 /// Runs every target at every client count, calling `progress` after each measurement.
@@ -316,7 +332,10 @@ fn measure(
         connect_limit: Duration::from_secs(8) + Duration::from_millis(clients as u64),
     };
     let sampler = Sampler::start(server.spawned.pid() as i32);
+    let (cpu_before, wall_before) = (own_cpu_seconds(), Instant::now());
     let result = load::run(&config).context("the load generator failed")?;
+    let generator_cpu_percent =
+        100.0 * (own_cpu_seconds() - cpu_before) / wall_before.elapsed().as_secs_f64();
     let samples = sampler.finish();
     let server_died = server.spawned.try_status().map(describe_status);
     server.spawned.stop();
@@ -333,6 +352,7 @@ fn measure(
         rss_mb,
         connected: result.connected,
         server_died,
+        generator_cpu_percent,
     })
 }
 
@@ -669,12 +689,13 @@ impl BenchArgs {
         );
         let mut progress = |r: &Row| {
             eprintln!(
-                "  {:<20} {:>6} clients: {:>10.0} req/s  p99 {:>9.3} ms  errors {}{}",
+                "  {:<20} {:>6} clients: {:>10.0} req/s  p99 {:>9.3} ms  errors {}  (bench cpu {:.0}%){}",
                 r.program,
                 r.clients,
                 r.requests_per_sec,
                 r.p99_ms,
                 r.errors,
+                r.generator_cpu_percent,
                 match (&r.server_died, r.connected < r.clients) {
                     (Some(how), _) => format!("  (the server {how} during the run)"),
                     (None, true) =>
