@@ -162,6 +162,30 @@ fn bench_counts_errors_of_a_server_that_closes_after_one_read() {
 }
 
 #[test]
+fn bench_counts_the_clients_an_iterative_server_starves() {
+    // Lab 1 serves one connection until it closes: of 3 clients, 2 never get an answer.
+    // That is causality, not timing: the bench keeps every connection open to the end.
+    let lab1 = package_bin("lab1-solution");
+    let out_dir = tempfile::tempdir().unwrap();
+    run_ok(&[
+        "bench",
+        "lab1",
+        "--clients",
+        "3",
+        "--duration",
+        "0.3",
+        "--out",
+        out_dir.path().to_str().unwrap(),
+        "--",
+        lab1.to_str().unwrap(),
+    ]);
+    let (_, rows) = read_csv(out_dir.path());
+    assert_eq!(rows[0][6], "2", "{rows:?}");
+    let svg = std::fs::read_to_string(out_dir.path().join("bench.svg")).unwrap();
+    assert!(svg.contains("2 err"), "the graph marks the errors");
+}
+
+#[test]
 fn bench_http_follows_keep_alive_and_connection_close() {
     if !require_tool("python3") {
         return;

@@ -323,7 +323,11 @@ impl Worker {
             }
             c.phase = Phase::Done;
         }
-        self.result
+        // Keep every connection open until all threads have judged their window: a
+        // thread that closed its sockets early would free an iterative server to answer
+        // another thread's starved client just before that thread's window ends.
+        barrier.wait();
+        std::mem::take(&mut self.result)
     }
 
     /// One wait for readiness and the handling of what is ready.

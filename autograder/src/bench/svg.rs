@@ -65,7 +65,7 @@ pub fn chart(title: &str, rows: &[Row]) -> String {
         &xs,
         |r| r.p99_ms,
     );
-    legend(&mut out, &programs);
+    legend(&mut out, &programs, rows.iter().any(|r| r.errors > 0));
     out.push_str("</svg>\n");
     out
 }
@@ -204,6 +204,21 @@ fn panel(
         top + PANEL_H / 2.0,
         escape(y_label)
     );
+    // Errors are marked where they happened, on the throughput panel: an iterative
+    // server keeps its one-client throughput while every other client starves, and the
+    // line alone would hide that.
+    if class == "throughput" {
+        for r in rows.iter().filter(|r| r.errors > 0) {
+            let (px, py) = (xs.x(r.clients), y(value(r)));
+            let _ = writeln!(
+                out,
+                r##"<circle class="errors" cx="{px:.1}" cy="{py:.1}" r="7" fill="none" stroke="#D00000" stroke-width="1.5"/><text class="errors" x="{:.1}" y="{:.1}" fill="#D00000" font-size="10">{} err</text>"##,
+                px + 8.0,
+                py - 8.0,
+                r.errors
+            );
+        }
+    }
     // One line per program.
     for (i, program) in programs.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
@@ -233,7 +248,7 @@ fn panel(
     out.push_str("</g>\n");
 }
 
-fn legend(out: &mut String, programs: &[String]) {
+fn legend(out: &mut String, programs: &[String], errors: bool) {
     let x = WIDTH - RIGHT + 20.0;
     out.push_str("<g class=\"legend\">\n");
     for (i, program) in programs.iter().enumerate() {
@@ -246,6 +261,18 @@ fn legend(out: &mut String, programs: &[String]) {
             x + 30.0,
             y + 4.0,
             escape(program)
+        );
+    }
+    if errors {
+        let y = TOP + 10.0 + 22.0 * programs.len() as f64 + 10.0;
+        let _ = writeln!(
+            out,
+            r##"<circle cx="{:.1}" cy="{y}" r="7" fill="none" stroke="#D00000" stroke-width="1.5"/><text x="{}" y="{}" font-size="11">errors: starved or</text><text x="{}" y="{}" font-size="11">failed clients</text>"##,
+            x + 12.0,
+            x + 30.0,
+            y + 4.0,
+            x + 30.0,
+            y + 18.0
         );
     }
     out.push_str("</g>\n");
