@@ -96,11 +96,20 @@ fn pythons_stock_http_server_does_not_get_full_marks() {
             "{port}",
         ],
     );
-    g.assert_failed_exactly(STOCK_PYTHON_FAILS);
+    // It speaks HTTP/1.0 only, so the persistent-connection tests must fail. Its other
+    // failures (it has no timeouts, dies on SIGTERM, accepts `Host : x`, ...) and its
+    // content types (read from the machine's mime.types) vary, so they are not pinned.
+    let failed = g.failed();
+    for id in [
+        "keep-alive",
+        "http10",
+        "pipelining",
+        "concurrent-keep-alive",
+    ] {
+        assert!(failed.contains(id), "{id} should fail:\n{}", g.describe());
+    }
+    assert!(g.score().0 < g.score().1);
 }
-
-/// What Python's `http.server` (HTTP/1.0, one thread per connection) gets wrong.
-const STOCK_PYTHON_FAILS: &[&str] = &[];
 
 #[test]
 fn no_keep_alive_fails_the_persistent_connection_tests() {
@@ -124,12 +133,7 @@ fn serial_keep_alive_fails_the_concurrency_tests() {
         &["keep-alive", "pipelining"],
     );
 }
-const SERIAL_FAILS: &[&str] = &[
-    "concurrent-keep-alive",
-    "stalled-client",
-    "many-downloads",
-    "demo-site",
-];
+const SERIAL_FAILS: &[&str] = &["concurrent-keep-alive", "stalled-client", "many-downloads"];
 
 #[test]
 fn a_body_after_head_fails_the_head_test() {

@@ -762,10 +762,8 @@ pub fn bad_requests(ctx: &mut Ctx) -> ProbeResult {
             "a lowercase method (methods are case-sensitive tokens)",
             format!("get /index.html HTTP/1.1\r\nHost: {h}\r\n\r\n"),
         ),
-        (
-            "a request line without a version",
-            "GET /index.html\r\nHost: x\r\n\r\n".to_string(),
-        ),
+        // Not tested: a request line without a version. That is an HTTP/0.9 request,
+        // which some servers (nginx) still answer, with a bare body.
     ];
     for (why, text) in cases {
         let req = Request::raw("?", why, text.clone().into_bytes());
