@@ -202,7 +202,7 @@ const TESTS: &[TestCase] = &[
         "streams a large file without loading it into memory",
         "downloads a 256 MiB file and checks every byte; the server's peak memory (VmHWM of its processes) must stay under 96 MiB",
         ["Reading a whole file into a Vec costs as much memory as the file is large.",
-         "Copy it in fixed-size chunks: `std::io::copy(&mut file, &mut stream)` does that (and uses sendfile on Linux).",
+         "Copy it in fixed-size chunks: a loop of read and write_all with a 64 KiB buffer, or `std::io::copy(&mut file, &mut stream)`.",
          "https://doc.rust-lang.org/std/io/fn.copy.html"]),
     test!("graceful-shutdown", "concurrency", 10, 60, http::graceful_shutdown,
         "shuts down gracefully on SIGTERM",

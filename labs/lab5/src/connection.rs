@@ -182,10 +182,8 @@ impl Input {
 
 /// Writes `response`; returns the number of body bytes sent.
 ///
-/// The head and a small body go out in a single `write`. A large file is streamed with
-/// [`std::io::copy`] from the file to the socket: memory use stays flat whatever the file
-/// size, and on Linux the standard library turns that copy into `sendfile(2)`, so the
-/// bytes go from the page cache to the socket without passing through this process.
+/// The head and a small body go out in a single `write`. A large file is streamed in
+/// fixed-size chunks, so memory use stays flat whatever the file size.
 fn send_response(
     stream: &mut TcpStream,
     response: &Response,

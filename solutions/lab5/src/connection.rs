@@ -16,8 +16,10 @@
 //! client that sends one byte every few seconds (a per-`read` timeout would never fire
 //! for it).
 
+use std::fs::File;
 use std::io::{self, ErrorKind, Read, Seek, SeekFrom, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -265,8 +267,7 @@ impl Input {
 /// Writes `response`; returns the number of body bytes sent.
 ///
 /// The head and a small body go out in a single `write`. A large file is streamed with
-/// [`std::io::copy`] from the file to the socket: memory use stays flat whatever the file
-/// size, and on Linux the standard library turns that copy into `sendfile(2)`, so the
+/// `sendfile(2)` ([`send_file`]): memory use stays flat whatever the file size, and the
 /// bytes go from the page cache to the socket without passing through this process.
 fn send_response(
     stream: &mut TcpStream,
@@ -302,12 +303,42 @@ fn send_response(
                 stream.write_all(out)?;
             } else {
                 stream.write_all(out)?;
-                let copied = io::copy(&mut file.take(*len), stream)?;
+                let copied = send_file(stream, file, *start, *len)?;
                 check_length(copied, *len)?;
             }
             Ok(*len)
         }
     }
+}
+
+/// Sends `len` bytes of `file` from `offset` with `sendfile(2)`: the kernel moves them
+/// from the page cache to the socket, with no buffer in this process, so memory use does
+/// not depend on the file's size. (`std::io::copy` from a `Take<&File>` falls back to a
+/// read/write loop with an 8 KiB buffer, which we measured to be much slower.)
+///
+/// # Errors
+/// The socket's errors; a write timeout shows up as `WouldBlock`.
+fn send_file(stream: &TcpStream, file: &File, offset: u64, len: u64) -> io::Result<u64> {
+    let mut pos = offset as libc::off_t;
+    let end = offset + len;
+    while (pos as u64) < end {
+        // At most 1 GiB per call: sendfile's count is a size_t, but Linux caps it anyway.
+        let count = (end - pos as u64).min(1 << 30) as usize;
+        // SAFETY: both descriptors are open for the duration of the call, and `pos` is a
+        // valid off_t that sendfile advances by the number of bytes sent.
+        let sent = unsafe { libc::sendfile(stream.as_raw_fd(), file.as_raw_fd(), &mut pos, count) };
+        if sent < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if sent == 0 {
+            break; // the file is shorter than announced; the caller reports it
+        }
+    }
+    Ok(pos as u64 - offset)
 }
 
 /// A file that shrank while we sent it would make our `Content-Length` a lie: the only
