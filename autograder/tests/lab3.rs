@@ -46,7 +46,7 @@ fn a_busy_polling_loop_fails_idle_cpu() {
 }
 
 #[test]
-fn a_blocking_send_in_the_loop_fails_non_reading_client() {
+fn a_blocking_send_in_the_loop_fails_the_tests_with_a_client_that_does_not_read() {
     if !require_tool("python3") {
         return;
     }
@@ -55,7 +55,9 @@ fn a_blocking_send_in_the_loop_fails_non_reading_client() {
         &[],
         &["python3", corpus("lab3/blocking_send.py").to_str().unwrap()],
     );
-    g.assert_failed_exactly(&["non-reading-client"]);
+    // Both tests have a client that does not read for a while: the loop, stuck in the
+    // send to that client, serves nobody else.
+    g.assert_failed_exactly(&["many-clients", "non-reading-client"]);
 }
 
 #[test]

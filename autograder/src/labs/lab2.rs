@@ -177,10 +177,13 @@ macro_rules! lab2_tests {
                 group: "concurrency",
                 points: 25,
                 visibility: Visibility::Visible,
-                checks: "opens 100-120 connections and keeps them all open; in 3 rounds every \
-                         client sends 1 B-48 KiB of random bytes (interleaved, small receive \
-                         buffers) and the next round starts only once every client has its \
-                         echo; then all half-close and expect the close",
+                checks: "opens 100-120 connections one by one (each echoes a first byte before \
+                         the next opens) and keeps them all open; in each of 3 rounds \
+                         every client sends 1 B-48 KiB of random bytes (interleaved, small \
+                         receive buffers), except one that sends until the program stops taking \
+                         its bytes (up to 24 MiB) and reads its echo only after all the others \
+                         have theirs; a round ends when every client \
+                         has its echo; then all half-close and expect the close",
                 hints: &[
                     "All clients are connected at once and each waits for its echo: a pool of a \
                      few threads, or one client at a time, leaves the others waiting for ever.",

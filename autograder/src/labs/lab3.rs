@@ -108,7 +108,8 @@ pub static LAB: Lab = Lab {
             group: "events",
             points: 15,
             visibility: Visibility::Visible,
-            checks: "opens 1,000 connections and keeps them all open; in 2 lock-step rounds each \
+            checks: "opens 1,000 connections one by one (each echoes a first byte before the \
+                     next opens) and keeps them all open; in 2 lock-step rounds each \
                      sends 1-512 random bytes and expects its echo; then all half-close and \
                      expect the close",
             hints: &[

@@ -42,6 +42,12 @@ use crate::rubric::{Failure, ProbeResult, Verdict};
 /// Long enough for a loaded machine; a serial server never moves again.
 const SWARM_IDLE: Duration = Duration::from_secs(5);
 
+/// The receive buffer of swarm clients: small, so the program's writes fill it while the
+/// grader is busy with other clients, but above loopback's segment size (64 KiB). A buffer
+/// smaller than one segment can leave the window closed until a zero-window probe, and
+/// those back off to several seconds.
+const RECV_BUFFER: usize = 128 * 1024;
+
 /// How long one connection attempt may take. A full listen backlog makes the kernel drop
 /// SYNs, and the client retries after 1 s, then 2 s more: allow for two retries.
 const CONNECT_LIMIT: Duration = Duration::from_secs(8);
@@ -71,6 +77,26 @@ enum SwarmError {
     /// A concrete failure on one peer.
     Failed(Failure),
 }
+
+/// Which peers a [`Swarm::drive`] moves, and when it is done.
+#[derive(Debug, Clone, Copy, Default)]
+struct Phase {
+    /// Also wait for every peer's close.
+    until_eof: bool,
+    /// Move only this peer.
+    only: Option<usize>,
+    /// Leave this peer alone.
+    skip: Option<usize>,
+    /// Send only: read nothing (a client that does not read its echo).
+    send_only: bool,
+    /// Done (not stuck) once nothing has moved for this long.
+    quiet: Option<Duration>,
+}
+
+/// How long a held client's sends must make no progress before we take it that the
+/// program has stopped reading from it (its writes to that client are blocked, or its
+/// output for it is full).
+const HOLD_QUIET: Duration = Duration::from_millis(500);
 
 /// Many client connections, driven together by one thread with `poll(2)`.
 #[derive(Debug)]
@@ -118,12 +144,37 @@ impl Swarm {
             peers.push(Peer {
                 label: format!("c{i}"),
                 stream,
-                out: Vec::new(),
+                // One byte to be echoed before the next client connects (see below).
+                out: vec![b'0' + (i % 10) as u8],
                 sent: 0,
                 round_start: 0,
                 got: Vec::new(),
                 eof: false,
             });
+            let mut swarm = Swarm { peers, rounds: 0 };
+            // Wait for that byte's echo: it shows the program has accepted this client.
+            // Connecting faster than the program accepts would overflow its listen backlog
+            // (the kernel then drops connection attempts, and clients retry a second
+            // later), and a program that serves clients one at a time shows right here.
+            let phase = Phase {
+                only: Some(i - 1),
+                ..Phase::default()
+            };
+            match swarm.drive(phase, deadline) {
+                Ok(()) => {}
+                Err(SwarmError::Failed(f)) => return Err(f),
+                Err(SwarmError::Stuck(_)) => {
+                    return Err(Failure::new(format!(
+                        "c{i} got no echo of its first byte within {} s, while the {} client(s) connected before it stayed connected",
+                        SWARM_IDLE.as_secs(),
+                        i - 1
+                    ))
+                    .expected("every client served at the same time as the others")
+                    .got(format!("nothing on c{i}"))
+                    .detail("Every client keeps its connection open, so a server that serves clients one at a time (or a fixed few at a time, or behind one lock) never gets to this one."))
+                }
+            }
+            peers = swarm.peers;
         }
         Ok(Swarm { peers, rounds: 0 })
     }
@@ -150,11 +201,74 @@ impl Swarm {
             peer.round_start = peer.out.len();
             peer.out.extend_from_slice(&chunk);
         }
-        match self.drive(false, deadline) {
+        match self.drive(Phase::default(), deadline) {
             Ok(()) => Ok(()),
             Err(SwarmError::Failed(f)) => Err(f),
             Err(SwarmError::Stuck(waiting)) => Err(self.stuck_failure(&waiting)),
         }
+    }
+
+    /// Like [`Swarm::round`], but client `held` does not read its echo until all the
+    /// others have theirs. It sends its (large) chunk first, until the program stops
+    /// taking its bytes: a thread serving it is then blocked in a write, with the rest of
+    /// that client's bytes still in its buffer. The other clients must be served
+    /// meanwhile, and `held` must then get its own bytes back, not bytes that another
+    /// client's thread read into a buffer they share.
+    ///
+    /// # Errors
+    /// As [`Swarm::round`].
+    pub fn round_holding(
+        &mut self,
+        chunks: Vec<Vec<u8>>,
+        held: usize,
+        deadline: Instant,
+    ) -> Result<(), Failure> {
+        self.rounds += 1;
+        for (peer, chunk) in self.peers.iter_mut().zip(chunks) {
+            peer.round_start = peer.out.len();
+            peer.out.extend_from_slice(&chunk);
+        }
+        // A small send buffer on our side, so that what we manage to send is what the
+        // program took (into its own buffers and the kernel's), not what our kernel holds.
+        set_buffer(&self.peers[held].stream, libc::SO_SNDBUF, 64 * 1024);
+        let phases = [
+            Phase {
+                only: Some(held),
+                send_only: true,
+                quiet: Some(HOLD_QUIET),
+                ..Phase::default()
+            },
+            Phase {
+                skip: Some(held),
+                ..Phase::default()
+            },
+            Phase::default(),
+        ];
+        for (n, phase) in phases.into_iter().enumerate() {
+            if n == 1 {
+                // The held client stops sending where the program stopped taking its
+                // bytes, and will expect exactly those back.
+                let p = &mut self.peers[held];
+                p.out.truncate(p.sent);
+                p.out.shrink_to_fit();
+            }
+            match self.drive(phase, deadline) {
+                Ok(()) => {}
+                Err(SwarmError::Failed(f)) => return Err(f),
+                Err(SwarmError::Stuck(waiting)) => {
+                    let p = &self.peers[held];
+                    let mut f = self.stuck_failure(&waiting);
+                    if phase.skip.is_some() {
+                        f = f.detail(format!(
+                            "Meanwhile {} had sent {} bytes and was not reading its echo: a server that blocks on one client's write (one thread for everybody, or a lock held while writing) stops serving the others.",
+                            p.label, p.sent - p.round_start
+                        ));
+                    }
+                    return Err(f);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Half-closes every client, and expects each connection to be closed by the server
@@ -171,7 +285,11 @@ impl Swarm {
                 )));
             }
         }
-        match self.drive(true, deadline) {
+        let phase = Phase {
+            until_eof: true,
+            ..Phase::default()
+        };
+        match self.drive(phase, deadline) {
             Ok(()) => Ok(()),
             Err(SwarmError::Failed(f)) => Err(f),
             Err(SwarmError::Stuck(waiting)) => {
@@ -187,8 +305,10 @@ impl Swarm {
         }
     }
 
-    /// Moves bytes until every peer has its full echo (and, with `until_eof`, the close).
-    fn drive(&mut self, until_eof: bool, deadline: Instant) -> Result<(), SwarmError> {
+    /// Moves bytes until every peer in `phase` has its full echo (and, with `until_eof`,
+    /// the close), or, for a phase with `quiet`, until nothing moves for that long.
+    fn drive(&mut self, phase: Phase, deadline: Instant) -> Result<(), SwarmError> {
+        let idle_limit = phase.quiet.unwrap_or(SWARM_IDLE);
         let mut last_progress = Instant::now();
         let mut buf = vec![0u8; 64 * 1024];
         let mut fds: Vec<libc::pollfd> = Vec::with_capacity(self.peers.len());
@@ -197,11 +317,14 @@ impl Swarm {
             fds.clear();
             index.clear();
             for (i, p) in self.peers.iter().enumerate() {
+                if phase.only.is_some_and(|o| o != i) || phase.skip == Some(i) {
+                    continue;
+                }
                 let mut events = 0;
                 if p.sent < p.out.len() {
                     events |= libc::POLLOUT;
                 }
-                if p.got.len() < p.out.len() || (until_eof && !p.eof) {
+                if !phase.send_only && (p.got.len() < p.out.len() || (phase.until_eof && !p.eof)) {
                     events |= libc::POLLIN;
                 }
                 if events != 0 {
@@ -217,11 +340,14 @@ impl Swarm {
                 return Ok(());
             }
             let now = Instant::now();
-            if now >= deadline || now.duration_since(last_progress) >= SWARM_IDLE {
+            if phase.quiet.is_some() && now.duration_since(last_progress) >= idle_limit {
+                return Ok(());
+            }
+            if now >= deadline || now.duration_since(last_progress) >= idle_limit {
                 return Err(SwarmError::Stuck(index.clone()));
             }
             let wait = deadline
-                .min(last_progress + SWARM_IDLE)
+                .min(last_progress + idle_limit)
                 .saturating_duration_since(now)
                 .min(Duration::from_millis(200));
             // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs for the call.
@@ -288,7 +414,11 @@ impl Swarm {
     }
 
     fn stuck_failure(&self, waiting: &[usize]) -> Failure {
-        let served = self.peers.len() - waiting.len();
+        let served = self
+            .peers
+            .iter()
+            .filter(|p| p.got.len() >= p.out.len())
+            .count();
         let silent = waiting
             .iter()
             .filter(|&&i| self.peers[i].got.len() <= self.peers[i].round_start)
@@ -423,13 +553,18 @@ fn labels(peers: &[Peer], which: &[usize]) -> String {
 
 /// Limits a socket's receive buffer (the kernel doubles the value for bookkeeping).
 fn set_recv_buffer(stream: &TcpStream, bytes: usize) {
+    set_buffer(stream, libc::SO_RCVBUF, bytes);
+}
+
+/// Sets a socket buffer size option (`SO_RCVBUF`, `SO_SNDBUF`).
+fn set_buffer(stream: &TcpStream, option: libc::c_int, bytes: usize) {
     let value = bytes as libc::c_int;
     // SAFETY: a valid descriptor, and a pointer/length pair describing a live c_int.
     unsafe {
         libc::setsockopt(
             stream.as_raw_fd(),
             libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
+            option,
             (&value as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         );
@@ -501,13 +636,21 @@ pub fn stalled_client(ctx: &mut Ctx) -> ProbeResult {
 pub fn many_clients(ctx: &mut Ctx) -> ProbeResult {
     let count = ctx.rng.range(100, 120);
     let deadline = ctx.deadline();
-    // Small receive buffers: the program's writes fill them while the grader is busy with
-    // other clients, so its writes come back partial or block, as on a real network.
-    let mut swarm = Swarm::open(ctx.addr(), count, Some(16 * 1024), deadline)?;
+    // Small receive buffers (see RECV_BUFFER): the program's writes fill them while the
+    // grader is busy with other clients, so its writes come back partial or block.
+    let mut swarm = Swarm::open(ctx.addr(), count, Some(RECV_BUFFER), deadline)?;
     for _ in 0..3 {
-        let round = chunks(ctx, count, 1, 48 * 1024);
+        let mut round = chunks(ctx, count, 1, 48 * 1024);
+        // One client sends until the program stops taking its bytes (up to 24 MiB, more
+        // than the kernel's buffers hold, so that only a program that buffers without
+        // bound takes it all) and reads its echo only once every other client has had
+        // theirs: whatever serves it is stuck in a write meanwhile, or has stopped
+        // reading from it.
+        let held = ctx.rng.range(0, count - 1);
+        let block = ctx.rng.bytes(MIB);
+        round[held] = block.repeat(24);
         swarm
-            .round(round, deadline)
+            .round_holding(round, held, deadline)
             .map_err(|f| reproduce_many(f, ctx.reproduce_port))?;
     }
     swarm.finish(deadline)?;
@@ -659,7 +802,7 @@ pub fn single_thread(ctx: &mut Ctx) -> ProbeResult {
         })
     };
     let result = (|| -> Result<(), Failure> {
-        let mut swarm = Swarm::open(ctx.addr(), count, Some(16 * 1024), deadline)?;
+        let mut swarm = Swarm::open(ctx.addr(), count, Some(RECV_BUFFER), deadline)?;
         for _ in 0..4 {
             let round = chunks(ctx, count, 1, 32 * 1024);
             swarm.round(round, deadline)?;
