@@ -136,6 +136,9 @@ struct RunArgs {
     /// Host the program must listen on (and the grader connects to).
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
+    /// How many tests run at once, each with its own copy of the program (1: one by one).
+    #[arg(long, value_name = "N", default_value_t = runner::DEFAULT_PARALLEL)]
+    parallel: usize,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -357,6 +360,7 @@ fn run_options(lab: &'static Lab, run: &RunArgs) -> anyhow::Result<Options> {
         only: run.only.clone(),
         seed: run.seed.unwrap_or_else(Rng::fresh_seed),
         host: run.host.clone(),
+        parallel: run.parallel,
     })
 }
 

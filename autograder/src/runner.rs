@@ -1,5 +1,6 @@
 //! Running a rubric against a program: one fresh program per test, always torn down.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -24,7 +25,13 @@ pub struct Options {
     pub seed: u64,
     /// Host the program must listen on.
     pub host: String,
+    /// How many tests may run at once (each with its own program instance).
+    pub parallel: usize,
 }
+
+/// Tests run at once by default: enough to overlap the waiting that dominates most tests,
+/// few enough that a 2-core machine is not oversubscribed by the programs under test.
+pub const DEFAULT_PARALLEL: usize = 2;
 
 /// How a test ended.
 #[derive(Debug)]
@@ -168,16 +175,14 @@ pub fn grade_with_limits(
 ) -> Report {
     let started = Instant::now();
     let tests = select(lab, options.only.as_deref());
+    // Seeds are drawn in rubric order before anything runs, so a test's payloads depend
+    // only on the run's seed, not on which worker picks it up.
     let mut seeds = Rng::new(options.seed);
-    let mut results = Vec::new();
-    for (index, test) in tests.iter().enumerate() {
-        progress(Progress::Starting {
-            index,
-            total: tests.len(),
-            test,
-        });
-        let rng = seeds.fork();
-        let mut result = match limits.budget {
+    let rngs: Vec<Rng> = tests.iter().map(|_| seeds.fork()).collect();
+    let run_one =
+        |index: usize| -> TestResult {
+            let test = tests[index];
+            let mut result = match limits.budget {
             Some(budget) if started.elapsed() >= budget => TestResult {
                 test,
                 outcome: Outcome::Failed(
@@ -192,28 +197,74 @@ pub fn grade_with_limits(
                 elapsed: Duration::ZERO,
                 program_output: None,
             },
-            _ => run_test(lab, test, program, options, rng, limits.startup),
+            _ => run_test(lab, test, program, options, rngs[index].clone(), limits.startup),
         };
-        // The memory watcher (see `sandbox`) may have killed the program during the test:
-        // say so first, whatever symptom the probe saw.
-        if let Some(why) = crate::sandbox::take_memory_violation() {
-            let mut failure = Failure::new(why);
-            if let Outcome::Failed(seen) = &result.outcome {
-                failure = failure.detail(format!("What the test saw: {}", seen.summary));
-                failure.transcript = seen.transcript.clone();
-            }
-            result.outcome = Outcome::Failed(failure.detail(
-                "Look for memory that grows without bound: a buffer that is never cleared, \
+            // The memory watcher (see `sandbox`) may have killed the program during the test:
+            // say so first, whatever symptom the probe saw.
+            if let Some(why) = crate::sandbox::take_memory_violation() {
+                let mut failure = Failure::new(why);
+                if let Outcome::Failed(seen) = &result.outcome {
+                    failure = failure.detail(format!("What the test saw: {}", seen.summary));
+                    failure.transcript = seen.transcript.clone();
+                }
+                result.outcome = Outcome::Failed(failure.detail(
+                    "Look for memory that grows without bound: a buffer that is never cleared, \
                  a whole stream read into memory, a connection list that is never pruned.",
-            ));
+                ));
+            }
+            result
+        };
+
+    // Tests are independent (each starts its own program on its own port and root), so
+    // several can run at once; most of a test's time is spent waiting for the program.
+    // Results are still reported in rubric order, as soon as all earlier ones are in.
+    let jobs = options.parallel.clamp(1, tests.len().max(1));
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = mpsc::channel::<Event>();
+    let mut slots: Vec<Option<TestResult>> = tests.iter().map(|_| None).collect();
+    thread::scope(|scope| {
+        for _ in 0..jobs {
+            let tx = tx.clone();
+            let (next, run_one, count) = (&next, &run_one, tests.len());
+            scope.spawn(move || loop {
+                let index = next.fetch_add(1, Ordering::SeqCst);
+                if index >= count {
+                    break;
+                }
+                let _ = tx.send(Event::Started(index));
+                let _ = tx.send(Event::Done(index, Box::new(run_one(index))));
+            });
         }
-        progress(Progress::Finished {
-            index,
-            total: tests.len(),
-            result: &result,
-        });
-        results.push(result);
-    }
+        drop(tx);
+        let mut reported = 0;
+        let mut started_ahead = vec![false; tests.len()];
+        let announce = |index: usize, progress: &mut dyn FnMut(Progress<'_>)| {
+            progress(Progress::Starting {
+                index,
+                total: tests.len(),
+                test: tests[index],
+            })
+        };
+        for event in rx {
+            match event {
+                Event::Started(index) if index == reported => announce(index, progress),
+                Event::Started(index) => started_ahead[index] = true,
+                Event::Done(index, result) => slots[index] = Some(*result),
+            }
+            while let Some(result) = slots.get(reported).and_then(Option::as_ref) {
+                progress(Progress::Finished {
+                    index: reported,
+                    total: tests.len(),
+                    result,
+                });
+                reported += 1;
+                if started_ahead.get(reported) == Some(&true) {
+                    announce(reported, progress);
+                }
+            }
+        }
+    });
+    let results: Vec<TestResult> = slots.into_iter().flatten().collect();
     Report {
         lab,
         program: Program::shell_words(&program.argv),
@@ -221,6 +272,12 @@ pub fn grade_with_limits(
         results,
         elapsed: started.elapsed(),
     }
+}
+
+/// Messages from the workers to the reporting thread.
+enum Event {
+    Started(usize),
+    Done(usize, Box<TestResult>),
 }
 
 /// Progress events, for live output.

@@ -47,6 +47,7 @@ fn explain(root: &std::path::Path, program: &std::path::Path, only: &str) -> Str
         only: Some(only.into()),
         seed: 7,
         host: "127.0.0.1".into(),
+        parallel: 1,
     };
     let mut out = Vec::new();
     grade_and_explain(
