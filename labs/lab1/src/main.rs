@@ -50,9 +50,8 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Reports an unfinished step (a `todo` placeholder the program reached) as a step of the
-/// handout, saying
-/// where to write the code and how to check it, instead of a bare panic. Only the stub
-/// has this; once every step is done it never fires.
+/// handout, saying where to write the code and how to check it, instead of a bare panic.
+/// Only the stub has this; once every step is done it never fires.
 fn point_unfinished_steps_to_the_handout() {
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
