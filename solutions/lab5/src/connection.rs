@@ -17,9 +17,10 @@
 //! for it).
 
 use std::fs::File;
-use std::io::{self, ErrorKind, Read, Seek, SeekFrom, Write};
+use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -293,13 +294,13 @@ fn send_response(
             Ok(bytes.len() as u64)
         }
         Body::File { file, start, len } => {
-            // `&File` implements Read and Seek, so a shared reference is enough.
-            let mut file = file;
-            file.seek(SeekFrom::Start(*start))?;
+            // Both branches say where to read (`pread`, and `sendfile` with an offset)
+            // instead of moving the file position with `lseek` first: one system call
+            // fewer per response, and the file position is never used.
             if *len <= SMALL_FILE {
                 let head = out.len();
-                file.take(*len).read_to_end(out)?;
-                check_length((out.len() - head) as u64, *len)?;
+                out.resize(head + *len as usize, 0);
+                read_at(file, &mut out[head..], *start)?;
                 stream.write_all(out)?;
             } else {
                 stream.write_all(out)?;
@@ -339,6 +340,25 @@ fn send_file(stream: &TcpStream, file: &File, offset: u64, len: u64) -> io::Resu
         }
     }
     Ok(pos as u64 - offset)
+}
+
+/// Fills `buf` from `file` at `offset` with `pread(2)`: a read that names its offset, so
+/// no `lseek` is needed before it. (For a 1 KiB file that is one call instead of two,
+/// which shows at tens of thousands of requests per second.)
+///
+/// # Errors
+/// The file's errors, and [`check_length`]'s if the file ends early.
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    check_length(got as u64, buf.len() as u64)
 }
 
 /// A file that shrank while we sent it would make our `Content-Length` a lie: the only

@@ -123,26 +123,34 @@ pub fn percent_encode(name: &[u8]) -> String {
 
 /// The `Content-Type` for a file, from its extension.
 pub fn content_type(path: &Path) -> &'static str {
-    let ext = path
-        .extension()
-        .and_then(OsStr::to_str)
-        .map(str::to_ascii_lowercase);
-    match ext.as_deref() {
-        Some("html" | "htm") => "text/html; charset=utf-8",
-        Some("css") => "text/css; charset=utf-8",
-        Some("js" | "mjs") => "text/javascript; charset=utf-8",
-        Some("json") => "application/json",
-        Some("txt") => "text/plain; charset=utf-8",
-        Some("png") => "image/png",
-        Some("jpg" | "jpeg") => "image/jpeg",
-        Some("gif") => "image/gif",
-        Some("svg") => "image/svg+xml",
-        Some("ico") => "image/x-icon",
-        Some("pdf") => "application/pdf",
-        Some("wasm") => "application/wasm",
-        // RFC 9110 §8.3: without a better guess, say "bytes" rather than guessing text.
-        _ => "application/octet-stream",
-    }
+    const TYPES: &[(&str, &str)] = &[
+        ("html", "text/html; charset=utf-8"),
+        ("htm", "text/html; charset=utf-8"),
+        ("css", "text/css; charset=utf-8"),
+        ("js", "text/javascript; charset=utf-8"),
+        ("mjs", "text/javascript; charset=utf-8"),
+        ("json", "application/json"),
+        ("txt", "text/plain; charset=utf-8"),
+        ("png", "image/png"),
+        ("jpg", "image/jpeg"),
+        ("jpeg", "image/jpeg"),
+        ("gif", "image/gif"),
+        ("svg", "image/svg+xml"),
+        ("ico", "image/x-icon"),
+        ("pdf", "application/pdf"),
+        ("wasm", "application/wasm"),
+    ];
+    let ext = path.extension().and_then(OsStr::to_str).unwrap_or("");
+    // Compare ignoring case instead of lowercasing a copy: this runs on every request,
+    // and a table scan of a dozen short strings costs less than an allocation.
+    TYPES
+        .iter()
+        .find(|(e, _)| e.eq_ignore_ascii_case(ext))
+        .map_or(
+            // RFC 9110 §8.3: without a better guess, say "bytes" rather than guessing text.
+            "application/octet-stream",
+            |(_, media_type)| media_type,
+        )
 }
 
 /// An HTML page listing the entries of `dir`, linked relative to `url_path` (the
