@@ -191,6 +191,10 @@ struct Reference {
 
 impl Reference {
     fn start(root: &Path) -> Reference {
+        Reference::start_with(root, &[])
+    }
+
+    fn start_with(root: &Path, extra: &[&str]) -> Reference {
         let exe = package_bin("lab4-solution");
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -200,6 +204,7 @@ impl Reference {
         let child = Command::new(exe)
             .args(["server", "--port", &port.to_string(), "--root"])
             .arg(root)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -368,4 +373,70 @@ fn the_reference_leaves_no_partial_file_when_an_upload_is_reset() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert!(names.is_empty(), "left behind: {names:?}");
+}
+
+/// A control connection the reference has greeted with 220. With a session limit, a
+/// slot freed by a client that just left may take the server a moment to notice, so a
+/// 421 is retried until a deadline.
+fn greeted(port: u16) -> TcpStream {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let greeting = reply(&mut c);
+        if greeting.starts_with("220") {
+            while !greeting.starts_with("220 ") && !reply(&mut c).starts_with("220 ") {}
+            return c;
+        }
+        assert!(Instant::now() < deadline, "never welcomed: {greeting}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A logged-in control connection to the reference.
+fn login(port: u16) -> TcpStream {
+    let mut c = greeted(port);
+    for cmd in ["USER anonymous", "PASS x"] {
+        c.write_all(format!("{cmd}\r\n").as_bytes()).unwrap();
+        reply(&mut c);
+    }
+    c
+}
+
+#[test]
+fn the_reference_closes_an_idle_session_with_421() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Reference::start_with(dir.path(), &["--idle-timeout", "1"]);
+    let mut c = login(server.port);
+    let started = Instant::now();
+    // Say nothing: the next thing to arrive must be a 421, then the close.
+    let closing = reply(&mut c);
+    assert!(closing.starts_with("421"), "{closing}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "closed before the timeout"
+    );
+    let mut rest = Vec::new();
+    c.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty(), "bytes after the 421: {rest:?}");
+}
+
+#[test]
+fn the_reference_answers_421_beyond_its_session_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Reference::start_with(dir.path(), &["--max-sessions", "1"]);
+    let mut first = login(server.port);
+    first.write_all(b"NOOP\r\n").unwrap();
+    assert!(reply(&mut first).starts_with("200"));
+    let mut second = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    second
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let refused = reply(&mut second);
+    assert!(refused.starts_with("421"), "{refused}");
+    // The first session is unaffected, and once it quits a new one is welcome.
+    first.write_all(b"QUIT\r\n").unwrap();
+    assert!(reply(&mut first).starts_with("221"));
+    drop(first);
+    greeted(server.port);
 }
