@@ -46,7 +46,7 @@ fn a_pool_of_two_threads_fails_many_clients() {
     g.assert_failed_exactly(&["many-clients"]);
     assert!(g
         .feedback("many-clients")
-        .contains("still waiting for their echo"));
+        .contains("c3 got no echo of its first byte"));
 }
 
 #[test]

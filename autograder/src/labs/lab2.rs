@@ -178,12 +178,12 @@ macro_rules! lab2_tests {
                 points: 25,
                 visibility: Visibility::Visible,
                 checks: "opens 100-120 connections one by one (each echoes a first byte before \
-                         the next opens) and keeps them all open; in each of 3 rounds \
-                         every client sends 1 B-48 KiB of random bytes (interleaved, small \
-                         receive buffers), except one that sends until the program stops taking \
-                         its bytes (up to 24 MiB) and reads its echo only after all the others \
-                         have theirs; a round ends when every client \
-                         has its echo; then all half-close and expect the close",
+                         the next opens) and keeps them all open; in 3 rounds every client \
+                         sends 1 B-48 KiB of random bytes (interleaved, small receive buffers) \
+                         and a round ends when every client has its echo; in the first, one \
+                         client instead sends until the program stops taking its bytes (up to \
+                         24 MiB) and reads its echo only after all the others have theirs; \
+                         then all half-close and expect the close",
                 hints: &[
                     "All clients are connected at once and each waits for its echo: a pool of a \
                      few threads, or one client at a time, leaves the others waiting for ever.",

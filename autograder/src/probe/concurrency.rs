@@ -639,19 +639,22 @@ pub fn many_clients(ctx: &mut Ctx) -> ProbeResult {
     // Small receive buffers (see RECV_BUFFER): the program's writes fill them while the
     // grader is busy with other clients, so its writes come back partial or block.
     let mut swarm = Swarm::open(ctx.addr(), count, Some(RECV_BUFFER), deadline)?;
-    for _ in 0..3 {
+    for n in 0..3 {
         let mut round = chunks(ctx, count, 1, 48 * 1024);
-        // One client sends until the program stops taking its bytes (up to 24 MiB, more
-        // than the kernel's buffers hold, so that only a program that buffers without
-        // bound takes it all) and reads its echo only once every other client has had
-        // theirs: whatever serves it is stuck in a write meanwhile, or has stopped
-        // reading from it.
-        let held = ctx.rng.range(0, count - 1);
-        let block = ctx.rng.bytes(MIB);
-        round[held] = block.repeat(24);
-        swarm
-            .round_holding(round, held, deadline)
-            .map_err(|f| reproduce_many(f, ctx.reproduce_port))?;
+        let result = if n == 0 {
+            // One client sends until the program stops taking its bytes (up to 24 MiB,
+            // more than the kernel's buffers hold, so that only a program that buffers
+            // without bound takes it all) and reads its echo only once every other client
+            // has had theirs: whatever serves it is stuck in a write meanwhile, or has
+            // stopped reading from it.
+            let held = ctx.rng.range(0, count - 1);
+            let block = ctx.rng.bytes(MIB);
+            round[held] = block.repeat(24);
+            swarm.round_holding(round, held, deadline)
+        } else {
+            swarm.round(round, deadline)
+        };
+        result.map_err(|f| reproduce_many(f, ctx.reproduce_port))?;
     }
     swarm.finish(deadline)?;
     Ok(())
