@@ -16,7 +16,8 @@
 //! - [`command`] and [`reply`]: the wire format of the control channel (`VERB arg\r\n` one
 //!   way, `CODE text\r\n` or a multi-line reply the other way).
 //! - [`jail`]: maps an FTP path onto the disk and refuses anything outside the root.
-//! - [`data`]: passive data connections (PASV, EPSV) and streaming through fixed buffers.
+//! - [`data`]: passive data connections (PASV, EPSV), streaming through fixed buffers,
+//!   and `sendfile(2)` for binary downloads.
 //! - [`listing`]: the lines of LIST and NLST.
 //! - [`client`]: `get`, `put` and `ls`, with one session per file so that several
 //!   transfers are in flight at once.
