@@ -7,9 +7,13 @@
 //!
 //! - [`cli`]: the `autograder` command (`grade`, `check`, `list`, `hint`).
 //! - [`check`] and [`watch`]: the student's loop: build, grade, explain; again on save.
-//! - [`handouts`]: `autograder handouts [--fix]`, keeping handouts' code and tables true.
 //! - [`bench`]: `autograder bench`, the load generator and the throughput/latency graph.
 //! - [`demo`]: `autograder demo concurrency`, the three echo servers side by side.
+//! - [`handouts`]: `autograder handouts [--fix]`, keeping handouts' code and tables true.
+//! - [`batch`] and [`export`]: grading a class in parallel; Gradescope bundles, the
+//!   student copy, the GitHub Classroom workflow.
+//! - [`sandbox`]: containment of untrusted submissions (subreaper sweep, memory limit,
+//!   network namespaces, rlimits).
 //! - [`cargo`]: finding the workspace and building a lab's package.
 //! - [`runner`]: runs a rubric, one fresh program per test, with time limits.
 //! - [`harness`]: starts programs in their own process group, waits until they listen,
@@ -22,14 +26,13 @@
 //! - [`procfs`]: facts about processes from Linux's `/proc`.
 //! - [`rng`]: seeded randomness, so every run can be repeated.
 
-pub mod bench;
 pub mod batch;
+pub mod bench;
 pub mod cargo;
 pub mod check;
-pub mod export;
-pub mod sandbox;
 pub mod cli;
 pub mod demo;
+pub mod export;
 pub mod handouts;
 pub mod harness;
 pub mod labs;
@@ -39,4 +42,5 @@ pub mod report;
 pub mod rng;
 pub mod rubric;
 pub mod runner;
+pub mod sandbox;
 pub mod watch;

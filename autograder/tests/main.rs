@@ -6,13 +6,15 @@
 
 mod support;
 
-mod bench;
 mod batch;
+mod bench;
 mod check;
 mod cli;
 mod export;
 mod handouts;
 mod lab1;
+mod lab2;
+mod lab3;
 mod lab4;
 mod lab5;
 mod watch;
