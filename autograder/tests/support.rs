@@ -47,6 +47,10 @@ pub fn package_bin(package: &str) -> PathBuf {
 /// Outputs are cached under the target directory by file name and content, so concurrent
 /// tests and repeated runs share them.
 pub fn corpus_rust(relative: &str) -> PathBuf {
+    // Tests run on many threads of one process: without this lock, two of them could build
+    // the same program at once and clobber each other's intermediate files.
+    static COMPILING: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = COMPILING.lock().unwrap_or_else(|e| e.into_inner());
     let source = corpus(relative);
     let text = std::fs::read(&source).unwrap_or_else(|e| panic!("{}: {e}", source.display()));
     let hash = text.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
@@ -57,8 +61,10 @@ pub fn corpus_rust(relative: &str) -> PathBuf {
     let stem = relative.replace(['/', '.'], "_");
     let exe = dir.join(format!("{stem}-{hash:016x}"));
     if !exe.exists() {
-        // Build under a unique name, then rename: concurrent tests never see half a file.
-        let tmp = dir.join(format!("{stem}-{hash:016x}.{}.tmp", std::process::id()));
+        // Build in a private directory (other test processes may build the same program),
+        // then rename: nobody ever sees half a file.
+        let scratch = tempfile::tempdir_in(&dir).unwrap();
+        let tmp = scratch.path().join(&stem);
         let out = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
             .args(["--edition", "2021", "-O", "-o"])
             .arg(&tmp)
