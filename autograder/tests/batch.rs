@@ -26,23 +26,6 @@ fn run_script(class: &Path, student: &str, exe: &Path, args: &[&str]) {
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name();
-        if name == "target" || name == ".git" {
-            continue;
-        }
-        let dest = to.join(&name);
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &dest);
-        } else {
-            std::fs::copy(entry.path(), dest).unwrap();
-        }
-    }
-}
-
 /// A single Cargo package: a copy of `package_dir`, with the workspace's lock file so it
 /// builds offline.
 fn cargo_package(class: &Path, student: &str, package_dir: &str) -> PathBuf {

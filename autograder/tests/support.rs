@@ -220,3 +220,21 @@ pub fn grade(lab: &str, extra: &[&str], program: &[&str]) -> Graded {
 pub fn grade_bin(lab: &str, path: &Path) -> Graded {
     grade(lab, &[], &[path.to_str().unwrap()])
 }
+
+/// Copies a directory tree, leaving out `target` and `.git`.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "target" || name == ".git" {
+            continue;
+        }
+        let dest = to.join(&name);
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), dest).unwrap();
+        }
+    }
+}

@@ -558,17 +558,7 @@ fn set_recv_buffer(stream: &TcpStream, bytes: usize) {
 
 /// Sets a socket buffer size option (`SO_RCVBUF`, `SO_SNDBUF`).
 fn set_buffer(stream: &TcpStream, option: libc::c_int, bytes: usize) {
-    let value = bytes as libc::c_int;
-    // SAFETY: a valid descriptor, and a pointer/length pair describing a live c_int.
-    unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            option,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
+    super::set_int_option(stream, option, bytes as libc::c_int);
 }
 
 /// Random chunks, one per client, of `lo..=hi` bytes.

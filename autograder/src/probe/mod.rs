@@ -513,7 +513,9 @@ impl Conn {
     }
 }
 
-fn set_int_option(stream: &TcpStream, option: libc::c_int, value: libc::c_int) {
+/// Sets an integer `SOL_SOCKET` option such as `SO_RCVBUF` or `SO_SNDBUF` (std has no
+/// setter for them); failures are ignored, since a probe works with the default too.
+pub(crate) fn set_int_option(stream: &TcpStream, option: libc::c_int, value: libc::c_int) {
     use std::os::fd::AsRawFd;
     // SAFETY: valid fd, and a pointer/length pair describing a live c_int.
     unsafe {
