@@ -308,7 +308,7 @@ fn run_test(
     test: &'static TestCase,
     program: &Program,
     options: &Options,
-    mut rng: Rng,
+    rng: Rng,
     startup: Duration,
 ) -> TestResult {
     let started = Instant::now();
@@ -332,14 +332,22 @@ fn run_test(
         port: 0,
         root: root.path().to_path_buf(),
     };
+    // Ports come from a generator of their own, never from the run's seed: graders that
+    // share a seed (a batch gives every student the same one) and a network would
+    // otherwise pick the same ports in lockstep and keep colliding; and the payloads of a
+    // seeded run must not depend on how many ports had to be tried.
+    // (A counter separates tests started in the same instant by this process.)
+    static STARTED: AtomicUsize = AtomicUsize::new(0);
+    let nth = STARTED.fetch_add(1, Ordering::SeqCst) as u64;
+    let mut ports = Rng::new(Rng::fresh_seed() ^ nth.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let mut server: Option<Spawned> = None;
     if test.kind == Kind::Server {
-        match start_server(lab, program, &mut values, &mut rng, startup) {
+        match start_server(lab, program, &mut values, &mut ports, startup) {
             Ok(spawned) => server = Some(spawned),
             Err((failure, output)) => return finish(Outcome::Failed(failure), output),
         }
     } else {
-        match harness::pick_port(&values.host, &mut rng) {
+        match harness::pick_port(&values.host, &mut ports) {
             Ok(port) => values.port = port,
             Err(e) => return finish(grader_trouble(format!("no free port: {e}")), None),
         }
@@ -421,11 +429,11 @@ fn start_server(
     lab: &Lab,
     program: &Program,
     values: &mut Placeholders,
-    rng: &mut Rng,
+    ports: &mut Rng,
     startup: Duration,
 ) -> Result<Spawned, (Failure, Option<String>)> {
     for _ in 0..PORT_ATTEMPTS {
-        values.port = harness::pick_port(&values.host, rng).map_err(|e| {
+        values.port = harness::pick_port(&values.host, ports).map_err(|e| {
             (
                 Failure::new(format!("the grader found no free port: {e}")),
                 None,

@@ -263,9 +263,13 @@ fn without_network_namespaces_ports_are_random_and_grades_the_same() {
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("on random free ports"), "{stderr}");
     let csv = std::fs::read_to_string(out.join("grades.csv")).unwrap();
+    let feedback = |who: &str| std::fs::read_to_string(out.join(who).join("feedback.txt"));
     assert_eq!(
         csv,
-        "student,score,max_score,echo-short\ngood,5,5,5\nsetsid,5,5,5\n"
+        "student,score,max_score,echo-short\ngood,5,5,5\nsetsid,5,5,5\n",
+        "feedback:\n{:?}\n{:?}\nstderr:\n{stderr}",
+        feedback("good"),
+        feedback("setsid")
     );
 }
 

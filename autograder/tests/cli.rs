@@ -185,3 +185,26 @@ fn seeds_make_payloads_repeatable() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("seed 1234"));
 }
+
+/// Ports are not derived from the seed: graders sharing a seed (every student of a batch
+/// gets the same one) and a network must not pick the same ports in lockstep.
+#[test]
+fn runs_with_the_same_seed_pick_their_own_ports() {
+    let ports = || {
+        let out = autograder()
+            .args(["grade", "lab1", "--seed", "42", "--parallel", "1"])
+            .args(["--only", "echo-short,echo-fragments,half-close-flush"])
+            .args(["--", "sh", "-c", "exit 3", "{port}"])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let ports: Vec<String> = stdout
+            .lines()
+            .filter_map(|l| l.split("before it listened on port ").nth(1))
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(ports.len(), 3, "{stdout}");
+        ports
+    };
+    assert_ne!(ports(), ports());
+}
