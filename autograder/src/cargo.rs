@@ -88,6 +88,25 @@ pub struct CapturedBuild {
     pub offline: bool,
     /// Kill the build (its whole process group) after this long.
     pub limit: std::time::Duration,
+    /// Build inside this sandbox (see `batch::build`), else as this process.
+    pub sandbox: Option<SandboxedBuild>,
+    /// Limits on the build's memory and processes.
+    pub contain: crate::sandbox::Containment,
+}
+
+/// How a build runs in a sandbox: which cargo, and where the folders are inside.
+#[derive(Debug, Clone)]
+pub struct SandboxedBuild {
+    /// The sandbox, with its binds.
+    pub bwrap: crate::sandbox::Bwrap,
+    /// The cargo executable (a path the sandbox sees).
+    pub cargo: PathBuf,
+    /// Where the package is, inside.
+    pub source: PathBuf,
+    /// Cargo's target directory inside, and where it is outside.
+    pub target_inside: PathBuf,
+    /// The same directory, outside.
+    pub target_outside: PathBuf,
 }
 
 /// Why a captured build produced no executable.
@@ -114,30 +133,43 @@ const BUILD_LOG_BYTES: usize = 48 * 1024;
 /// produces no single binary.
 pub fn build_captured(dir: &Path, how: &CapturedBuild) -> Result<PathBuf, BuildFailure> {
     let fail = |summary: String, log: String| BuildFailure { summary, log };
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(dir)
-        .arg("build")
-        .arg("--message-format=json-render-diagnostics")
-        .env("CARGO_TERM_COLOR", "never")
+    let mut args: Vec<String> = vec![
+        "build".into(),
+        "--message-format=json-render-diagnostics".into(),
+    ];
+    if let Some(package) = &how.package {
+        args.extend(["--package".into(), package.clone(), "--bin".into(), package.clone()]);
+    }
+    if how.offline || how.sandbox.is_some() {
+        args.push("--offline".into());
+    }
+    let mut cmd = match &how.sandbox {
+        Some(sb) => {
+            let mut argv = vec![sb.cargo.to_string_lossy().into_owned()];
+            argv.extend(args);
+            sb.bwrap.command(&argv, &sb.source)
+        }
+        None => {
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let mut cmd = Command::new(cargo);
+            cmd.current_dir(dir).args(args);
+            if let Some(target) = &how.target_dir {
+                cmd.env("CARGO_TARGET_DIR", target);
+            }
+            cmd
+        }
+    };
+    cmd.env("CARGO_TERM_COLOR", "never")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    if let Some(package) = &how.package {
-        cmd.args(["--package", package, "--bin", package]);
-    }
-    if let Some(target) = &how.target_dir {
-        cmd.env("CARGO_TARGET_DIR", target);
-    }
-    if how.offline {
-        cmd.arg("--offline");
-    }
-    let mut child = crate::sandbox::spawn_contained(&mut cmd, false).map_err(|e| {
-        fail(
-            format!("cannot run cargo (is Rust installed?): {e}"),
-            String::new(),
-        )
-    })?;
+    let (mut child, _guard) =
+        crate::sandbox::spawn_contained(&mut cmd, false, &how.contain).map_err(|e| {
+            fail(
+                format!("cannot run cargo (is Rust installed?): {e}"),
+                String::new(),
+            )
+        })?;
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     // Read both pipes on their own threads: a build blocked on a full pipe would look hung.
@@ -193,7 +225,17 @@ pub fn build_captured(dir: &Path, how: &CapturedBuild) -> Result<PathBuf, BuildF
     let deadline = std::time::Instant::now() + how.limit;
     let (status, killed) = crate::sandbox::wait_contained(&mut child, deadline);
     let log = log.join().unwrap_or_default();
-    let (bins, package_name) = artifacts.join().unwrap_or_default();
+    let (mut bins, package_name) = artifacts.join().unwrap_or_default();
+    if let Some(sb) = &how.sandbox {
+        // Cargo named paths inside the sandbox; only those under its target are ours.
+        bins.retain_mut(|(_, exe)| match exe.strip_prefix(&sb.target_inside) {
+            Ok(rest) => {
+                *exe = sb.target_outside.join(rest);
+                true
+            }
+            Err(_) => false,
+        });
+    }
     if killed {
         return Err(fail(
             format!(

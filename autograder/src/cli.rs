@@ -44,9 +44,18 @@ enum Cmd {
         solution: bool,
         #[command(flatten)]
         limits: crate::sandbox::LimitArgs,
-        /// Write results.json, feedback.txt and junit.xml into this folder (used by `batch`).
+        /// Run the program in a bubblewrap sandbox (Linux): it sees the system read-only,
+        /// its working directory and each test's root read-write, and nothing else; its
+        /// own PID namespace; no capabilities. As root it runs as --run-as (default 65534).
+        #[arg(long)]
+        sandbox: bool,
+        /// As root: the uid the program runs as (with or without --sandbox).
+        #[arg(long, value_name = "UID")]
+        run_as: Option<u32>,
+        /// Print only the report, encoded for `batch`, on standard output (the worker side
+        /// of `batch`).
         #[arg(long, hide = true)]
-        report_dir: Option<std::path::PathBuf>,
+        worker: bool,
         /// The program and its arguments.
         #[arg(last = true, value_name = "PROGRAM")]
         program: Vec<String>,
@@ -210,11 +219,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             run,
             solution,
             limits,
-            report_dir,
+            sandbox,
+            run_as,
+            worker,
             program,
         } => {
             let lab = find_lab(&lab)?;
-            let program = match (solution, program.is_empty()) {
+            // Every argument is checked before anything is built or run.
+            limits.validate()?;
+            let mut options = run_options(lab, &run)?;
+            options.limits = limits.run_limits();
+            let is_root = crate::sandbox::is_root();
+            if run_as.is_some() && !is_root {
+                bail!("--run-as needs root (only root can start a program as another user)");
+            }
+            if run_as == Some(0) {
+                bail!("--run-as 0 is root itself: give an unprivileged uid");
+            }
+            let mut program = match (solution, program.is_empty()) {
                 (true, true) => {
                     let root = crate::cargo::workspace_root()?;
                     if !root.join("solutions").join(lab.name).is_dir() {
@@ -233,13 +255,29 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     lab.name
                 ),
             };
-            // Contain the program: subreaper sweep, memory limit, start-up limit, budget.
-            limits.apply();
-            if let Some(dir) = report_dir {
-                let options = run_options(lab, &run)?;
-                return crate::batch::grade_into(lab, &program, &options, &dir);
+            check_program(&program)?;
+            // Contain the program: its own cgroup or memory watcher, the subreaper sweep,
+            // and with --sandbox, bubblewrap.
+            crate::sandbox::become_subreaper();
+            program.contain = limits.containment();
+            let uid = run_as.or(is_root.then_some(crate::sandbox::NOBODY));
+            if sandbox {
+                let jail = crate::sandbox::Bwrap::detect(uid)
+                    .map_err(|e| anyhow!("--sandbox: {e}"))?
+                    .for_program(&program.argv[0], &program.cwd);
+                program.contain.sandbox = Some(jail);
+            } else {
+                program.contain.run_as = run_as;
             }
-            grade_and_print(lab, &program, &run)
+            if worker {
+                let report = runner::grade(lab, &program, &options, &mut |_| {});
+                println!("{}", crate::report::wire::encode(&report));
+                return Ok(exit_code(&report));
+            }
+            if sandbox || run_as.is_some() {
+                eprintln!("{}", program.contain.describe());
+            }
+            grade_and_print(lab, &program, &options, run.format)
         }
         Cmd::Check { lab, run } => {
             let lab = find_lab(&lab)?;
@@ -252,7 +290,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!("Building labs/{} …", lab.name);
             let exe = crate::cargo::build(&root, lab.name, false)?;
             let program = Program::new(vec![exe.to_string_lossy().into_owned()]);
-            grade_and_print(lab, &program, &run)
+            let options = run_options(lab, &run)?;
+            grade_and_print(lab, &program, &options, run.format)
         }
         Cmd::Watch {
             lab,
@@ -356,21 +395,59 @@ fn run_options(lab: &'static Lab, run: &RunArgs) -> anyhow::Result<Options> {
             );
         }
     }
+    check_host(&run.host)?;
+    if !(1..=64).contains(&run.parallel) {
+        bail!("--parallel {}: give between 1 and 64 tests at once", run.parallel);
+    }
     Ok(Options {
         only: run.only.clone(),
         seed: run.seed.unwrap_or_else(Rng::fresh_seed),
         host: run.host.clone(),
         parallel: run.parallel,
+        limits: runner::Limits::default(),
     })
+}
+
+/// The grader only ever talks to this machine: `--host` must be a loopback address.
+fn check_host(host: &str) -> anyhow::Result<()> {
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        Ok(())
+    } else {
+        bail!("--host {host}: give a loopback address (127.0.0.1, another 127.x.y.z, ::1 or localhost); the grader never talks to other machines")
+    }
+}
+
+/// A program given as a path must be a runnable file (a bare name is looked up on
+/// `$PATH` when it starts, as a shell would).
+fn check_program(program: &Program) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let first = &program.argv[0];
+    if !first.contains('/') {
+        return Ok(());
+    }
+    let path = program.cwd.join(first);
+    let meta = std::fs::metadata(&path)
+        .map_err(|e| anyhow!("cannot grade `{first}`: {e}"))?;
+    if meta.is_dir() {
+        bail!("cannot grade `{first}`: it is a directory, not a program");
+    }
+    if meta.permissions().mode() & 0o111 == 0 {
+        bail!("cannot grade `{first}`: it is not executable (chmod +x {first}, or give its interpreter first, e.g. `python3 {first}`)");
+    }
+    Ok(())
 }
 
 fn grade_and_print(
     lab: &'static Lab,
     program: &Program,
-    run: &RunArgs,
+    options: &Options,
+    format: Format,
 ) -> anyhow::Result<ExitCode> {
-    let options = run_options(lab, run)?;
-    let streaming = run.format == Format::Text;
+    let streaming = format == Format::Text;
     let live = std::io::stderr().is_terminal();
     if streaming {
         print!(
@@ -393,8 +470,8 @@ fn grade_and_print(
         }
         _ => {}
     };
-    let report = runner::grade(lab, program, &options, &mut progress);
-    match run.format {
+    let report = runner::grade(lab, program, options, &mut progress);
+    match format {
         Format::Text => {
             println!("{}", text::summary(&report));
         }

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use crate::procfs;
 use crate::rng::Rng;
+use crate::sandbox::{Containment, Guard};
 
 /// Values substituted for `{port}`, `{host}` and `{root}` in a command line.
 #[derive(Debug, Clone)]
@@ -55,13 +56,19 @@ pub struct Program {
     pub argv: Vec<String>,
     /// Working directory to start it in.
     pub cwd: PathBuf,
+    /// How each of its runs is contained (limits, sandbox).
+    pub contain: Containment,
 }
 
 impl Program {
-    /// A program started from the current directory.
+    /// A program started from the current directory, with no limits.
     pub fn new(argv: Vec<String>) -> Program {
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-        Program { argv, cwd }
+        Program {
+            argv,
+            cwd,
+            contain: Containment::default(),
+        }
     }
 
     /// Whether any argument contains `{port}`, `{host}` or `{root}`.
@@ -120,8 +127,16 @@ pub struct Spawned {
     child: Child,
     argv: Vec<String>,
     output: Arc<Mutex<Tail>>,
+    /// The threads draining its stdout and stderr: joined at teardown, so a report never
+    /// misses output the program did print.
+    readers: Vec<thread::JoinHandle<()>>,
     status: Option<ExitStatus>,
     stopped: bool,
+    /// Its limits: a cgroup of its own or a watcher, dropped (and the group killed) with it.
+    guard: Guard,
+    /// The process that listens on the port, once known (inside a sandbox or behind a
+    /// shell script, not the process we started).
+    listener: Option<u32>,
 }
 
 /// Why a server did not become ready.
@@ -136,18 +151,62 @@ pub enum StartError {
 }
 
 impl Spawned {
-    /// Starts `argv` in `cwd`, in a new process group, with output captured.
+    /// Starts `argv` in `cwd`, in a new process group, with output captured, uncontained.
     ///
     /// # Errors
     /// When the program cannot be executed (not found, not executable).
     pub fn start(argv: &[String], cwd: &Path) -> io::Result<Spawned> {
+        Spawned::start_contained(argv, cwd, &Containment::default(), &[])
+    }
+
+    /// Starts a run of `program` (with `argv`, its substituted command line) contained as
+    /// the program says; `root` is the test's root folder, which a sandboxed program may
+    /// write.
+    ///
+    /// # Errors
+    /// As [`Spawned::start`].
+    pub fn start_program(argv: &[String], program: &Program, root: &Path) -> io::Result<Spawned> {
+        Spawned::start_contained(argv, &program.cwd, &program.contain, &[root.to_path_buf()])
+    }
+
+    /// Starts `argv` in `cwd` contained by `contain`: its own cgroup (or a memory
+    /// watcher), and its sandbox if it has one, where `writable` is visible read-write.
+    ///
+    /// # Errors
+    /// As [`Spawned::start`]; also when a writable path cannot be handed to the
+    /// sandbox's uid.
+    pub fn start_contained(
+        argv: &[String],
+        cwd: &Path,
+        contain: &Containment,
+        writable: &[PathBuf],
+    ) -> io::Result<Spawned> {
         let (program, args) = argv
             .split_first()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty command"))?;
-        let mut cmd = Command::new(program);
-        cmd.args(args)
-            .current_dir(cwd)
-            .stdin(Stdio::null())
+        if let Some(uid) = contain.uid() {
+            // The program runs as another user: the folders it must write become its own.
+            for dir in writable {
+                crate::sandbox::chown_tree(dir, uid)?;
+            }
+        }
+        let mut cmd = match &contain.sandbox {
+            Some(sandbox) => {
+                let mut sandbox = sandbox.clone();
+                sandbox.writable.extend(writable.iter().cloned());
+                sandbox.command(argv, cwd)
+            }
+            None => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).current_dir(cwd);
+                if let Some(uid) = contain.run_as {
+                    use std::os::unix::process::CommandExt;
+                    cmd.uid(uid).gid(uid);
+                }
+                cmd
+            }
+        };
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             // Colour codes make captured output hard to read.
@@ -156,14 +215,27 @@ impl Spawned {
             // A panic's message and location are what a student needs; a backtrace would
             // push them out of the output tail shown in the report.
             .env("RUST_BACKTRACE", "0");
-        configure_child(&mut cmd);
+        if let Some(sandbox) = &contain.sandbox {
+            // env_clear'ed by the sandbox: what it must have is set inside with --setenv.
+            for (k, v) in &sandbox.env {
+                cmd.env(k, v);
+            }
+        }
+        let mut guard = Guard::before_spawn(contain);
+        let joins = match &guard {
+            Guard::Cgroup(group) => group.join_files()?,
+            _ => Vec::new(),
+        };
+        crate::sandbox::configure_child(&mut cmd, joins, false);
         // Hold the registry lock across spawn so a Ctrl-C between fork and registration
         // cannot miss the new group.
         let mut live = cleanup::lock();
         let mut child = cmd.spawn()?;
         live.push(child.id() as i32);
         drop(live);
+        guard.after_spawn(contain, child.id() as i32);
         let output = Arc::new(Mutex::new(Tail::default()));
+        let mut readers = Vec::new();
         for pipe in [
             child
                 .stdout
@@ -179,15 +251,29 @@ impl Spawned {
         {
             let output = Arc::clone(&output);
             // Drain continuously: a program blocked on a full pipe would look hung.
-            thread::spawn(move || drain(pipe, &output));
+            readers.push(thread::spawn(move || drain(pipe, &output)));
         }
         Ok(Spawned {
             child,
             argv: argv.to_vec(),
             output,
+            readers,
             status: None,
             stopped: false,
+            guard,
+            listener: None,
         })
+    }
+
+    /// The process to ask about the server (threads, memory, signals): the one that
+    /// listens on its port once readiness saw it, else the process we started.
+    pub fn server_pid(&self) -> u32 {
+        self.listener.unwrap_or_else(|| self.pid())
+    }
+
+    /// If the program's guard killed it for its memory, the sentence that says so.
+    pub fn memory_violation(&self) -> Option<String> {
+        self.guard.memory_violation()
     }
 
     /// The program's process id (also its process group id).
@@ -229,7 +315,10 @@ impl Spawned {
                 });
             }
             match self.listening(host, port) {
-                Listening::Ours => return Ok(()),
+                Listening::Ours(pid) => {
+                    self.listener = Some(pid);
+                    return Ok(());
+                }
                 Listening::Someone if start.elapsed() > Duration::from_millis(500) => {
                     return Err(StartError::PortTaken)
                 }
@@ -251,22 +340,27 @@ impl Spawned {
                 .ok()
                 .and_then(|mut a| a.next());
             return match addr.map(|a| TcpStream::connect_timeout(&a, Duration::from_millis(200))) {
-                Some(Ok(_)) => Listening::Ours,
+                Some(Ok(_)) => Listening::Ours(self.pid()),
                 _ => Listening::Nobody,
             };
         };
         if inodes.is_empty() {
             return Listening::Nobody;
         }
-        let members = procfs::group_members(self.pid() as i32).unwrap_or_default();
-        let ours = members
-            .iter()
-            .flat_map(|&pid| procfs::socket_inodes(pid))
-            .any(|inode| inodes.contains(&inode));
-        if ours {
-            Listening::Ours
-        } else {
-            Listening::Someone
+        // The program's processes: its group, and its descendants that left the group
+        // (a sandbox's init, a `setsid` child).
+        let mut members = procfs::group_members(self.pid() as i32).unwrap_or_default();
+        members.extend(crate::sandbox::descendants_of(self.pid() as i32));
+        members.sort_unstable();
+        members.dedup();
+        let owner = members.iter().copied().find(|&pid| {
+            procfs::socket_inodes(pid)
+                .iter()
+                .any(|inode| inodes.contains(inode))
+        });
+        match owner {
+            Some(pid) => Listening::Ours(pid),
+            None => Listening::Someone,
         }
     }
 
@@ -314,9 +408,17 @@ impl Spawned {
             }
         }
         cleanup::forget(pgid);
+        // Whatever is left in its cgroup (however it hid from the group) dies too.
+        self.guard.kill_all();
         // Descendants that left the group (setsid, double fork) are found through the
         // subreaper and killed too (see `sandbox`).
         crate::sandbox::sweep();
+        // Everything it printed is in the tail before anyone reads it: the readers end
+        // when the last writer is gone (bounded, in case something still holds a pipe).
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while self.readers.iter().any(|r| !r.is_finished()) && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(2));
+        }
         self.status
     }
 
@@ -346,7 +448,8 @@ impl Drop for Spawned {
 }
 
 enum Listening {
-    Ours,
+    /// This process of the program listens.
+    Ours(u32),
     Someone,
     Nobody,
 }
@@ -386,34 +489,6 @@ pub fn describe_status(status: ExitStatus) -> String {
         format!("was killed by signal {sig} ({name})")
     } else {
         format!("ended ({status})")
-    }
-}
-
-#[cfg(target_os = "linux")]
-fn configure_child(cmd: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    cmd.process_group(0);
-    // SAFETY: the closure runs between fork and exec and only calls prctl, which is
-    // async-signal-safe. PDEATHSIG kills the program if the grader dies unexpectedly.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            crate::sandbox::limit_child();
-            Ok(())
-        });
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn configure_child(cmd: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    cmd.process_group(0);
-    // SAFETY: limit_child only calls setrlimit, which is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(|| {
-            crate::sandbox::limit_child();
-            Ok(())
-        });
     }
 }
 

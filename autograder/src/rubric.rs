@@ -65,7 +65,7 @@ impl From<Failure> for Verdict {
 /// A failed check, with everything a student needs to understand and reproduce it.
 ///
 /// Boxed, so that the many `Result<_, Failure>` values in probes stay one pointer wide.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Failure(Box<FailureDetails>);
 
 impl std::ops::Deref for Failure {
@@ -82,7 +82,7 @@ impl std::ops::DerefMut for Failure {
 }
 
 /// The contents of a [`Failure`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct FailureDetails {
     /// One sentence: what went wrong.
     pub summary: String,

@@ -27,6 +27,8 @@ pub struct Options {
     pub host: String,
     /// How many tests may run at once (each with its own program instance).
     pub parallel: usize,
+    /// Start-up limit and overall budget.
+    pub limits: Limits,
 }
 
 /// Tests run at once by default: enough to overlap the waiting that dominates most tests,
@@ -137,24 +139,6 @@ impl Default for Limits {
     }
 }
 
-static CONFIGURED: std::sync::Mutex<Option<Limits>> = std::sync::Mutex::new(None);
-
-impl Limits {
-    /// Sets the limits every later [`grade`] of this process uses (the command line calls
-    /// this once, from `--startup-limit` and `--budget`).
-    pub fn configure(limits: Limits) {
-        *CONFIGURED.lock().unwrap_or_else(|e| e.into_inner()) = Some(limits);
-    }
-
-    /// The configured limits, or the defaults.
-    pub fn current() -> Limits {
-        CONFIGURED
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .unwrap_or_default()
-    }
-}
-
 /// Grades `program` against `lab`, calling `progress` before and after each test.
 pub fn grade(
     lab: &'static Lab,
@@ -162,17 +146,7 @@ pub fn grade(
     options: &Options,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Report {
-    grade_with_limits(lab, program, options, Limits::current(), progress)
-}
-
-/// [`grade`] with a start-up limit and an overall time budget.
-pub fn grade_with_limits(
-    lab: &'static Lab,
-    program: &Program,
-    options: &Options,
-    limits: Limits,
-    progress: &mut dyn FnMut(Progress<'_>),
-) -> Report {
+    let limits = options.limits;
     let started = Instant::now();
     let tests = select(lab, options.only.as_deref());
     // Seeds are drawn in rubric order before anything runs, so a test's payloads depend
@@ -182,7 +156,7 @@ pub fn grade_with_limits(
     let run_one =
         |index: usize| -> TestResult {
             let test = tests[index];
-            let mut result = match limits.budget {
+            match limits.budget {
             Some(budget) if started.elapsed() >= budget => TestResult {
                 test,
                 outcome: Outcome::Failed(
@@ -198,21 +172,7 @@ pub fn grade_with_limits(
                 program_output: None,
             },
             _ => run_test(lab, test, program, options, rngs[index].clone(), limits.startup),
-        };
-            // The memory watcher (see `sandbox`) may have killed the program during the test:
-            // say so first, whatever symptom the probe saw.
-            if let Some(why) = crate::sandbox::take_memory_violation() {
-                let mut failure = Failure::new(why);
-                if let Outcome::Failed(seen) = &result.outcome {
-                    failure = failure.detail(format!("What the test saw: {}", seen.summary));
-                    failure.transcript = seen.transcript.clone();
-                }
-                result.outcome = Outcome::Failed(failure.detail(
-                    "Look for memory that grows without bound: a buffer that is never cleared, \
-                 a whole stream read into memory, a connection list that is never pruned.",
-                ));
-            }
-            result
+        }
         };
 
     // Tests are independent (each starts its own program on its own port and root), so
@@ -360,7 +320,7 @@ fn run_test(
         rng,
         test.time_limit,
     );
-    ctx.server_pid = server.as_ref().map(Spawned::pid);
+    ctx.server_pid = server.as_ref().map(Spawned::server_pid);
     let transcript = ctx.transcript.clone();
     let probe = test.probe;
     let (tx, rx) = mpsc::channel();
@@ -406,6 +366,20 @@ fn run_test(
         }
         None => (None, None),
     };
+    // The program's own guard may have killed it for its memory during the test: say so
+    // first, whatever symptom the probe saw. (Only this test's program: each has its own.)
+    if let Some(why) = server.as_ref().and_then(Spawned::memory_violation) {
+        let mut failure = Failure::new(why);
+        if let Err(Verdict::Fail(seen)) = &verdict {
+            failure = failure.detail(format!("What the test saw: {}", seen.summary));
+            failure.transcript = seen.transcript.clone();
+        }
+        let failure = failure.detail(
+            "Look for memory that grows without bound: a buffer that is never cleared, \
+             a whole stream read into memory, a connection list that is never pruned.",
+        );
+        return finish(Outcome::Failed(failure), output);
+    }
     match verdict {
         Ok(()) => finish(Outcome::Passed, None),
         Err(Verdict::Skip(reason)) => finish(Outcome::Skipped(reason), None),
@@ -441,7 +415,7 @@ fn start_server(
         })?;
         let argv = program.command_line(lab.server_args, values);
         let shown = Program::shell_words(&argv);
-        let mut spawned = Spawned::start(&argv, &program.cwd).map_err(|e| {
+        let mut spawned = Spawned::start_program(&argv, program, &values.root).map_err(|e| {
             (
                 Failure::new(format!("could not run `{shown}`: {e}"))
                     .detail("Check the path to the program and that it is executable."),

@@ -48,6 +48,7 @@ fn explain(root: &std::path::Path, program: &std::path::Path, only: &str) -> Str
         seed: 7,
         host: "127.0.0.1".into(),
         parallel: 1,
+        limits: Default::default(),
     };
     let mut out = Vec::new();
     grade_and_explain(

@@ -124,7 +124,7 @@ impl Ctx {
         let mut argv = self.program.command_line(&[], &values);
         argv.extend(args.iter().cloned());
         let shown = Program::shell_words(&argv);
-        let mut child = Spawned::start(&argv, &self.program.cwd)
+        let mut child = Spawned::start_program(&argv, &self.program, &self.root)
             .map_err(|e| Failure::new(format!("could not start `{shown}`: {e}")))?;
         let limit = limit.min(self.remaining());
         let status = child.wait_timeout(limit);

@@ -3,3 +3,4 @@
 pub mod gradescope;
 pub mod junit;
 pub mod text;
+pub mod wire;
