@@ -114,63 +114,38 @@ impl Bwrap {
     /// The command that runs `argv` in `cwd` inside the sandbox. The caller adds stdio,
     /// and may add its own `pre_exec` (it runs before bwrap, outside the sandbox).
     ///
-    /// The folders it binds are opened here, by the grader, and handed to bwrap as open
-    /// descriptors (`--bind-fd`): bwrap runs as the sandbox's uid, which may not be
-    /// allowed to walk the path to them (a toolchain under root's 0700 home), while the
-    /// sandbox sees the folder itself and nothing around it.
+    /// bwrap runs as the sandbox's uid, so every folder bound must be reachable by that
+    /// uid (see `batch::build::Toolchain::expose` for the toolchain under root's home).
     pub fn command(&self, argv: &[String], cwd: &Path) -> Command {
-        let mut cmd = Command::new(&self.exe);
-        let mut fds: Vec<std::os::fd::OwnedFd> = Vec::new();
-        let mut open = |path: &Path| -> Option<i32> {
-            use std::os::fd::{AsRawFd, FromRawFd};
-            let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
-            // SAFETY: open reads a valid NUL-terminated path; the descriptor is owned below.
-            let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
-            if fd < 0 {
-                return None;
-            }
-            // SAFETY: fd was just opened and is owned by nobody else.
-            let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
-            let raw = owned.as_raw_fd();
-            fds.push(owned);
-            Some(raw)
-        };
         // Outer folders first: a bind hides whatever an earlier bind put below it.
         let mut wanted: Vec<(&str, &Path, &Path)> = Vec::new();
-        wanted.extend(self.read_only.iter().map(|p| ("--ro-bind-fd", p.as_path(), p.as_path())));
-        wanted.extend(self.read_only_at.iter().map(|(o, i)| ("--ro-bind-fd", o.as_path(), i.as_path())));
-        wanted.extend(self.writable.iter().map(|p| ("--bind-fd", p.as_path(), p.as_path())));
-        wanted.extend(self.writable_at.iter().map(|(o, i)| ("--bind-fd", o.as_path(), i.as_path())));
+        wanted.extend(self.read_only.iter().map(|p| ("--ro-bind", p.as_path(), p.as_path())));
+        wanted.extend(
+            self.read_only_at
+                .iter()
+                .map(|(o, i)| ("--ro-bind", o.as_path(), i.as_path())),
+        );
+        wanted.extend(self.writable.iter().map(|p| ("--bind", p.as_path(), p.as_path())));
+        wanted.extend(
+            self.writable_at
+                .iter()
+                .map(|(o, i)| ("--bind", o.as_path(), i.as_path())),
+        );
         wanted.sort_by_key(|(_, _, inside)| inside.components().count());
-        let mut binds: Vec<OsString> = Vec::new();
-        for (flag, outside, inside) in wanted {
-            // A path that cannot be opened is left out: bwrap would refuse to start.
-            if let Some(fd) = open(outside) {
-                binds.extend([flag.into(), fd.to_string().into(), inside.as_os_str().into()]);
-            }
-        }
+        let binds: Vec<OsString> = wanted
+            .into_iter()
+            .flat_map(|(flag, outside, inside)| {
+                [flag.into(), outside.as_os_str().into(), inside.as_os_str().into()]
+            })
+            .collect();
+        let mut cmd = Command::new(&self.exe);
         cmd.args(self.arguments(binds, cwd)).arg("--").args(argv);
         // Nothing of the grader's environment leaks in (tokens, paths, test variables).
         cmd.env_clear();
-        use std::os::fd::AsRawFd;
-        use std::os::unix::process::CommandExt;
         if let Some(uid) = self.uid {
+            use std::os::unix::process::CommandExt;
             // std drops supplementary groups when root switches uid.
             cmd.uid(uid).gid(uid);
-        }
-        let raw: Vec<i32> = fds.iter().map(|f| f.as_raw_fd()).collect();
-        // SAFETY: between fork and exec, fcntl is async-signal-safe; the descriptors live
-        // as long as the closure (moved in), so they are still open in the child.
-        unsafe {
-            cmd.pre_exec(move || {
-                let _keep_open = &fds;
-                for &fd in &raw {
-                    if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                }
-                Ok(())
-            });
         }
         cmd
     }

@@ -5,7 +5,8 @@
 //! ```
 //!
 //! Modes that also serve byte echo correctly (so they earn their points, and the test is
-//! that nothing of them survives): `double-fork`, `setsid`, `fork-bomb`, `ignore-term`.
+//! that nothing of them survives): `double-fork`, `setsid`, `fork-bomb`, `ignore-term`,
+//! `pid-hop` (a child that forks its successor and exits, forever).
 //! Modes that never serve: `flood` (prints without end), `memory-hog` (listens, then grows
 //! without bound and never answers), `never-listen`,
 //! `wrong-port` (listens on PORT+1), `hang` (accepts, reads, never answers).
@@ -89,6 +90,18 @@ fn main() {
         .and_then(|p| p.parse().ok())
         .expect("usage: hostile MODE --port PORT");
     match mode.as_str() {
+        "pid-hop" => {
+            // A process that never keeps its pid: each generation forks the next and
+            // exits, so a kill aimed at a pid read a moment ago always misses.
+            spawn_child(|| loop {
+                // SAFETY: as in spawn_child; this process has no threads.
+                if unsafe { fork() } != 0 {
+                    std::process::exit(0);
+                }
+                record_pid();
+                std::thread::sleep(Duration::from_millis(20));
+            });
+        }
         "double-fork" => {
             // The classic daemon: fork, new session, fork again, the middle one exits.
             spawn_child(|| {
