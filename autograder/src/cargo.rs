@@ -138,7 +138,12 @@ pub fn build_captured(dir: &Path, how: &CapturedBuild) -> Result<PathBuf, BuildF
         "--message-format=json-render-diagnostics".into(),
     ];
     if let Some(package) = &how.package {
-        args.extend(["--package".into(), package.clone(), "--bin".into(), package.clone()]);
+        args.extend([
+            "--package".into(),
+            package.clone(),
+            "--bin".into(),
+            package.clone(),
+        ]);
     }
     if how.offline || how.sandbox.is_some() {
         args.push("--offline".into());
@@ -163,8 +168,8 @@ pub fn build_captured(dir: &Path, how: &CapturedBuild) -> Result<PathBuf, BuildF
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let (mut child, _guard) =
-        crate::sandbox::spawn_contained(&mut cmd, false, &how.contain).map_err(|e| {
+    let (mut child, _guard) = crate::sandbox::spawn_contained(&mut cmd, false, &how.contain)
+        .map_err(|e| {
             fail(
                 format!("cannot run cargo (is Rust installed?): {e}"),
                 String::new(),

@@ -397,7 +397,10 @@ fn run_options(lab: &'static Lab, run: &RunArgs) -> anyhow::Result<Options> {
     }
     check_host(&run.host)?;
     if !(1..=64).contains(&run.parallel) {
-        bail!("--parallel {}: give between 1 and 64 tests at once", run.parallel);
+        bail!(
+            "--parallel {}: give between 1 and 64 tests at once",
+            run.parallel
+        );
     }
     Ok(Options {
         only: run.only.clone(),
@@ -430,8 +433,7 @@ fn check_program(program: &Program) -> anyhow::Result<()> {
         return Ok(());
     }
     let path = program.cwd.join(first);
-    let meta = std::fs::metadata(&path)
-        .map_err(|e| anyhow!("cannot grade `{first}`: {e}"))?;
+    let meta = std::fs::metadata(&path).map_err(|e| anyhow!("cannot grade `{first}`: {e}"))?;
     if meta.is_dir() {
         bail!("cannot grade `{first}`: it is a directory, not a program");
     }

@@ -28,7 +28,10 @@ fn binary_submission(class: &Path, student: &str, exe: &Path, name: &str, args: 
     let dir = run_script(
         class,
         student,
-        &format!("exec \"$(dirname \"$0\")/{name}\" {} \"$@\"", args.join(" ")),
+        &format!(
+            "exec \"$(dirname \"$0\")/{name}\" {} \"$@\"",
+            args.join(" ")
+        ),
     );
     std::fs::copy(exe, dir.join(name)).unwrap();
 }
@@ -225,7 +228,13 @@ fn a_class_of_stub_copies_with_old_times_is_graded_from_each_students_own_code()
         .arg(&class)
         .arg("--out")
         .arg(&out)
-        .args(["--jobs", "2", "--only", "echo-short,half-close-flush", "--offline"])
+        .args([
+            "--jobs",
+            "2",
+            "--only",
+            "echo-short,half-close-flush",
+            "--offline",
+        ])
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", describe(&output));
@@ -275,7 +284,13 @@ fn hostile_submissions_change_nothing_outside_their_own_scratch() {
     // Honest peers.
     cargo_package(&class, "honest-solution", "solutions/lab1");
     workspace_copy(&class, "honest-stub");
-    binary_submission(&class, "honest-buggy", &corpus_rust("lab1/drops_tail.rs"), "server", &[]);
+    binary_submission(
+        &class,
+        "honest-buggy",
+        &corpus_rust("lab1/drops_tail.rs"),
+        "server",
+        &[],
+    );
     // What each attack aims at, named to the attackers as precisely as possible.
     let peer = class.join("honest-solution/src/server.rs");
     let solution_bin = package_bin("lab1-solution");
@@ -446,12 +461,19 @@ fn hostile_submissions_change_nothing_outside_their_own_scratch() {
     assert_eq!(forged["tests"].as_array().map(Vec::len), Some(2));
     assert!(feedback(&out, "attack-shared-memory").contains("256 MiB memory limit"));
     assert!(
-        std::fs::metadata(out.join("attack-vandal/grader.log")).unwrap().len() < 1 << 20,
+        std::fs::metadata(out.join("attack-vandal/grader.log"))
+            .unwrap()
+            .len()
+            < 1 << 20,
         "the worker's log was flooded"
     );
 
     // Nothing outside the attackers' own scratch changed.
-    assert_eq!(fingerprint(&class), class_before, "the class folder changed");
+    assert_eq!(
+        fingerprint(&class),
+        class_before,
+        "the class folder changed"
+    );
     assert_eq!(
         fingerprint(grader.parent().unwrap()),
         grader_before,
@@ -482,7 +504,13 @@ fn a_mixed_class_is_graded_correctly_in_bounded_time_and_nothing_survives() {
     let tag = format!("nlmixed{}", std::process::id());
     let hostile = corpus_rust("hostile/hostile.rs");
 
-    binary_submission(&class, "buggy", &corpus_rust("lab1/drops_tail.rs"), "server", &[]);
+    binary_submission(
+        &class,
+        "buggy",
+        &corpus_rust("lab1/drops_tail.rs"),
+        "server",
+        &[],
+    );
     let broken = cargo_package(&class, "does-not-compile", "labs/lab1");
     std::fs::write(
         broken.join("src/main.rs"),
@@ -694,17 +722,34 @@ fn bad_arguments_are_refused_before_anything_is_graded() {
             .args(["--offline", "--only", "echo-short"])
             .output()
             .unwrap();
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", describe(&output));
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            describe(&output)
+        );
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(why), "{args:?}: {stderr}");
     };
     let inside = class.join("grades");
-    refused(&["--out", inside.to_str().unwrap()], "inside the submissions");
+    refused(
+        &["--out", inside.to_str().unwrap()],
+        "inside the submissions",
+    );
     refused(&["--out", "/proc/nope"], "--out");
     refused(&["--out", out.to_str().unwrap(), "--jobs", "0"], "--jobs 0");
-    refused(&["--out", out.to_str().unwrap(), "--memory-limit", "0"], "--memory-limit 0");
-    refused(&["--out", out.to_str().unwrap(), "--startup-limit", "0"], "--startup-limit 0");
-    assert!(!inside.exists(), "a refused batch wrote into the submissions");
+    refused(
+        &["--out", out.to_str().unwrap(), "--memory-limit", "0"],
+        "--memory-limit 0",
+    );
+    refused(
+        &["--out", out.to_str().unwrap(), "--startup-limit", "0"],
+        "--startup-limit 0",
+    );
+    assert!(
+        !inside.exists(),
+        "a refused batch wrote into the submissions"
+    );
     // An --out that holds another run's reports is refused, then replaced with --force.
     std::fs::create_dir_all(out.join("someone")).unwrap();
     std::fs::write(out.join("someone/results.json"), "{}").unwrap();
@@ -718,6 +763,9 @@ fn bad_arguments_are_refused_before_anything_is_graded() {
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", describe(&output));
-    assert!(!out.join("someone/results.json").exists(), "a stale report is left");
+    assert!(
+        !out.join("someone/results.json").exists(),
+        "a stale report is left"
+    );
     assert!(out.join("good/results.json").is_file());
 }

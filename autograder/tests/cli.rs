@@ -21,28 +21,42 @@ fn grade_without_a_program_is_a_usage_error() {
 }
 
 #[test]
-fn a_missing_program_fails_every_test_with_a_clear_message() {
-    let out = autograder()
-        .args([
-            "grade",
-            "lab1",
-            "--only",
-            "echo-short",
-            "--",
-            "./no-such-server",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("could not run `./no-such-server"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("lab1: 0/5 points (0 of 1 tests passed)"),
-        "{stdout}"
-    );
+fn a_program_that_cannot_run_is_refused_before_any_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_executable = dir.path().join("server.py");
+    std::fs::write(&not_executable, "print('hi')\n").unwrap();
+    for (program, why) in [
+        ("./no-such-server".to_string(), "No such file"),
+        (dir.path().display().to_string(), "is a directory"),
+        (not_executable.display().to_string(), "is not executable"),
+    ] {
+        let out = autograder()
+            .args(["grade", "lab1", "--only", "echo-short", "--"])
+            .arg(&program)
+            .output()
+            .unwrap();
+        // Could not grade (2), not a failed test (1): the student's program never ran.
+        assert_eq!(out.status.code(), Some(2), "{program}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(why), "{program}: {stderr}");
+        assert!(out.stdout.is_empty(), "{program}: a test ran");
+    }
+    for args in [
+        ["--host", "192.0.2.1"],
+        ["--memory-limit", "0"],
+        ["--startup-limit", "0"],
+        ["--parallel", "0"],
+    ] {
+        let out = autograder()
+            .args(["grade", "lab1"])
+            .args(args)
+            .args(["--", "true"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(args[0]), "{args:?}: {stderr}");
+    }
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::process::Command;
 use crate::support::*;
 
 #[test]
-fn the_gradescope_bundle_gives_a_correct_submission_full_marks() {
+fn the_gradescope_bundle_grades_each_old_dated_submission_from_its_own_code() {
     if !require_tool("unzip") {
         return;
     }
@@ -61,37 +61,66 @@ fn the_gradescope_bundle_gives_a_correct_submission_full_marks() {
         root.join("bin/autograder"),
     )
     .unwrap();
-    let submission = root.join("submission");
-    std::fs::create_dir_all(&submission).unwrap();
-    std::fs::write(
-        submission.join("run"),
-        format!(
-            "#!/bin/sh\nexec '{}' \"$@\"\n",
-            package_bin("lab1-solution").display()
-        ),
-    )
-    .unwrap();
-    // Uploads lose execute bits: the shebang line is honoured anyway.
-    std::fs::set_permissions(
-        submission.join("run"),
-        std::fs::Permissions::from_mode(0o644),
-    )
-    .unwrap();
-
-    let run = Command::new(source.join("run_autograder"))
-        .env("AUTOGRADER_ROOT", &root)
+    // What setup.sh does after installing the grader: compile the dependencies once.
+    let prepare = Command::new(root.join("bin/autograder"))
+        .args(["batch", "lab1", "--prepare", "--offline", "--deps-cache"])
+        .arg(root.join("deps"))
         .output()
         .unwrap();
     assert!(
-        run.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&run.stdout),
-        String::from_utf8_lossy(&run.stderr)
+        prepare.status.success(),
+        "{}",
+        String::from_utf8_lossy(&prepare.stderr)
     );
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(root.join("results/results.json")).unwrap()).unwrap();
-    assert_eq!(json["score"], 50, "{json:#}");
-    assert_eq!(json["tests"].as_array().unwrap().len(), 7);
+    // A solved copy and an untouched stub, both downloaded days before grading: each is
+    // built from its own files (a warm target directory once stood in for both).
+    for (package, score) in [("solutions/lab1", 50), ("labs/lab1", 0)] {
+        let submission = root.join("submission");
+        let _ = std::fs::remove_dir_all(&submission);
+        copy_dir(&workspace().join(package), &submission);
+        let manifest = std::fs::read_to_string(submission.join("Cargo.toml")).unwrap();
+        std::fs::write(
+            submission.join("Cargo.toml"),
+            manifest.replace("\"lab1-solution\"", "\"lab1\""),
+        )
+        .unwrap();
+        std::fs::copy(
+            workspace().join("Cargo.lock"),
+            submission.join("Cargo.lock"),
+        )
+        .unwrap();
+        let three_days_ago =
+            std::time::SystemTime::now() - std::time::Duration::from_secs(3 * 86400);
+        for file in [
+            "src/main.rs",
+            "src/lib.rs",
+            "src/server.rs",
+            "src/echo.rs",
+            "Cargo.toml",
+        ] {
+            if let Ok(f) = std::fs::File::options()
+                .write(true)
+                .open(submission.join(file))
+            {
+                f.set_modified(three_days_ago).unwrap();
+            }
+        }
+        let run = Command::new(source.join("run_autograder"))
+            .env("AUTOGRADER_ROOT", &root)
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&run.stdout),
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(root.join("results/results.json")).unwrap())
+                .unwrap();
+        assert_eq!(json["score"], score, "{package}: {json:#}");
+        assert_eq!(json["tests"].as_array().unwrap().len(), 7);
+    }
 }
 
 #[test]

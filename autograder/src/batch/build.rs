@@ -181,7 +181,8 @@ fn copy_tree(from: &Path, to: &Path, total: &mut u64) -> io::Result<()> {
         } else if kind.is_dir() {
             // An earlier build (cargo marks its target directories) or version control:
             // neither is the submission's code, and a build must not start from either.
-            let is_build = src.join("CACHEDIR.TAG").exists() || src.join(".rustc_info.json").exists();
+            let is_build =
+                src.join("CACHEDIR.TAG").exists() || src.join(".rustc_info.json").exists();
             if is_build || name == ".git" {
                 continue;
             }
@@ -335,8 +336,10 @@ impl Builder {
             (scratch.dir().join("cargo"), CARGO_HOME.into()),
         ];
         if self.toolchain.registry.is_dir() {
-            b.read_only_at
-                .push((self.toolchain.registry.clone(), format!("{CARGO_HOME}/registry").into()));
+            b.read_only_at.push((
+                self.toolchain.registry.clone(),
+                format!("{CARGO_HOME}/registry").into(),
+            ));
         }
         let path = format!("{TOOLCHAIN}/bin:/usr/local/bin:/usr/bin:/bin");
         b.env = vec![
@@ -391,7 +394,10 @@ pub fn warm_deps(
 ) -> Result<(), String> {
     let template = workspace.join("labs").join(lab);
     if !template.is_dir() {
-        return Err(format!("{} has no labs/{lab} to build", workspace.display()));
+        return Err(format!(
+            "{} has no labs/{lab} to build",
+            workspace.display()
+        ));
     }
     let scratch = Scratch::create(cache.with_extension("warm"))
         .map_err(|e| format!("cannot make a place for the warm-up build: {e}"))?;
@@ -448,7 +454,11 @@ mod tests {
         let (from, to) = (tmp.path().join("from"), tmp.path().join("to"));
         fs::create_dir_all(from.join("src")).unwrap();
         fs::create_dir_all(from.join("target/debug")).unwrap();
-        fs::write(from.join("target/CACHEDIR.TAG"), "Signature: 8a477f597d28d172789f06886806bc55").unwrap();
+        fs::write(
+            from.join("target/CACHEDIR.TAG"),
+            "Signature: 8a477f597d28d172789f06886806bc55",
+        )
+        .unwrap();
         fs::write(from.join("src/main.rs"), "fn main() {}").unwrap();
         fs::write(from.join("target/debug/lab1"), "old binary").unwrap();
         std::os::unix::fs::symlink("/etc/passwd", from.join("src/link")).unwrap();
@@ -462,7 +472,10 @@ mod tests {
         fs::create_dir(&to).unwrap();
         let before = std::time::SystemTime::now() - Duration::from_secs(1);
         private_copy(&from, &to).unwrap();
-        let copied = fs::metadata(to.join("src/main.rs")).unwrap().modified().unwrap();
+        let copied = fs::metadata(to.join("src/main.rs"))
+            .unwrap()
+            .modified()
+            .unwrap();
         assert!(copied >= before, "the copy kept the old time");
         assert!(!to.join("target").exists(), "an earlier build was copied");
         assert_eq!(
@@ -492,7 +505,10 @@ mod tests {
         prune_package(t, "lab1");
         assert!(t.join("debug/deps/libclap-99.rlib").exists());
         assert!(t.join("debug/.fingerprint/clap-99/lib-clap").exists());
-        assert!(t.join("debug/deps/lab10-1.d").exists(), "another package was pruned");
+        assert!(
+            t.join("debug/deps/lab10-1.d").exists(),
+            "another package was pruned"
+        );
         for gone in [
             "debug/lab1",
             "debug/lab1.d",

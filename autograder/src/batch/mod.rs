@@ -251,7 +251,10 @@ impl BatchArgs {
         }
         self.limits.validate()?;
         if !(1..=7200).contains(&self.build_timeout) {
-            bail!("--build-timeout {}: give between 1 and 7200 seconds", self.build_timeout);
+            bail!(
+                "--build-timeout {}: give between 1 and 7200 seconds",
+                self.build_timeout
+            );
         }
         if let Some(jobs) = self.jobs {
             if !(1..=64).contains(&jobs) {
@@ -297,13 +300,14 @@ impl BatchArgs {
         if self.prepare {
             let cache = self.deps_cache.clone().expect("clap requires --deps-cache");
             builder.deps = Some(prepare_deps(&self, lab, &builder, &cache, true)?);
-            println!("{}: dependencies compiled into {}", lab.name, cache.display());
+            println!(
+                "{}: dependencies compiled into {}",
+                lab.name,
+                cache.display()
+            );
             return Ok(ExitCode::SUCCESS);
         }
-        let submissions = self
-            .submissions
-            .clone()
-            .expect("clap requires SUBMISSIONS");
+        let submissions = self.submissions.clone().expect("clap requires SUBMISSIONS");
         if !submissions.is_dir() {
             bail!("{} is not a folder", submissions.display());
         }
@@ -387,7 +391,10 @@ impl BatchArgs {
                 plan.lab.name,
                 row.score,
                 row.max_score,
-                row.fate.note().map(|n| format!(" ({n})")).unwrap_or_default()
+                row.fate
+                    .note()
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default()
             );
             return Ok(ExitCode::SUCCESS);
         }
@@ -431,7 +438,10 @@ fn prepare_deps(
             bail!("`cargo fetch` of the lab's dependencies failed");
         }
     }
-    eprintln!("Compiling the dependencies of {} once for the class …", lab.name);
+    eprintln!(
+        "Compiling the dependencies of {} once for the class …",
+        lab.name
+    );
     let uid = sandbox::is_root().then_some(FIRST_UID);
     build::warm_deps(builder, lab.name, &workspace, cache, uid).map_err(|e| anyhow!(e))?;
     std::fs::write(&stamp, want)?;
@@ -440,7 +450,12 @@ fn prepare_deps(
 
 /// Checks `--out` and makes it ready: creatable, writable, not inside the submissions, and
 /// holding no reports of another run (unless `force`, which removes them).
-fn prepare_out(out: &Path, submissions: &Path, single: bool, force: bool) -> anyhow::Result<PathBuf> {
+fn prepare_out(
+    out: &Path,
+    submissions: &Path,
+    single: bool,
+    force: bool,
+) -> anyhow::Result<PathBuf> {
     // Resolved before it exists, so that `--out submissions/grades` is caught too.
     let absolute = std::path::absolute(out).context("cannot resolve --out")?;
     let mut existing = absolute.as_path();
@@ -488,7 +503,11 @@ fn stale_reports(out: &Path, single: bool) -> Vec<PathBuf> {
     const PER_STUDENT: [&str; 4] = ["results.json", "feedback.txt", "junit.xml", "grader.log"];
     let mut found: Vec<PathBuf> = ["grades.csv", "summary.txt"]
         .iter()
-        .chain(if single { PER_STUDENT.iter() } else { [].iter() })
+        .chain(if single {
+            PER_STUDENT.iter()
+        } else {
+            [].iter()
+        })
         .map(|f| out.join(f))
         .filter(|p| p.exists())
         .collect();
@@ -515,7 +534,8 @@ fn run_class(plan: &Plan, students: Vec<String>) -> anyhow::Result<ExitCode> {
     eprintln!(
         "{}\nGrading {} submissions of {} ({} tests), {jobs} at a time; seed {}; {}",
         match &plan.isolation {
-            Isolation::Sandboxed(_) => "Each submission is built and run in a sandbox (bubblewrap).".to_string(),
+            Isolation::Sandboxed(_) =>
+                "Each submission is built and run in a sandbox (bubblewrap).".to_string(),
             Isolation::Unsandboxed { why } => format!("not sandboxed: {why}"),
         },
         students.len(),
@@ -540,8 +560,7 @@ fn run_class(plan: &Plan, students: Vec<String>) -> anyhow::Result<ExitCode> {
             let queue = Arc::clone(&queue);
             let rows = Arc::clone(&rows);
             scope.spawn(move || loop {
-                let Some((index, student)) =
-                    queue.lock().unwrap_or_else(|e| e.into_inner()).pop()
+                let Some((index, student)) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop()
                 else {
                     return;
                 };
@@ -594,7 +613,10 @@ fn show_progress(live: bool, done: usize, total: usize, row: &Row) {
         row.student,
         row.score,
         row.max_score,
-        row.fate.note().map(|n| format!(", {n}")).unwrap_or_default(),
+        row.fate
+            .note()
+            .map(|n| format!(", {n}"))
+            .unwrap_or_default(),
         row.elapsed.as_secs_f64()
     );
     if live {
@@ -700,14 +722,22 @@ fn grade_one(plan: &Plan, index: usize, student: &str, dir: &Path, out: &Path) -
     let mut preamble: Vec<String> = plan.unsandboxed_note(uid).into_iter().collect();
     let (report, fate) = match Scratch::create(plan.scratch.join(index.to_string())) {
         Err(e) => (
-            failed_report(plan, &format!("the grader could not make a private folder: {e}"), "This is a problem of the grading machine, not of the submission."),
+            failed_report(
+                plan,
+                &format!("the grader could not make a private folder: {e}"),
+                "This is a problem of the grading machine, not of the submission.",
+            ),
             Fate::GraderTrouble,
         ),
         Ok(scratch) => match prepare(plan, dir, &scratch, uid) {
             Err((summary, log)) => {
                 preamble.push(format!("{summary}\n{log}"));
                 (
-                    failed_report(plan, &summary, "The submission could not be built or started."),
+                    failed_report(
+                        plan,
+                        &summary,
+                        "The submission could not be built or started.",
+                    ),
                     Fate::DidNotBuild,
                 )
             }
@@ -715,7 +745,11 @@ fn grade_one(plan: &Plan, index: usize, student: &str, dir: &Path, out: &Path) -
         },
     };
     let preamble = preamble.join("\n\n");
-    if let Err(e) = write_reports(out, &report, (!preamble.is_empty()).then_some(preamble.as_str())) {
+    if let Err(e) = write_reports(
+        out,
+        &report,
+        (!preamble.is_empty()).then_some(preamble.as_str()),
+    ) {
         eprintln!("cannot write the reports of {student}: {e}");
     }
     Row::new(student, &report, fate, started.elapsed())
@@ -733,13 +767,20 @@ fn prepare(
     match detect(&scratch.src(), plan.lab).map_err(|e| (e, String::new()))? {
         Form::Run(argv, cwd) => {
             if let Some(uid) = uid {
-                sandbox::chown_tree(scratch.dir(), uid)
-                    .map_err(|e| (format!("the grader could not prepare the submission: {e}"), String::new()))?;
+                sandbox::chown_tree(scratch.dir(), uid).map_err(|e| {
+                    (
+                        format!("the grader could not prepare the submission: {e}"),
+                        String::new(),
+                    )
+                })?;
             }
             Ok((argv, cwd))
         }
         Form::Cargo(root, package) => {
-            let within = root.strip_prefix(scratch.src()).unwrap_or(Path::new("")).to_path_buf();
+            let within = root
+                .strip_prefix(scratch.src())
+                .unwrap_or(Path::new(""))
+                .to_path_buf();
             let exe = plan
                 .builder
                 .build(scratch, &within, package.as_deref(), uid)
@@ -757,13 +798,22 @@ fn prepare(
 
 /// Grades the program through a worker; a worker that fails is tried once more, and a
 /// second failure is the grader's trouble, not the student's.
-fn grade_program(plan: &Plan, argv: &[String], cwd: &Path, uid: Option<u32>, out: &Path) -> (Report, Fate) {
+fn grade_program(
+    plan: &Plan,
+    argv: &[String],
+    cwd: &Path,
+    uid: Option<u32>,
+    out: &Path,
+) -> (Report, Fate) {
     let mut last = String::new();
     for _ in 0..2 {
         match run_worker(plan, argv, cwd, uid, out) {
             Ok(report) => return (report, Fate::Graded),
             Err(WorkerError::Stopped(why)) => {
-                return (failed_report(plan, &why, "The grader stopped this submission."), Fate::Stopped)
+                return (
+                    failed_report(plan, &why, "The grader stopped this submission."),
+                    Fate::Stopped,
+                )
             }
             Err(WorkerError::Trouble(why)) => last = why,
         }
@@ -801,10 +851,17 @@ fn run_worker(
     out: &Path,
 ) -> Result<Report, WorkerError> {
     let trouble = WorkerError::Trouble;
-    let exe = std::env::current_exe().map_err(|e| trouble(format!("cannot find the grader: {e}")))?;
+    let exe =
+        std::env::current_exe().map_err(|e| trouble(format!("cannot find the grader: {e}")))?;
     let mut cmd = Command::new(exe);
     cmd.current_dir(cwd)
-        .args(["grade", plan.lab.name, "--worker", "--seed", &plan.seed.to_string()])
+        .args([
+            "grade",
+            plan.lab.name,
+            "--worker",
+            "--seed",
+            &plan.seed.to_string(),
+        ])
         .args(plan.args.limits.to_args());
     match (&plan.isolation, uid) {
         (Isolation::Sandboxed(_), Some(uid)) => {
@@ -826,8 +883,9 @@ fn run_worker(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let (mut child, _guard) = sandbox::spawn_contained(&mut cmd, plan.private_net, &Containment::default())
-        .map_err(|e| trouble(format!("cannot start the grading worker: {e}")))?;
+    let (mut child, _guard) =
+        sandbox::spawn_contained(&mut cmd, plan.private_net, &Containment::default())
+            .map_err(|e| trouble(format!("cannot start the grading worker: {e}")))?;
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let report = thread::spawn(move || {
@@ -868,7 +926,7 @@ fn run_worker(
     if !normal {
         return Err(trouble(format!(
             "the grading worker ended abnormally ({}): {}",
-            status.map_or("no status".into(), |s| crate::harness::describe_status(s)),
+            status.map_or("no status".into(), crate::harness::describe_status),
             log.trim().lines().last().unwrap_or("")
         )));
     }
@@ -978,9 +1036,7 @@ fn class_summary(plan: &Plan, rows: &[Row], elapsed: Duration) -> String {
         .map(|t| {
             (
                 t.id,
-                rows.iter()
-                    .filter(|r| r.failed.contains(&t.id))
-                    .count(),
+                rows.iter().filter(|r| r.failed.contains(&t.id)).count(),
             )
         })
         .filter(|(_, c)| *c > 0)

@@ -81,7 +81,10 @@ impl Bwrap {
         })?;
         let sandbox = Bwrap::new(exe, uid);
         let mut probe = sandbox.command(&["true".to_string()], Path::new("/"));
-        probe.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        probe
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         let out = probe
             .output()
             .map_err(|e| format!("cannot run bwrap: {e}"))?;
@@ -101,7 +104,11 @@ impl Bwrap {
         self.writable.push(cwd.to_path_buf());
         if exe.contains('/') {
             let exe = cwd.join(exe);
-            if let Some(dir) = exe.canonicalize().ok().and_then(|p| p.parent().map(Path::to_path_buf)) {
+            if let Some(dir) = exe
+                .canonicalize()
+                .ok()
+                .and_then(|p| p.parent().map(Path::to_path_buf))
+            {
                 let cwd = cwd.canonicalize().unwrap_or_else(|_| cwd.to_path_buf());
                 if !dir.starts_with(&cwd) && !SYSTEM.iter().any(|s| dir.starts_with(s)) {
                     self.read_only.push(dir);
@@ -119,13 +126,21 @@ impl Bwrap {
     pub fn command(&self, argv: &[String], cwd: &Path) -> Command {
         // Outer folders first: a bind hides whatever an earlier bind put below it.
         let mut wanted: Vec<(&str, &Path, &Path)> = Vec::new();
-        wanted.extend(self.read_only.iter().map(|p| ("--ro-bind", p.as_path(), p.as_path())));
+        wanted.extend(
+            self.read_only
+                .iter()
+                .map(|p| ("--ro-bind", p.as_path(), p.as_path())),
+        );
         wanted.extend(
             self.read_only_at
                 .iter()
                 .map(|(o, i)| ("--ro-bind", o.as_path(), i.as_path())),
         );
-        wanted.extend(self.writable.iter().map(|p| ("--bind", p.as_path(), p.as_path())));
+        wanted.extend(
+            self.writable
+                .iter()
+                .map(|p| ("--bind", p.as_path(), p.as_path())),
+        );
         wanted.extend(
             self.writable_at
                 .iter()
@@ -135,7 +150,11 @@ impl Bwrap {
         let binds: Vec<OsString> = wanted
             .into_iter()
             .flat_map(|(flag, outside, inside)| {
-                [flag.into(), outside.as_os_str().into(), inside.as_os_str().into()]
+                [
+                    flag.into(),
+                    outside.as_os_str().into(),
+                    inside.as_os_str().into(),
+                ]
             })
             .collect();
         let mut cmd = Command::new(&self.exe);
@@ -167,8 +186,18 @@ impl Bwrap {
         let size = SCRATCH_BYTES.to_string();
         push(&["--proc".as_ref(), "/proc".as_ref()]);
         push(&["--dev".as_ref(), "/dev".as_ref()]);
-        push(&["--size".as_ref(), size.as_ref(), "--tmpfs".as_ref(), "/tmp".as_ref()]);
-        push(&["--size".as_ref(), size.as_ref(), "--tmpfs".as_ref(), "/dev/shm".as_ref()]);
+        push(&[
+            "--size".as_ref(),
+            size.as_ref(),
+            "--tmpfs".as_ref(),
+            "/tmp".as_ref(),
+        ]);
+        push(&[
+            "--size".as_ref(),
+            size.as_ref(),
+            "--tmpfs".as_ref(),
+            "/dev/shm".as_ref(),
+        ]);
         let binds: Vec<&std::ffi::OsStr> = binds.iter().map(|b| b.as_os_str()).collect();
         push(&binds);
         // Every namespace of its own (user, mount, pid, ipc, uts, cgroup, net) …

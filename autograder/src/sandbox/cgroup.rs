@@ -99,7 +99,11 @@ impl Cgroup {
     pub fn join_files(&self) -> io::Result<Vec<fs::File>> {
         self.dirs
             .iter()
-            .map(|d| fs::OpenOptions::new().write(true).open(d.join("cgroup.procs")))
+            .map(|d| {
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open(d.join("cgroup.procs"))
+            })
             .collect()
     }
 

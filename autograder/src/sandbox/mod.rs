@@ -443,11 +443,26 @@ pub fn bind_read_only(from: &std::path::Path, to: &std::path::Path) -> io::Resul
     let (from, to) = (c(from)?, c(to)?);
     // SAFETY: valid NUL-terminated paths; a bind, then its remount read-only.
     unsafe {
-        if libc::mount(from.as_ptr(), to.as_ptr(), std::ptr::null(), libc::MS_BIND | libc::MS_REC, std::ptr::null()) != 0 {
+        if libc::mount(
+            from.as_ptr(),
+            to.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND | libc::MS_REC,
+            std::ptr::null(),
+        ) != 0
+        {
             return Err(io::Error::last_os_error());
         }
-        let flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV;
-        if libc::mount(std::ptr::null(), to.as_ptr(), std::ptr::null(), flags, std::ptr::null()) != 0 {
+        let flags =
+            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV;
+        if libc::mount(
+            std::ptr::null(),
+            to.as_ptr(),
+            std::ptr::null(),
+            flags,
+            std::ptr::null(),
+        ) != 0
+        {
             return Err(io::Error::last_os_error());
         }
     }
@@ -601,7 +616,11 @@ impl LimitArgs {
 /// Sets up a child between fork and exec: its own process group, joined to its cgroup
 /// (by writing `0`, "this process", into each of `joins`), optionally in a network
 /// namespace of its own, killed if the grader dies, no core dumps.
-pub fn configure_child(cmd: &mut std::process::Command, joins: Vec<std::fs::File>, private_net: bool) {
+pub fn configure_child(
+    cmd: &mut std::process::Command,
+    joins: Vec<std::fs::File>,
+    private_net: bool,
+) {
     use std::os::fd::AsRawFd;
     use std::os::unix::process::CommandExt;
     cmd.process_group(0);
