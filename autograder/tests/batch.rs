@@ -769,3 +769,93 @@ fn bad_arguments_are_refused_before_anything_is_graded() {
     );
     assert!(out.join("good/results.json").is_file());
 }
+
+#[test]
+fn an_unprivileged_instructor_gets_the_same_sandbox() {
+    // As root, become a plain user (`nobody`) the way an instructor's own account is: no
+    // cgroups, no network namespaces, bubblewrap through an unprivileged user namespace.
+    if !sandboxed() {
+        eprintln!("skipped: bubblewrap cannot make a sandbox here");
+        return;
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: the other batch tests already run unprivileged here");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let class = tmp.path().join("class");
+    let out = tmp.path().join("out");
+    let own_tmp = tmp.path().join("tmp");
+    let grader = tmp.path().join("autograder");
+    std::fs::copy(env!("CARGO_BIN_EXE_autograder"), &grader).unwrap();
+    binary_submission(&class, "good", &package_bin("lab1-solution"), "server", &[]);
+    binary_submission(
+        &class,
+        "buggy",
+        &corpus_rust("lab1/drops_tail.rs"),
+        "server",
+        &[],
+    );
+    run_script(
+        &class,
+        "attack-forge",
+        &format!(
+            "for f in '{}'/*/results.json; do echo '{{\"score\": 50}}' > \"$f\"; done\n\
+             echo 'exit 1' > '{}/good/run'\nkill -9 -1\nexec sleep 1000",
+            out.display(),
+            class.display()
+        ),
+    );
+    // The instructor owns the class folder and the reports: the user the batch runs as.
+    for dir in [&out, &own_tmp] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    for dir in [&class, &out, &own_tmp] {
+        let status = std::process::Command::new("chown")
+            .args(["-R", "65534:65534"])
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let class_before = fingerprint(&class);
+    let output = std::process::Command::new("runuser")
+        .args(["-u", "nobody", "--"])
+        .arg(&grader)
+        .args(["batch", "lab1"])
+        .arg(&class)
+        .arg("--out")
+        .arg(&out)
+        .args(["--only", "echo-short,half-close-flush", "--offline"])
+        .args(["--startup-limit", "3"])
+        .env("TMPDIR", &own_tmp)
+        .env("HOME", &own_tmp)
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("in a sandbox (bubblewrap)"), "{stderr}");
+    let (csv, rows) = grades(&out);
+    for (student, line) in [
+        ("good", "15,15,5,10"),
+        ("buggy", "5,15,5,0"),
+        ("attack-forge", "0,15,0,0"),
+    ] {
+        assert_eq!(
+            rows.get(student).map(String::as_str),
+            Some(line),
+            "{student}:\n{csv}\n{}\n{stderr}",
+            feedback(&out, student)
+        );
+    }
+    assert_eq!(
+        fingerprint(&class),
+        class_before,
+        "the class folder changed"
+    );
+    let left: Vec<_> = std::fs::read_dir(&own_tmp).unwrap().flatten().collect();
+    assert!(left.is_empty(), "left in TMPDIR: {left:?}");
+}

@@ -255,8 +255,8 @@ pub fn remove_tree(path: &Path) {
 pub struct Builder {
     /// The sandbox, where there is one.
     pub sandbox: Option<Bwrap>,
-    /// The toolchain a sandboxed build uses.
-    pub toolchain: Toolchain,
+    /// The toolchain a sandboxed build uses (none found: Cargo submissions cannot build).
+    pub toolchain: Option<Toolchain>,
     /// The compiled dependencies every build starts from, if they could be prepared.
     pub deps: Option<PathBuf>,
     /// Time limit per build.
@@ -291,15 +291,22 @@ impl Builder {
             crate::sandbox::chown_tree(scratch.dir(), uid)
                 .map_err(|e| fail(format!("the grader could not prepare the build: {e}")))?;
         }
+        let sandbox = match (&self.sandbox, &self.toolchain) {
+            (Some(s), Some(toolchain)) => Some(self.sandboxed(s, toolchain, scratch, within, uid)),
+            (Some(_), None) => {
+                return Err(fail(
+                    "the grader found no Rust toolchain (rustc) to build this submission with"
+                        .into(),
+                ))
+            }
+            (None, _) => None,
+        };
         let how = CapturedBuild {
             package: package.map(str::to_string),
             target_dir: Some(target.clone()),
             offline: self.offline,
             limit: self.limit,
-            sandbox: self
-                .sandbox
-                .as_ref()
-                .map(|s| self.sandboxed(s, scratch, within, uid)),
+            sandbox,
             contain: Containment {
                 memory_limit: Some(BUILD_MEMORY),
                 max_tasks: Some(BUILD_TASKS),
@@ -322,6 +329,7 @@ impl Builder {
     fn sandboxed(
         &self,
         sandbox: &Bwrap,
+        toolchain: &Toolchain,
         scratch: &Scratch,
         within: &Path,
         uid: Option<u32>,
@@ -329,15 +337,15 @@ impl Builder {
         let mut b = Bwrap::new(sandbox.exe.clone(), uid);
         b.share_network = false;
         b.read_only_at
-            .push((self.toolchain.sysroot.clone(), TOOLCHAIN.into()));
+            .push((toolchain.sysroot.clone(), TOOLCHAIN.into()));
         b.writable_at = vec![
             (scratch.src(), SRC.into()),
             (scratch.dir().join("target"), TARGET.into()),
             (scratch.dir().join("cargo"), CARGO_HOME.into()),
         ];
-        if self.toolchain.registry.is_dir() {
+        if toolchain.registry.is_dir() {
             b.read_only_at.push((
-                self.toolchain.registry.clone(),
+                toolchain.registry.clone(),
                 format!("{CARGO_HOME}/registry").into(),
             ));
         }

@@ -283,9 +283,18 @@ impl BatchArgs {
                 std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711))?;
             }
         }
-        let toolchain = Toolchain::find()?
-            .expose(tools.path())
-            .context("cannot make the toolchain visible to the sandboxes")?;
+        // Only Cargo submissions need it: a class of `run` scripts grades without Rust.
+        let toolchain = match Toolchain::find() {
+            Ok(found) => Some(
+                found
+                    .expose(tools.path())
+                    .context("cannot make the toolchain visible to the sandboxes")?,
+            ),
+            Err(e) => {
+                eprintln!("note: {e:#}; Cargo submissions cannot be built");
+                None
+            }
+        };
         let _unexpose = Unexpose(toolchain.clone());
         let mut builder = Builder {
             sandbox: match &isolation {
@@ -403,11 +412,13 @@ impl BatchArgs {
 }
 
 /// Removes the toolchain's mounts when the batch ends, before their folder is removed.
-struct Unexpose(Toolchain);
+struct Unexpose(Option<Toolchain>);
 
 impl Drop for Unexpose {
     fn drop(&mut self) {
-        self.0.unexpose();
+        if let Some(toolchain) = &self.0 {
+            toolchain.unexpose();
+        }
     }
 }
 
@@ -421,7 +432,11 @@ fn prepare_deps(
     fresh: bool,
 ) -> anyhow::Result<PathBuf> {
     let stamp = cache.join(".netlabs-deps");
-    let want = format!("{} {}\n", lab.name, builder.toolchain.describe());
+    let toolchain = builder
+        .toolchain
+        .as_ref()
+        .context("no Rust toolchain to compile them with")?;
+    let want = format!("{} {}\n", lab.name, toolchain.describe());
     if !fresh && std::fs::read_to_string(&stamp).is_ok_and(|s| s == want) {
         return Ok(cache.to_path_buf());
     }
@@ -837,6 +852,17 @@ enum WorkerError {
     Trouble(String),
 }
 
+/// The executable workers run: on Linux this very process's image (`/proc/self/exe`, which
+/// in the forked child is still ours), so that a rebuild or a replacement of the grader's
+/// file during a batch cannot change, or break, the grader the rest of the class gets.
+fn grader_executable() -> Result<PathBuf, String> {
+    let own = Path::new("/proc/self/exe");
+    if own.exists() {
+        return Ok(own.to_path_buf());
+    }
+    std::env::current_exe().map_err(|e| format!("cannot find the grader: {e}"))
+}
+
 /// The most a worker's report may weigh (a full report with transcripts is ~100 KiB).
 const REPORT_BYTES: u64 = 32 << 20;
 /// What is kept of a worker's log.
@@ -851,9 +877,7 @@ fn run_worker(
     out: &Path,
 ) -> Result<Report, WorkerError> {
     let trouble = WorkerError::Trouble;
-    let exe =
-        std::env::current_exe().map_err(|e| trouble(format!("cannot find the grader: {e}")))?;
-    let mut cmd = Command::new(exe);
+    let mut cmd = Command::new(grader_executable().map_err(trouble)?);
     cmd.current_dir(cwd)
         .args([
             "grade",
