@@ -392,6 +392,13 @@ impl Spawned {
             signal_group(pgid, libc::SIGTERM);
             let deadline = Instant::now() + Duration::from_millis(1500);
             while Instant::now() < deadline && (self.try_status().is_none() || group_alive(pgid)) {
+                if self.status.is_some() {
+                    // Members that outlived our child were re-parented to us (we are a
+                    // subreaper): a sandbox's init, say. Once dead they are zombies that
+                    // still count as the group until reaped. (Only after our own child is
+                    // reaped, so its status is never taken from `Child`.)
+                    reap_group(pgid);
+                }
                 thread::sleep(Duration::from_millis(5));
             }
             signal_group(pgid, libc::SIGKILL);
@@ -497,6 +504,14 @@ fn signal_group(pgid: i32, sig: i32) {
     unsafe {
         libc::kill(-pgid, sig);
     }
+}
+
+/// Reaps whichever of our children in group `pgid` have exited.
+fn reap_group(pgid: i32) {
+    let mut status = 0;
+    // SAFETY: waitpid on a process group of ours with a valid status pointer; WNOHANG
+    // never blocks.
+    while unsafe { libc::waitpid(-pgid, &mut status, libc::WNOHANG) } > 0 {}
 }
 
 /// Whether any process (zombies included) is still in group `pgid`.
@@ -662,6 +677,43 @@ mod tests {
         assert!(group_alive(pgid));
         p.stop();
         assert!(!group_alive(pgid), "a process of the group survived");
+    }
+
+    #[test]
+    fn a_memory_kill_belongs_to_its_own_program_only() {
+        if !procfs::available() {
+            eprintln!("skipped: no /proc here");
+            return;
+        }
+        // Two programs at once, each with its own limit, as two tests under --parallel 2:
+        // `tail` keeps a whole newline-free stream in memory, far past 64 MiB.
+        let contain = Containment {
+            memory_limit: Some(64 << 20),
+            ..Containment::default()
+        };
+        let argv = |script: &str| -> Vec<String> { vec!["sh".into(), "-c".into(), script.into()] };
+        let mut hog = Spawned::start_contained(
+            &argv("head -c 400000000 /dev/zero | tail -n 1 >/dev/null; sleep 30"),
+            Path::new("."),
+            &contain,
+            &[],
+        )
+        .unwrap();
+        let mut calm =
+            Spawned::start_contained(&argv("sleep 30"), Path::new("."), &contain, &[]).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while hog.memory_violation().is_none() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(20));
+        }
+        let why = hog.memory_violation().expect("the hog was not stopped");
+        assert!(why.contains("64 MiB memory limit"), "{why}");
+        assert!(
+            calm.memory_violation().is_none(),
+            "the other program was blamed"
+        );
+        assert!(calm.try_status().is_none(), "the other program was killed");
+        hog.stop();
+        calm.stop();
     }
 
     #[test]

@@ -152,6 +152,8 @@ struct Row {
     failed: Vec<&'static str>,
     fate: Fate,
     elapsed: Duration,
+    /// Of which copying and building took this long.
+    prepared: Duration,
 }
 
 impl Row {
@@ -173,6 +175,7 @@ impl Row {
                 .collect(),
             fate,
             elapsed,
+            prepared: Duration::ZERO,
         }
     }
 }
@@ -624,7 +627,7 @@ fn write_grades(plan: &Plan, rows: &[Row]) -> std::io::Result<()> {
 
 fn show_progress(live: bool, done: usize, total: usize, row: &Row) {
     let line = format!(
-        "{}: {}/{}{} ({:.1} s)",
+        "{}: {}/{}{} ({:.1} s, of which {:.1} s to copy and build)",
         row.student,
         row.score,
         row.max_score,
@@ -632,7 +635,8 @@ fn show_progress(live: bool, done: usize, total: usize, row: &Row) {
             .note()
             .map(|n| format!(", {n}"))
             .unwrap_or_default(),
-        row.elapsed.as_secs_f64()
+        row.elapsed.as_secs_f64(),
+        row.prepared.as_secs_f64()
     );
     if live {
         const WIDTH: usize = 30;
@@ -735,6 +739,7 @@ fn grade_one(plan: &Plan, index: usize, student: &str, dir: &Path, out: &Path) -
     let started = Instant::now();
     let uid = plan.uid(index);
     let mut preamble: Vec<String> = plan.unsandboxed_note(uid).into_iter().collect();
+    let mut prepared = Duration::ZERO;
     let (report, fate) = match Scratch::create(plan.scratch.join(index.to_string())) {
         Err(e) => (
             failed_report(
@@ -756,7 +761,10 @@ fn grade_one(plan: &Plan, index: usize, student: &str, dir: &Path, out: &Path) -
                     Fate::DidNotBuild,
                 )
             }
-            Ok((argv, cwd)) => grade_program(plan, &argv, &cwd, uid, out),
+            Ok((argv, cwd)) => {
+                prepared = started.elapsed();
+                grade_program(plan, &argv, &cwd, uid, out)
+            }
         },
     };
     let preamble = preamble.join("\n\n");
@@ -767,7 +775,9 @@ fn grade_one(plan: &Plan, index: usize, student: &str, dir: &Path, out: &Path) -
     ) {
         eprintln!("cannot write the reports of {student}: {e}");
     }
-    Row::new(student, &report, fate, started.elapsed())
+    let mut row = Row::new(student, &report, fate, started.elapsed());
+    row.prepared = prepared;
+    row
 }
 
 /// Copies the submission to its private place and builds it if needed; returns the
@@ -823,7 +833,12 @@ fn grade_program(
     let mut last = String::new();
     for _ in 0..2 {
         match run_worker(plan, argv, cwd, uid, out) {
-            Ok(report) => return (report, Fate::Graded),
+            Ok(mut report) => {
+                // The worker saw a path in a scratch folder that is gone by now; name what
+                // the student handed in instead.
+                report.program = shown_program(plan, argv, cwd);
+                return (report, Fate::Graded);
+            }
             Err(WorkerError::Stopped(why)) => {
                 return (
                     failed_report(plan, &why, "The grader stopped this submission."),
@@ -841,6 +856,26 @@ fn grade_program(
         ),
         Fate::GraderTrouble,
     )
+}
+
+/// What a report says was graded: the submission's own file, not the scratch path.
+fn shown_program(plan: &Plan, argv: &[String], cwd: &Path) -> String {
+    let exe = Path::new(argv.last().map(String::as_str).unwrap_or(""));
+    if exe.starts_with(plan.scratch.as_path()) && exe.parent().is_some_and(|p| p.ends_with("bin")) {
+        return format!(
+            "{} (built by the grader from the submission)",
+            exe.file_name().unwrap_or_default().to_string_lossy()
+        );
+    }
+    let relative = |p: &Path| {
+        p.strip_prefix(cwd)
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|_| p.to_path_buf())
+    };
+    argv.iter()
+        .map(|a| relative(Path::new(a)).display().to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Why a worker produced no report.
