@@ -368,17 +368,12 @@ fn run_test(
     };
     // The program's own guard may have killed it for its memory during the test: say so
     // first, whatever symptom the probe saw. (Only this test's program: each has its own.)
-    if let Some(why) = server.as_ref().and_then(Spawned::memory_violation) {
-        let mut failure = Failure::new(why);
-        if let Err(Verdict::Fail(seen)) = &verdict {
-            failure = failure.detail(format!("What the test saw: {}", seen.summary));
-            failure.transcript = seen.transcript.clone();
-        }
-        let failure = failure.detail(
-            "Look for memory that grows without bound: a buffer that is never cleared, \
-             a whole stream read into memory, a connection list that is never pruned.",
-        );
-        return finish(Outcome::Failed(failure), output);
+    if let Some(program) = server.as_ref().filter(|s| s.memory_violation().is_some()) {
+        let seen = match verdict {
+            Err(Verdict::Fail(seen)) => seen,
+            _ => Failure::new("the program was killed during the test"),
+        };
+        return finish(Outcome::Failed(memory_first(program, seen)), output);
     }
     match verdict {
         Ok(()) => finish(Outcome::Passed, None),
@@ -426,30 +421,31 @@ fn start_server(
             Ok(()) => return Ok(spawned),
             Err(StartError::PortTaken) => continue,
             Err(StartError::Exited(status)) => {
-                // Give the output readers a moment to collect the last words.
-                thread::sleep(Duration::from_millis(20));
-                let output = spawned.output_tail(30);
+                // Torn down (its group too), so the output readers have every last word.
+                spawned.stop();
+                let failure = Failure::new(format!(
+                    "the program {} before it listened on port {}",
+                    describe_status(status),
+                    values.port
+                ))
+                .detail(format!("command: {shown}"));
                 return Err((
-                    Failure::new(format!(
-                        "the program {} before it listened on port {}",
-                        describe_status(status),
-                        values.port
-                    ))
-                    .detail(format!("command: {shown}")),
-                    Some(output),
+                    memory_first(&spawned, failure),
+                    Some(spawned.output_tail(30)),
                 ));
             }
             Err(StartError::NeverListened(waited)) => {
                 spawned.stop();
+                let failure = Failure::new(format!(
+                    "the program did not listen on {}:{} within {} s",
+                    values.host,
+                    values.port,
+                    waited.as_secs()
+                ))
+                .detail(format!("command: {shown}"))
+                .detail("Does it read the port from --port (or the {port} placeholder)? Does it listen on the right host?");
                 return Err((
-                    Failure::new(format!(
-                        "the program did not listen on {}:{} within {} s",
-                        values.host,
-                        values.port,
-                        waited.as_secs()
-                    ))
-                    .detail(format!("command: {shown}"))
-                    .detail("Does it read the port from --port (or the {port} placeholder)? Does it listen on the right host?"),
+                    memory_first(&spawned, failure),
                     Some(spawned.output_tail(30)),
                 ));
             }
@@ -459,6 +455,20 @@ fn start_server(
         Failure::new("other programs on this machine kept taking the ports picked for the test; this is not your program's fault, please run again"),
         None,
     ))
+}
+
+/// When the program's guard killed it for its memory, that is the failure, whatever else
+/// was seen (`seen` becomes a detail).
+fn memory_first(program: &Spawned, seen: Failure) -> Failure {
+    let Some(why) = program.memory_violation() else {
+        return seen;
+    };
+    let mut failure = Failure::new(why).detail(format!("What the test saw: {}", seen.summary));
+    failure.transcript = seen.transcript.clone();
+    failure.detail(
+        "Look for memory that grows without bound: a buffer that is never cleared, \
+         a whole stream read into memory, a connection list that is never pruned.",
+    )
 }
 
 fn grader_trouble(message: String) -> Outcome {

@@ -350,6 +350,13 @@ fn hostile_submissions_change_nothing_outside_their_own_scratch() {
         ),
     );
     std::fs::copy(&hostile, vandal.join(&tag)).unwrap();
+    // Fills its own copy (the one place it may write) past its memory limit: as root the
+    // copy is a tmpfs charged to the program, so the kernel stops it there.
+    run_script(
+        &class,
+        "attack-disk",
+        "head -c 400000000 /dev/zero > \"${0%/*}/fill\"\nexec sleep 1000",
+    );
     // A process chain that never keeps a pid.
     binary_submission(&class, "attack-pid-hop", &hostile, &tag, &["pid-hop"]);
     // Memory that RSS does not show: a shared anonymous mapping, touched, never answering.
@@ -444,6 +451,7 @@ fn hostile_submissions_change_nothing_outside_their_own_scratch() {
         ("attack-vandal", "15,15,5,10"),
         ("attack-pid-hop", "15,15,5,10"),
         ("attack-shared-memory", "0,15,0,0"),
+        ("attack-disk", "0,15,0,0"),
         ("attack-build", "15,15,5,10"),
     ] {
         assert_eq!(
@@ -461,6 +469,11 @@ fn hostile_submissions_change_nothing_outside_their_own_scratch() {
     assert_eq!(forged["score"], 0);
     assert_eq!(forged["tests"].as_array().map(Vec::len), Some(2));
     assert!(feedback(&out, "attack-shared-memory").contains("256 MiB memory limit"));
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        let f = feedback(&out, "attack-disk");
+        assert!(f.contains("256 MiB memory limit"), "{f}");
+    }
     assert!(
         std::fs::metadata(out.join("attack-vandal/grader.log"))
             .unwrap()

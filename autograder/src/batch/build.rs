@@ -78,20 +78,15 @@ impl Toolchain {
     }
 
     /// Makes the toolchain and the registry reachable by a sandbox uid that may not walk
-    /// the path to them (they usually live in the 0700 home of the user running us): as
-    /// root, in a mount namespace of this process's own, binds them read-only below `dir`
-    /// (a fresh folder the uid can enter). Elsewhere they are returned as they are.
+    /// the path to them (they usually live in the 0700 home of the user running us): in a
+    /// mount namespace of this process's own (root only), binds them read-only below `dir`
+    /// (a fresh folder the uid can enter).
     ///
-    /// Must be called while this process has one thread (unsharing the mount namespace
-    /// requires it).
+    /// Requires [`crate::sandbox::private_mounts`] first.
     ///
     /// # Errors
     /// If the mounts cannot be made.
     pub fn expose(self, dir: &Path) -> io::Result<Toolchain> {
-        if !crate::sandbox::is_root() {
-            return Ok(self);
-        }
-        crate::sandbox::private_mounts()?;
         let sysroot = dir.join("toolchain");
         let registry = dir.join("registry");
         for (from, to) in [(&self.sysroot, &sysroot), (&self.registry, &registry)] {
@@ -112,21 +107,40 @@ impl Toolchain {
 
 /// A submission's private place: `src/` (its copy), `target/`, `cargo/` (a cargo home of
 /// its own, with the registry read-only inside), `bin/` (what is graded).
+///
+/// As root (in the batch's private mount namespace) the place is a tmpfs of
+/// [`SCRATCH_BYTES`]: whatever a submission writes into its own copy is bounded by that and
+/// by its memory limit (tmpfs pages are charged to the writer's cgroup), and it vanishes
+/// with the mount even if the batch itself is killed.
 #[derive(Debug)]
 pub struct Scratch {
     dir: PathBuf,
+    mounted: bool,
 }
 
+/// Size of a submission's private place, when it is a tmpfs: a lab's dependencies
+/// (~200 MiB for tokio), its build and its copy, with room to spare.
+pub const SCRATCH_BYTES: u64 = 2 << 30;
+
 impl Scratch {
-    /// Makes the place at `dir` (which must not exist).
+    /// Makes the place at `dir` (which must not exist); a tmpfs when `tmpfs` is set.
     ///
     /// # Errors
     /// If it cannot be created.
-    pub fn create(dir: PathBuf) -> io::Result<Scratch> {
-        for sub in ["src", "target", "cargo/registry", "bin"] {
-            fs::create_dir_all(dir.join(sub))?;
+    pub fn create(dir: PathBuf, tmpfs: bool) -> io::Result<Scratch> {
+        fs::create_dir(&dir)?;
+        let mut scratch = Scratch {
+            dir,
+            mounted: false,
+        };
+        if tmpfs {
+            crate::sandbox::mount_tmpfs(&scratch.dir, SCRATCH_BYTES)?;
+            scratch.mounted = true;
         }
-        Ok(Scratch { dir })
+        for sub in ["src", "target", "cargo/registry", "bin"] {
+            fs::create_dir_all(scratch.dir.join(sub))?;
+        }
+        Ok(scratch)
     }
 
     /// The private copy of the submission.
@@ -147,6 +161,9 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
+        if self.mounted {
+            crate::sandbox::unmount(&self.dir);
+        }
         remove_tree(&self.dir);
     }
 }
@@ -263,6 +280,8 @@ pub struct Builder {
     pub limit: Duration,
     /// Pass `--offline` to unsandboxed builds (sandboxed ones always are).
     pub offline: bool,
+    /// Make each submission's private place a tmpfs (see [`Scratch`]).
+    pub tmpfs: bool,
 }
 
 impl Builder {
@@ -310,6 +329,8 @@ impl Builder {
             contain: Containment {
                 memory_limit: Some(BUILD_MEMORY),
                 max_tasks: Some(BUILD_TASKS),
+                // A build may use every core: builds are the grader's work, not a test.
+                max_cpus: Some(std::thread::available_parallelism().map_or(2, |n| n.get() as u32)),
                 ..Containment::default()
             },
         };
@@ -413,7 +434,7 @@ pub fn warm_deps(
             workspace.display()
         ));
     }
-    let scratch = Scratch::create(work.to_path_buf())
+    let scratch = Scratch::create(work.to_path_buf(), builder.tmpfs)
         .map_err(|e| format!("cannot make a place for the warm-up build: {e}"))?;
     private_copy(&template, &scratch.src())?;
     if let Ok(lock) = fs::read(workspace.join("Cargo.lock")) {

@@ -280,6 +280,10 @@ impl BatchArgs {
                 Isolation::Unsandboxed { why } => format!("not sandboxed: {why}"),
             }
         );
+        // As root, a mount namespace of our own first (while this process has one thread,
+        // which unsharing requires): the toolchain's binds and the submissions' tmpfs
+        // places are ours alone and vanish with us.
+        let private_mounts = sandbox::is_root() && sandbox::private_mounts().is_ok();
         let scratch = tempfile::Builder::new()
             .prefix("netlabs-batch-")
             .tempdir()
@@ -298,11 +302,14 @@ impl BatchArgs {
         }
         // Only Cargo submissions need it: a class of `run` scripts grades without Rust.
         let toolchain = match Toolchain::find() {
-            Ok(found) => Some(
-                found
-                    .expose(tools.path())
-                    .context("cannot make the toolchain visible to the sandboxes")?,
-            ),
+            Ok(found) if private_mounts => match found.clone().expose(tools.path()) {
+                Ok(exposed) => Some(exposed),
+                Err(e) => {
+                    eprintln!("note: cannot bind the toolchain for the sandboxes ({e}); builds use it where it is");
+                    Some(found)
+                }
+            },
+            Ok(found) => Some(found),
             Err(e) => {
                 eprintln!("note: {e:#}; Cargo submissions cannot be built");
                 None
@@ -318,6 +325,7 @@ impl BatchArgs {
             deps: None,
             limit: Duration::from_secs(self.build_timeout),
             offline: self.offline,
+            tmpfs: private_mounts,
         };
         if self.prepare {
             let cache = self.deps_cache.clone().expect("clap requires --deps-cache");
@@ -769,7 +777,8 @@ fn grade_one(plan: &Plan, index: usize, student: &str, dir: &Path, out: &Path) -
     let uid = plan.uid(index);
     let mut preamble: Vec<String> = plan.unsandboxed_note(uid).into_iter().collect();
     let mut prepared = Duration::ZERO;
-    let (report, fate) = match Scratch::create(plan.scratch.join(index.to_string())) {
+    let place = plan.scratch.join(index.to_string());
+    let (report, fate) = match Scratch::create(place, plan.builder.tmpfs) {
         Err(e) => (
             failed_report(
                 plan,

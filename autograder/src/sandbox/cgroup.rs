@@ -30,13 +30,20 @@ pub struct CgroupLimits {
     pub memory: u64,
     /// Tasks (processes and threads) at once.
     pub tasks: u64,
+    /// CPUs' worth of time per period (where the `cpu` controller is there): a program
+    /// spinning on every core cannot slow the other submission graded beside it.
+    pub cpus: u32,
 }
+
+/// The scheduler's accounting period for CPU quotas, in microseconds (the kernel default).
+const CPU_PERIOD_US: u64 = 100_000;
 
 /// A control group made for one program; removed (after killing what is left in it) when
 /// dropped.
 #[derive(Debug)]
 pub struct Cgroup {
-    /// One directory per hierarchy: v2 has one, v1 one for `memory` and one for `pids`.
+    /// One directory per hierarchy: v2 has one, v1 one for `memory` and one for `pids`
+    /// (and one for `cpu` where that hierarchy lets us in).
     dirs: Vec<PathBuf>,
     v2: bool,
 }
@@ -44,8 +51,15 @@ pub struct Cgroup {
 /// Where new groups are made.
 #[derive(Debug, Clone)]
 enum Parent {
-    V1 { memory: PathBuf, pids: PathBuf },
-    V2(PathBuf),
+    V1 {
+        memory: PathBuf,
+        pids: PathBuf,
+        cpu: Option<PathBuf>,
+    },
+    V2 {
+        dir: PathBuf,
+        cpu: bool,
+    },
 }
 
 impl Cgroup {
@@ -59,11 +73,14 @@ impl Cgroup {
             NEXT.fetch_add(1, Ordering::SeqCst)
         );
         let group = match parent {
-            Parent::V1 { memory, pids } => {
-                let group = Cgroup {
+            Parent::V1 { memory, pids, cpu } => {
+                let mut group = Cgroup {
                     dirs: vec![memory.join(&name), pids.join(&name)],
                     v2: false,
                 };
+                if let Some(cpu) = cpu {
+                    group.dirs.push(cpu.join(&name));
+                }
                 for dir in &group.dirs {
                     fs::create_dir(dir).ok()?;
                 }
@@ -73,9 +90,18 @@ impl Cgroup {
                 // (Absent when the kernel does not account swap; then there is none to use.)
                 let _ = write(memory, "memory.memsw.limit_in_bytes", limits.memory);
                 write(&group.dirs[1], "pids.max", limits.tasks).ok()?;
+                if let Some(cpu) = group.dirs.get(2) {
+                    write(cpu, "cpu.cfs_period_us", CPU_PERIOD_US).ok()?;
+                    write(
+                        cpu,
+                        "cpu.cfs_quota_us",
+                        CPU_PERIOD_US * u64::from(limits.cpus),
+                    )
+                    .ok()?;
+                }
                 group
             }
-            Parent::V2(parent) => {
+            Parent::V2 { dir: parent, cpu } => {
                 let group = Cgroup {
                     dirs: vec![parent.join(&name)],
                     v2: true,
@@ -85,6 +111,10 @@ impl Cgroup {
                 write(dir, "memory.max", limits.memory).ok()?;
                 let _ = write(dir, "memory.swap.max", 0);
                 write(dir, "pids.max", limits.tasks).ok()?;
+                if cpu {
+                    let quota = CPU_PERIOD_US * u64::from(limits.cpus);
+                    fs::write(dir.join("cpu.max"), format!("{quota} {CPU_PERIOD_US}")).ok()?;
+                }
                 group
             }
         };
@@ -235,14 +265,21 @@ fn find_parent() -> Option<Parent> {
         writable_dir(&dir).then_some(dir)
     };
     if let (Some(memory), Some(pids)) = (v1("memory"), v1("pids")) {
-        return Some(Parent::V1 { memory, pids });
+        return Some(Parent::V1 {
+            memory,
+            pids,
+            cpu: v1("cpu"),
+        });
     }
     // v2: one hierarchy, "0::/path"; usable only if our group hands both controllers on.
     let path = own.lines().find_map(|l| l.strip_prefix("0::"))?;
     let dir = mount_of(&mounts, "cgroup2", "", path)?;
     let delegated = fs::read_to_string(dir.join("cgroup.subtree_control")).ok()?;
     let has = |c: &str| delegated.split_whitespace().any(|d| d == c);
-    (has("memory") && has("pids") && writable_dir(&dir)).then_some(Parent::V2(dir))
+    (has("memory") && has("pids") && writable_dir(&dir)).then_some(Parent::V2 {
+        cpu: has("cpu"),
+        dir,
+    })
 }
 
 /// The directory of cgroup `path` under the mount of file system `fstype` (for v1, the one
@@ -279,6 +316,51 @@ fn writable_dir(dir: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_group_holds_a_spinning_program_to_its_cpu_quota() {
+        let Some(group) = Cgroup::create(CgroupLimits {
+            memory: 256 << 20,
+            tasks: 64,
+            cpus: 1,
+        }) else {
+            eprintln!("skipped: no cgroup can be made here");
+            return;
+        };
+        if group.dirs.len() < 3 && !group.v2 {
+            eprintln!("skipped: no cpu controller here");
+            return;
+        }
+        // Two processes spinning: unbounded they would take two cores on this machine.
+        let joins = group.join_files().unwrap();
+        let mut cmd = std::process::Command::new("sh");
+        cmd.args(["-c", "while :; do :; done & while :; do :; done"]);
+        crate::sandbox::configure_child(&mut cmd, joins, false);
+        let mut child = cmd.spawn().unwrap();
+        // Both spinners running before the measurement starts.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while group.members().len() < 3 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let started = Instant::now();
+        let before = group_cpu_seconds(&group);
+        std::thread::sleep(Duration::from_millis(1500));
+        let used = group_cpu_seconds(&group) - before;
+        let wall = started.elapsed().as_secs_f64();
+        group.kill_all();
+        let _ = child.wait();
+        // An upper bound: a busy machine only lowers what the program gets.
+        assert!(used <= wall * 1.2, "used {used:.2} s of CPU in {wall:.2} s");
+    }
+
+    /// CPU seconds used by the group's members so far, from `/proc`.
+    fn group_cpu_seconds(group: &Cgroup) -> f64 {
+        group
+            .members()
+            .iter()
+            .filter_map(|&pid| crate::procfs::cpu_seconds(pid as u32))
+            .sum()
+    }
 
     #[test]
     fn finds_a_v1_hierarchy_and_strips_a_namespaced_root() {

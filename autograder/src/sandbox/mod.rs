@@ -199,6 +199,8 @@ pub struct Containment {
     pub memory_limit: Option<u64>,
     /// Tasks (processes and threads) at once, where a cgroup can enforce it.
     pub max_tasks: Option<u64>,
+    /// CPUs' worth of time, where a cgroup can enforce it.
+    pub max_cpus: Option<u32>,
     /// The bubblewrap sandbox to run it in, if any.
     pub sandbox: Option<Bwrap>,
     /// Without a sandbox, as root: run the program under this uid, so that it cannot
@@ -214,6 +216,11 @@ pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
+
+/// CPUs per program when nothing else is said: enough for every rubric test (none measures
+/// speed), and on a 2-core machine grading two submissions at once, a program spinning on
+/// every core still leaves one for its neighbour and the grader.
+pub const DEFAULT_CPUS: u32 = 1;
 
 /// Processes per program when nothing else is said: far above what a thread-per-connection
 /// server needs for the rubric's clients, far below what makes a machine unusable.
@@ -262,6 +269,7 @@ impl Guard {
             Some(memory) => Cgroup::create(CgroupLimits {
                 memory,
                 tasks: containment.max_tasks.unwrap_or(DEFAULT_MAX_TASKS),
+                cpus: containment.max_cpus.unwrap_or(DEFAULT_CPUS),
             })
             .map_or(Guard::None, Guard::Cgroup),
         }
@@ -465,6 +473,32 @@ pub fn bind_read_only(from: &std::path::Path, to: &std::path::Path) -> io::Resul
         {
             return Err(io::Error::last_os_error());
         }
+    }
+    Ok(())
+}
+
+/// Mounts a tmpfs of `size` bytes on `path` (in this process's mount namespace), enterable
+/// by others (mode 0711), so a sandbox's uid reaches its own folder inside and nothing else.
+///
+/// # Errors
+/// When the kernel refuses.
+pub fn mount_tmpfs(path: &std::path::Path, size: u64) -> io::Result<()> {
+    let target = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let options = std::ffi::CString::new(format!("size={size},mode=0711"))
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: valid NUL-terminated strings for the source, target, type and options.
+    let rc = unsafe {
+        libc::mount(
+            c"tmpfs".as_ptr(),
+            target.as_ptr(),
+            c"tmpfs".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            options.as_ptr().cast(),
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
     }
     Ok(())
 }
