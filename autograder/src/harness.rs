@@ -221,19 +221,8 @@ impl Spawned {
                 cmd.env(k, v);
             }
         }
-        let mut guard = Guard::before_spawn(contain);
-        let joins = match &guard {
-            Guard::Cgroup(group) => group.join_files()?,
-            _ => Vec::new(),
-        };
-        crate::sandbox::configure_child(&mut cmd, joins, false);
-        // Hold the registry lock across spawn so a Ctrl-C between fork and registration
-        // cannot miss the new group.
-        let mut live = cleanup::lock();
-        let mut child = cmd.spawn()?;
-        live.push(child.id() as i32);
-        drop(live);
-        guard.after_spawn(contain, child.id() as i32);
+        // Its own group, registered (a Ctrl-C kills it), its cgroup or watcher.
+        let (mut child, guard) = crate::sandbox::spawn_contained(&mut cmd, false, contain)?;
         let output = Arc::new(Mutex::new(Tail::default()));
         let mut readers = Vec::new();
         for pipe in [
