@@ -195,13 +195,29 @@ fn sandboxed() -> bool {
     if !ok && std::env::var_os("CI").is_some() {
         panic!("bubblewrap is required in CI (apt-get install bubblewrap)");
     }
+    if !ok {
+        eprintln!("skipped: bubblewrap cannot make a sandbox here");
+    }
     ok
+}
+
+/// Asserts each student's line of `grades.csv` ("score,max,per-test…"); a mismatch shows
+/// the whole file, that student's feedback and `context`.
+fn expect_grades(out: &Path, expected: &[(&str, &str)], context: &str) {
+    let (csv, rows) = grades(out);
+    for &(student, line) in expected {
+        assert_eq!(
+            rows.get(student).map(String::as_str),
+            Some(line),
+            "{student}; grades.csv:\n{csv}\nits feedback:\n{}\n{context}",
+            feedback(out, student)
+        );
+    }
 }
 
 #[test]
 fn a_class_of_stub_copies_with_old_times_is_graded_from_each_students_own_code() {
     if !sandboxed() {
-        eprintln!("skipped: bubblewrap cannot make a sandbox here");
         return;
     }
     // As a real class: every submission a copy of the handed-out stub, some solved, all
@@ -235,21 +251,17 @@ fn a_class_of_stub_copies_with_old_times_is_graded_from_each_students_own_code()
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", describe(&output));
-    let (csv, rows) = grades(&out);
-    for (student, line) in [
-        ("ada", "15,15,5,10"),
-        ("ben", "0,15,0,0"),
-        ("cy", "15,15,5,10"),
-        ("dee", "0,15,0,0"),
-        ("eve", "0,15,0,0"),
-    ] {
-        assert_eq!(
-            rows.get(student).map(String::as_str),
-            Some(line),
-            "{student}:\n{csv}\n{}",
-            feedback(&out, student)
-        );
-    }
+    expect_grades(
+        &out,
+        &[
+            ("ada", "15,15,5,10"),
+            ("ben", "0,15,0,0"),
+            ("cy", "15,15,5,10"),
+            ("dee", "0,15,0,0"),
+            ("eve", "0,15,0,0"),
+        ],
+        "",
+    );
     // The stubs are failed for their own TODO, not for someone else's code.
     assert!(feedback(&out, "ben").contains("Step 1 of handouts/lab1.md"));
 }
@@ -257,7 +269,6 @@ fn a_class_of_stub_copies_with_old_times_is_graded_from_each_students_own_code()
 #[test]
 fn hostile_submissions_change_nothing_outside_their_own_scratch() {
     if !sandboxed() {
-        eprintln!("skipped: bubblewrap cannot make a sandbox here");
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -441,27 +452,22 @@ fn hostile_submissions_change_nothing_outside_their_own_scratch() {
     let elapsed = started.elapsed();
     assert!(output.status.success(), "{}", describe(&output));
 
-    let (csv, rows) = grades(&out);
-    for (student, line) in [
-        ("honest-solution", "15,15,5,10"),
-        ("honest-stub", "0,15,0,0"),
-        ("honest-buggy", "5,15,5,0"),
-        ("attack-forge", "0,15,0,0"),
-        ("attack-snoop", "0,15,0,0"),
-        ("attack-vandal", "15,15,5,10"),
-        ("attack-pid-hop", "15,15,5,10"),
-        ("attack-shared-memory", "0,15,0,0"),
-        ("attack-disk", "0,15,0,0"),
-        ("attack-build", "15,15,5,10"),
-    ] {
-        assert_eq!(
-            rows.get(student).map(String::as_str),
-            Some(line),
-            "{student}:\n{csv}\n{}\n{}",
-            feedback(&out, student),
-            describe(&output)
-        );
-    }
+    expect_grades(
+        &out,
+        &[
+            ("honest-solution", "15,15,5,10"),
+            ("honest-stub", "0,15,0,0"),
+            ("honest-buggy", "5,15,5,0"),
+            ("attack-forge", "0,15,0,0"),
+            ("attack-snoop", "0,15,0,0"),
+            ("attack-vandal", "15,15,5,10"),
+            ("attack-pid-hop", "15,15,5,10"),
+            ("attack-shared-memory", "0,15,0,0"),
+            ("attack-disk", "0,15,0,0"),
+            ("attack-build", "15,15,5,10"),
+        ],
+        &describe(&output),
+    );
     // The forged files were never read back: its report is the grader's.
     let forged: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("attack-forge/results.json")).unwrap())
@@ -509,7 +515,6 @@ fn hostile_submissions_change_nothing_outside_their_own_scratch() {
 #[test]
 fn a_mixed_class_is_graded_correctly_in_bounded_time_and_nothing_survives() {
     if !sandboxed() {
-        eprintln!("skipped: bubblewrap cannot make a sandbox here");
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -587,14 +592,7 @@ fn a_mixed_class_is_graded_correctly_in_bounded_time_and_nothing_survives() {
         ("hostile-wrong-port", "0,15,0,0"),
         ("hostile-hang", "0,15,0,0"),
     ];
-    for (student, line) in expect {
-        assert_eq!(
-            scores.get(student).map(String::as_str),
-            Some(line),
-            "{student}; grades.csv:\n{csv}\nits feedback:\n{}",
-            feedback(&out, student)
-        );
-    }
+    expect_grades(&out, &expect, "");
 
     // Feedback says why.
     let f = feedback(&out, "does-not-compile");
@@ -635,7 +633,6 @@ fn a_mixed_class_is_graded_correctly_in_bounded_time_and_nothing_survives() {
 #[test]
 fn without_network_namespaces_ports_are_random_and_grades_the_same() {
     if !sandboxed() {
-        eprintln!("skipped: bubblewrap cannot make a sandbox here");
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -789,7 +786,6 @@ fn an_unprivileged_instructor_gets_the_same_sandbox() {
     // As root, become a plain user (`nobody`) the way an instructor's own account is: no
     // cgroups, no network namespaces, bubblewrap through an unprivileged user namespace.
     if !sandboxed() {
-        eprintln!("skipped: bubblewrap cannot make a sandbox here");
         return;
     }
     // SAFETY: geteuid has no preconditions.
@@ -852,19 +848,15 @@ fn an_unprivileged_instructor_gets_the_same_sandbox() {
     assert!(output.status.success(), "{}", describe(&output));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("in a sandbox (bubblewrap)"), "{stderr}");
-    let (csv, rows) = grades(&out);
-    for (student, line) in [
-        ("good", "15,15,5,10"),
-        ("buggy", "5,15,5,0"),
-        ("attack-forge", "0,15,0,0"),
-    ] {
-        assert_eq!(
-            rows.get(student).map(String::as_str),
-            Some(line),
-            "{student}:\n{csv}\n{}\n{stderr}",
-            feedback(&out, student)
-        );
-    }
+    expect_grades(
+        &out,
+        &[
+            ("good", "15,15,5,10"),
+            ("buggy", "5,15,5,0"),
+            ("attack-forge", "0,15,0,0"),
+        ],
+        &stderr,
+    );
     assert_eq!(
         fingerprint(&class),
         class_before,
