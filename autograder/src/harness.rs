@@ -134,9 +134,8 @@ pub struct Spawned {
     stopped: bool,
     /// Its limits: a cgroup of its own or a watcher, dropped (and the group killed) with it.
     guard: Guard,
-    /// The process that listens on the port, once known (inside a sandbox or behind a
-    /// shell script, not the process we started).
-    listener: Option<u32>,
+    /// Whether it runs in a sandbox (the process we started is then bwrap).
+    sandboxed: bool,
 }
 
 /// Why a server did not become ready.
@@ -250,14 +249,28 @@ impl Spawned {
             status: None,
             stopped: false,
             guard,
-            listener: None,
+            sandboxed: contain.sandbox.is_some(),
         })
     }
 
-    /// The process to ask about the server (threads, memory, signals): the one that
-    /// listens on its port once readiness saw it, else the process we started.
+    /// The process to ask about the server (threads, memory) and to signal (a graceful
+    /// stop): the command that was launched, as a service manager sees it. That is the
+    /// process we started, or, in a sandbox, the first process inside it (bwrap starts an
+    /// init that starts the command). A launcher script that maps SIGTERM to a server's own
+    /// graceful signal gets it, not the server behind it.
     pub fn server_pid(&self) -> u32 {
-        self.listener.unwrap_or_else(|| self.pid())
+        if !self.sandboxed {
+            return self.pid();
+        }
+        let first_child = |pid: u32| {
+            procfs::children(pid)
+                .unwrap_or_default()
+                .into_iter()
+                .min_by_key(|&c| procfs::start_time(c).unwrap_or(u64::MAX))
+        };
+        first_child(self.pid())
+            .and_then(first_child)
+            .unwrap_or_else(|| self.pid())
     }
 
     /// If the program's guard killed it for its memory, the sentence that says so.
@@ -304,10 +317,7 @@ impl Spawned {
                 });
             }
             match self.listening(host, port) {
-                Listening::Ours(pid) => {
-                    self.listener = Some(pid);
-                    return Ok(());
-                }
+                Listening::Ours => return Ok(()),
                 Listening::Someone if start.elapsed() > Duration::from_millis(500) => {
                     return Err(StartError::PortTaken)
                 }
@@ -329,7 +339,7 @@ impl Spawned {
                 .ok()
                 .and_then(|mut a| a.next());
             return match addr.map(|a| TcpStream::connect_timeout(&a, Duration::from_millis(200))) {
-                Some(Ok(_)) => Listening::Ours(self.pid()),
+                Some(Ok(_)) => Listening::Ours,
                 _ => Listening::Nobody,
             };
         };
@@ -342,14 +352,15 @@ impl Spawned {
         members.extend(crate::sandbox::descendants_of(self.pid() as i32));
         members.sort_unstable();
         members.dedup();
-        let owner = members.iter().copied().find(|&pid| {
+        let ours = members.iter().any(|&pid| {
             procfs::socket_inodes(pid)
                 .iter()
                 .any(|inode| inodes.contains(inode))
         });
-        match owner {
-            Some(pid) => Listening::Ours(pid),
-            None => Listening::Someone,
+        if ours {
+            Listening::Ours
+        } else {
+            Listening::Someone
         }
     }
 
@@ -444,8 +455,8 @@ impl Drop for Spawned {
 }
 
 enum Listening {
-    /// This process of the program listens.
-    Ours(u32),
+    /// A process of the program listens.
+    Ours,
     Someone,
     Nobody,
 }

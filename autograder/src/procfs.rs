@@ -120,6 +120,11 @@ pub fn children(pid: u32) -> Option<Vec<u32>> {
     Some(kids)
 }
 
+/// When `pid` started, in clock ticks since boot (orders processes by age).
+pub fn start_time(pid: u32) -> Option<u64> {
+    stat_fields(pid)?.get(19)?.parse().ok()
+}
+
 /// CPU time (user + system) used by `pid`, in seconds.
 pub fn cpu_seconds(pid: u32) -> Option<f64> {
     let f = stat_fields(pid)?;

@@ -128,9 +128,8 @@ impl Ctx {
             .map_err(|e| Failure::new(format!("could not start `{shown}`: {e}")))?;
         let limit = limit.min(self.remaining());
         let status = child.wait_timeout(limit);
+        // Teardown joins the output readers: the tail holds every last line.
         child.stop();
-        // Give the output readers a moment to collect the last lines.
-        std::thread::sleep(Duration::from_millis(20));
         let output = child.output_tail(40);
         match status {
             Some(status) => Ok(ClientRun {

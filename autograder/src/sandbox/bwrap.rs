@@ -62,7 +62,10 @@ impl Bwrap {
             read_only_at: Vec::new(),
             share_network: true,
             env: vec![
-                ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),
+                (
+                    "PATH".into(),
+                    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+                ),
                 ("HOME".into(), "/tmp".into()),
                 ("LANG".into(), "C.UTF-8".into()),
             ],
