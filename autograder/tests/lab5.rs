@@ -154,6 +154,20 @@ fn checking_dots_before_decoding_fails_path_escape() {
 }
 
 #[test]
+fn a_body_with_error_answers_to_head_fails_head() {
+    mistake_fails_exactly("head-error-body", &["head"], &["get-file", "not-found"]);
+}
+
+#[test]
+fn following_symbolic_links_out_of_the_root_fails_path_escape() {
+    mistake_fails_exactly(
+        "follows-symlinks",
+        &["path-escape"],
+        &["percent-decoding", "get-file", "directory-listing"],
+    );
+}
+
+#[test]
 fn binary_files_as_text_fail_the_byte_exact_tests() {
     mistake_fails_exactly(
         "binary-length",

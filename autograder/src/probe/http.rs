@@ -410,7 +410,43 @@ pub fn head(ctx: &mut Ctx) -> ProbeResult {
         e.detail("The response to HEAD has headers only: its Content-Length describes the body a GET would get, but no body is sent.")
             .reproduce(reproduce)
     })?;
-    Ok(expect_ok_body(&r2, b"<p>after head</p>\n", &next)?)
+    expect_ok_body(&r2, b"<p>after head</p>\n", &next)?;
+    head_errors(ctx, &h)
+}
+
+/// Error answers to HEAD have no body either (RFC 9110 §9.3.2: a response to HEAD never
+/// has content, whatever its status), including the answers that end the connection.
+fn head_errors(ctx: &mut Ctx, h: &str) -> ProbeResult {
+    let missing = format!("/missing-{}.bin", ctx.rng.token(8));
+    let long = format!("/{}", "a".repeat(9000));
+    let requests = [
+        Request::new("HEAD", &missing, h, &[]),
+        Request::with_version("HEAD", "/file.bin", "HTTP/3.0", Some(h), &[]),
+        Request::new("HEAD", &long, h, &[]),
+    ];
+    for req in &requests {
+        let mut c = client(ctx)?;
+        let r = c.exchange(req)?;
+        expect_status(&r, &[404, 505, 414, 400], req)?;
+        let nobody = |e: Failure| {
+            e.detail(format!(
+                "The answer to {} is an error ({} {}), and still an answer to HEAD: headers only, no body.",
+                req.describe(),
+                r.status,
+                r.reason
+            ))
+        };
+        if r.closes() || r.status != 404 {
+            // The server may close after refusing a request; nothing may come before.
+            c.expect_close(&format!("after the {} answer to HEAD", r.status))
+                .map_err(nobody)?;
+        } else {
+            let next = Request::get("/page.html", h);
+            let r2 = c.exchange(&next).map_err(nobody)?;
+            expect_ok_body(&r2, b"<p>after head</p>\n", &next)?;
+        }
+    }
+    Ok(())
 }
 
 /// Methods other than GET and HEAD get 405 or 501, and the connection stays usable.
@@ -866,6 +902,44 @@ pub fn path_escape(ctx: &mut Ctx) -> ProbeResult {
                 .detail("Percent-decode the path first, then refuse any `..` segment (or resolve the path and check it is still below the root).")
                 .reproduce(curl(ctx, t))
                 .into());
+        }
+        expect_status(&r, &[400, 403, 404], &req)?;
+    }
+    // A symbolic link inside the root can point anywhere: following it out is the same
+    // escape without a single `..` (to /etc, which every sandbox sees, and to the secret).
+    let links: [(&str, &std::path::Path); 3] = [
+        ("passwd-link", std::path::Path::new("/etc/passwd")),
+        ("system", std::path::Path::new("/etc")),
+        ("next-door", secret_dir.path()),
+    ];
+    for (name, to) in links {
+        std::os::unix::fs::symlink(to, ctx.root.join(name)).map_err(|e| {
+            Failure::new(format!("the grader could not plant a symbolic link: {e}"))
+        })?;
+    }
+    for t in ["/passwd-link", "/system/passwd", "/next-door/secret.txt"] {
+        let req = Request::get(t, &h);
+        let r = one_shot(ctx, &req)?;
+        let leaked = r.body.windows(secret.len()).any(|w| w == secret.as_bytes())
+            || r.body.windows(9).any(|w| w == b"root:x:0:");
+        if leaked || (200..300).contains(&r.status) {
+            return Err(Failure::new(format!(
+                "GET {t} was answered with {} {}: a symbolic link in the root was followed out of it",
+                r.status, r.reason
+            ))
+            .expected("400, 403 or 404: the link leads outside the root")
+            .got(format!("{} then {}", r.head_text(), describe(&r.body)))
+            .detail(format!(
+                "The root holds symbolic links: {}.",
+                links
+                    .iter()
+                    .map(|(n, to)| format!("{n} -> {}", to.display()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .detail("Checking the path's text cannot see a link: resolve the joined path (std::fs::canonicalize) and check that the result is still below the (canonical) root.")
+            .reproduce(curl(ctx, t))
+            .into());
         }
         expect_status(&r, &[400, 403, 404], &req)?;
     }

@@ -37,8 +37,9 @@ pub enum Refusal {
 /// A [`Refusal`] saying which status to answer with.
 pub fn resolve(root: &Path, target: &str) -> Result<Target, Refusal> {
     // TODO: Step 6 — take the path of the target (`url_path`), percent-decode it, refuse NUL
-    // (400) and any `..` segment (403), join the rest below the root, then: a file, a
-    // directory with a trailing slash, a directory without one (AddSlash), or 404.
+    // (400) and any `..` segment (403), join the rest below the root, refuse a path that a
+    // symbolic link leads out of the root (403), then: a file, a directory with a trailing
+    // slash, a directory without one (AddSlash), or 404.
     let _ = (root, target, url_path);
     todo!("Step 6 of handouts/lab5.md: map a target to a path that stays below the root")
 }

@@ -79,7 +79,8 @@ pub fn serve(mut stream: TcpStream, peer: SocketAddr, settings: &Settings<'_>) -
                 settings
                     .trace
                     .event(peer, format_args!("request head timed out: 408"));
-                return answer_and_close(stream, &Response::error(408), &mut out);
+                let body = !input.asks_head();
+                return answer_and_close(stream, &Response::error(408), body, &mut out);
             }
             Next::Invalid(error) => {
                 settings.trace.event(
@@ -88,7 +89,10 @@ pub fn serve(mut stream: TcpStream, peer: SocketAddr, settings: &Settings<'_>) -
                 );
                 // After a malformed head we cannot know where the next request would
                 // start, so this is the last response on this connection.
-                return answer_and_close(stream, &Response::error(error.status()), &mut out);
+                // Even a refused HEAD gets headers only: the method is readable although
+                // the rest of the head is not.
+                let body = !input.asks_head();
+                return answer_and_close(stream, &Response::error(error.status()), body, &mut out);
             }
         };
         input.consume(used);
@@ -234,6 +238,12 @@ impl Input {
         }
     }
 
+    /// Whether the request waiting at the front is a HEAD (readable even when the rest of
+    /// its head is malformed or too long).
+    fn asks_head(&self) -> bool {
+        self.buf[..self.filled].starts_with(b"HEAD ")
+    }
+
     /// Drops the first `used` bytes (a request that has been handled); any pipelined
     /// bytes after them move to the front.
     fn consume(&mut self, used: usize) {
@@ -374,13 +384,15 @@ fn check_length(got: u64, announced: u64) -> io::Result<()> {
     }
 }
 
-/// Sends a final response and closes.
+/// Sends a final response and closes; `send_body` is false when the request was HEAD
+/// (an error answer to HEAD has no body either).
 fn answer_and_close(
     mut stream: TcpStream,
     response: &Response,
+    send_body: bool,
     out: &mut Vec<u8>,
 ) -> io::Result<()> {
-    send_response(&mut stream, response, true, false, out)?;
+    send_response(&mut stream, response, send_body, false, out)?;
     close_gracefully(stream);
     Ok(())
 }

@@ -57,6 +57,14 @@ pub fn resolve(root: &Path, target: &str) -> Result<Target, Refusal> {
         std::io::ErrorKind::PermissionDenied => Refusal::Forbidden,
         _ => Refusal::NotFound,
     })?;
+    // No `..` got this far, but a symbolic link inside the root may point anywhere: where
+    // the path really leads must still be below the root. (`root` is canonical: `main`
+    // canonicalizes it once.) One realpath per request; nginx's `disable_symlinks` does
+    // the same walk.
+    let real = full.canonicalize().map_err(|_| Refusal::NotFound)?;
+    if !real.starts_with(root) {
+        return Err(Refusal::Forbidden);
+    }
     if meta.is_dir() {
         if path.ends_with('/') {
             Ok(Target::Directory(full))

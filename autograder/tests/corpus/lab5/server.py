@@ -19,7 +19,7 @@ import urllib.parse
 MISTAKES = {
     "none", "no-keep-alive", "serial-keep-alive", "head-body", "path-escape",
     "binary-length", "drops-pipelined", "per-read-timeout", "read-whole-file",
-    "small-pool", "no-graceful",
+    "small-pool", "no-graceful", "follows-symlinks", "head-error-body",
 }
 args = sys.argv[1:]
 port = int(args[args.index("--port") + 1])
@@ -119,6 +119,12 @@ def resolve(target):
         if "\0" in decoded or ".." in decoded.split("/"):
             raise Bad(403)
         full = os.path.join(root, *[s for s in decoded.split("/") if s not in ("", ".")])
+    # A symbolic link in the root may lead anywhere: where the path really ends must still
+    # be below the root (unless the mistake is to trust the path's text).
+    real = os.path.realpath(full)
+    trusts_text = mistake in ("follows-symlinks", "path-escape")
+    if not trusts_text and real != root and not real.startswith(root + os.sep):
+        raise Bad(403)
     if os.path.isdir(full):
         if not path.endswith("/"):
             return "redirect", path + "/"
@@ -193,7 +199,9 @@ def respond(method, target, headers):
 
 def send(conn, status, hs, body, method, keep):
     head = head_bytes(status, hs, keep)
-    if (method == "HEAD" and mistake != "head-body") or status == 304:
+    # The mistakes: a body for HEAD, or for HEAD's error answers only.
+    head_body = mistake == "head-body" or (mistake == "head-error-body" and status >= 400)
+    if (method == "HEAD" and not head_body) or status == 304:
         conn.sendall(head)
         return
     if isinstance(body, bytes):
@@ -238,7 +246,9 @@ def serve(conn):
                         return
                     buf += data
             except Bad as e:
-                send(conn, *error(e.status), "GET", False)
+                # A refused HEAD still gets headers only: its method is readable.
+                head = buf.startswith(b"HEAD ") and mistake != "head-error-body"
+                send(conn, *error(e.status), "HEAD" if head else "GET", False)
                 linger(conn)
                 return
             method, target, version, headers, used = parsed
