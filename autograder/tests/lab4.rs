@@ -85,6 +85,22 @@ fn pyftpdlib_gets_full_marks_on_the_server_group() {
 }
 
 #[test]
+fn pass_before_user_may_be_refused_with_503_or_530_but_not_accepted() {
+    if !require_tool("python3") {
+        return;
+    }
+    // pure-ftpd answers 530 where the reference answers 503: RFC 959 allows both.
+    python_server("pass-530").assert_failed_exactly(&[]);
+    let g = python_server("pass-first");
+    g.assert_failed_exactly(&["not-logged-in"]);
+    assert!(
+        g.feedback("not-logged-in").contains("RFC 959"),
+        "{}",
+        g.describe()
+    );
+}
+
+#[test]
 fn a_placeholder_launched_server_fails_the_client_group_clearly() {
     if !require_tool("python3") {
         return;

@@ -127,12 +127,12 @@ const TESTS: &[TestCase] = &[
     },
     TestCase {
         id: "not-logged-in",
-        name: "refuses commands before login (530) and PASS before USER (503)",
+        name: "refuses commands before login (530) and PASS before USER (503 or 530)",
         group: "server",
         points: 5,
         visibility: Visibility::Visible,
-        checks: "before login: PASS → 503; PWD, CWD, RETR, SIZE, STOR, LIST, MKD → 530; then \
-                 logs in and PWD works",
+        checks: "before login: PASS → 503 or 530 (RFC 959 §5.4 allows both); PWD, CWD, RETR, \
+                 SIZE, STOR, LIST, MKD → 530; then logs in and PWD works",
         hints: &[
             "Keep a `logged_in` flag per session and check it before every file-system command.",
             "503 means bad sequence of commands; 530 means not logged in.",

@@ -8,7 +8,7 @@
 //! | [`stor`] | uploads altered or truncated |
 //! | [`listings`] | LIST/NLST missing files |
 //! | [`directories`] | CWD/PWD/CDUP/MKD wrong or ignored by later commands |
-//! | [`not_logged_in`] | commands served before login; PASS without USER accepted |
+//! | [`not_logged_in`] | commands served before login; PASS without USER accepted (503 or 530 refuse it) |
 //! | [`error_replies`] | missing files not answered 550; unknown commands not 500/502 |
 //! | [`jail`] | `..`, absolute paths, encoded names or symlinks reaching outside the root |
 //! | [`concurrent_sessions`] | one session at a time |
@@ -252,13 +252,15 @@ pub fn directories(ctx: &mut Ctx) -> ProbeResult {
     Ok(())
 }
 
-/// Before login: 530 for file commands, 503 for PASS without USER.
+/// Before login: 530 for file commands, 503 or 530 for PASS without USER.
 pub fn not_logged_in(ctx: &mut Ctx) -> ProbeResult {
     let name = format!("visible-{}.txt", ctx.rng.token(6));
     put_file(ctx, &name, b"only for logged-in users\n")?;
     let mut s = Session::open(ctx)?;
-    s.expect("PASS secret", &[503]).map_err(|f| {
-        f.detail("PASS is only valid right after USER: a PASS out of sequence is 503 (bad sequence of commands).")
+    // RFC 959 §5.4 lists both 503 (bad sequence) and 530 (not logged in) among PASS's
+    // replies; servers differ (vsftpd and ProFTPD 503, pure-ftpd 530), and both are right.
+    s.expect("PASS secret", &[503, 530]).map_err(|f| {
+        f.detail("PASS is only valid right after USER: a PASS out of sequence is refused, with 503 (bad sequence of commands) or 530 (not logged in); RFC 959 §5.4 allows both.")
     })?;
     for line in [
         "PWD",

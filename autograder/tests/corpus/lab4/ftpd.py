@@ -6,6 +6,9 @@ with one optional mistake chosen by --mistake:
   path-escape  joins paths onto the root without normalising or checking them
   one-session  serves one session at a time (no thread per session)
   lf-endings   ends reply lines with a bare LF instead of CRLF
+  pass-530     correct too: refuses PASS before USER with 530, as pure-ftpd does (RFC 959
+               §5.4 allows 503 and 530)
+  pass-first   accepts PASS without USER: logs the session in
 
 Usage: ftpd.py [--mistake M] server --port P --root DIR
 """
@@ -114,7 +117,9 @@ class Session:
             self.user = True
             self.reply(331, "Send password.")
         elif verb == "PASS":
-            if not self.user:
+            if not self.user and MISTAKE == "pass-530":
+                self.reply(530, "Login with USER first.")
+            elif not self.user and MISTAKE != "pass-first":
                 self.reply(503, "USER first.")
             else:
                 self.logged_in = True
