@@ -158,6 +158,15 @@ fn checking_dots_before_decoding_fails_path_escape() {
 }
 
 #[test]
+fn ignoring_connection_close_fails_although_the_idle_timeout_closes() {
+    mistake_fails_exactly(
+        "ignores-close",
+        &["connection-close", "http10"],
+        &["keep-alive", "get-file", "idle-timeout"],
+    );
+}
+
+#[test]
 fn a_body_with_error_answers_to_head_fails_head() {
     mistake_fails_exactly("head-error-body", &["head"], &["get-file", "not-found"]);
 }

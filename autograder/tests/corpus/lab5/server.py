@@ -19,7 +19,7 @@ import urllib.parse
 MISTAKES = {
     "none", "no-keep-alive", "serial-keep-alive", "head-body", "path-escape",
     "binary-length", "drops-pipelined", "per-read-timeout", "read-whole-file",
-    "small-pool", "no-graceful", "follows-symlinks", "head-error-body",
+    "small-pool", "no-graceful", "follows-symlinks", "head-error-body", "ignores-close",
 }
 args = sys.argv[1:]
 port = int(args[args.index("--port") + 1])
@@ -262,6 +262,9 @@ def serve(conn):
             buf = buf[length:]
             conn_opts = [o.strip().lower() for o in headers.get("connection", "").split(",")]
             keep = ("close" not in conn_opts) if version != "HTTP/1.0" else ("keep-alive" in conn_opts)
+            if mistake == "ignores-close":
+                # Mistake: every connection is kept alive until the idle timeout ends it.
+                keep = True
             keep = keep and not stopping.is_set() and mistake != "no-keep-alive"
             try:
                 status, hs, body = respond(method, target, headers)
