@@ -303,7 +303,7 @@ impl HintStreaks {
                 self.counts.remove(&key);
             }
             Outcome::Failed(_) => *self.counts.entry(key).or_insert(0) += 1,
-            Outcome::Skipped(_) => {}
+            Outcome::Skipped(_) | Outcome::NotGraded(_) => {}
         }
     }
 

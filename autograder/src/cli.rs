@@ -265,6 +265,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let jail = crate::sandbox::Bwrap::detect(uid)
                     .map_err(|e| anyhow!("--sandbox: {e}"))?
                     .for_program(&program.argv[0], &program.cwd);
+                jail.check(&program.cwd).map_err(|e| {
+                    anyhow!(
+                        "--sandbox: cannot make the program's sandbox ({e}); as root, the program's folder must be reachable by uid {}",
+                        uid.map_or("(yours)".to_string(), |u| u.to_string())
+                    )
+                })?;
                 program.contain.sandbox = Some(jail);
             } else {
                 program.contain.run_as = run_as;
@@ -488,11 +494,7 @@ fn grade_and_print(
 }
 
 fn exit_code(report: &Report) -> ExitCode {
-    if report.full_marks() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    report.exit_code()
 }
 
 /// The rubric as plain text.

@@ -44,6 +44,9 @@ pub enum Outcome {
     Failed(Failure),
     /// The test could not run on this machine.
     Skipped(String),
+    /// The grader's own trouble (no free port, a fork that failed, a probe that crashed)
+    /// kept it from grading this test, twice: not a verdict on the program.
+    NotGraded(String),
 }
 
 /// One test's result.
@@ -71,7 +74,7 @@ impl TestResult {
     /// Points available (skipped tests are not counted).
     pub fn max_score(&self) -> u32 {
         match self.outcome {
-            Outcome::Skipped(_) => 0,
+            Outcome::Skipped(_) | Outcome::NotGraded(_) => 0,
             _ => self.test.points,
         }
     }
@@ -107,7 +110,27 @@ impl Report {
     pub fn full_marks(&self) -> bool {
         self.results
             .iter()
-            .all(|r| !matches!(r.outcome, Outcome::Failed(_)))
+            .all(|r| !matches!(r.outcome, Outcome::Failed(_) | Outcome::NotGraded(_)))
+    }
+
+    /// Whether the grader's own trouble kept some test from being graded: then the
+    /// report is not a grade ("could not grade", exit status 2).
+    pub fn could_not_grade(&self) -> bool {
+        self.results
+            .iter()
+            .any(|r| matches!(r.outcome, Outcome::NotGraded(_)))
+    }
+
+    /// The process exit status this report means: 0 full marks, 1 some test failed,
+    /// 2 could not grade.
+    pub fn exit_code(&self) -> std::process::ExitCode {
+        if self.could_not_grade() {
+            std::process::ExitCode::from(2)
+        } else if self.full_marks() {
+            std::process::ExitCode::SUCCESS
+        } else {
+            std::process::ExitCode::from(1)
+        }
     }
 }
 
@@ -153,10 +176,9 @@ pub fn grade(
     // only on the run's seed, not on which worker picks it up.
     let mut seeds = Rng::new(options.seed);
     let rngs: Vec<Rng> = tests.iter().map(|_| seeds.fork()).collect();
-    let run_one =
-        |index: usize| -> TestResult {
-            let test = tests[index];
-            match limits.budget {
+    let run_one = |index: usize| -> TestResult {
+        let test = tests[index];
+        match limits.budget {
             Some(budget) if started.elapsed() >= budget => TestResult {
                 test,
                 outcome: Outcome::Failed(
@@ -171,9 +193,32 @@ pub fn grade(
                 elapsed: Duration::ZERO,
                 program_output: None,
             },
-            _ => run_test(lab, test, program, options, rngs[index].clone(), limits.startup),
+            _ => {
+                let result = run_test(
+                    lab,
+                    test,
+                    program,
+                    options,
+                    rngs[index].clone(),
+                    limits.startup,
+                );
+                // The grader's trouble (a port taken, a fork refused) is often passing: once
+                // more, with the same payloads, before the test is reported as not graded.
+                if matches!(result.outcome, Outcome::NotGraded(_)) {
+                    run_test(
+                        lab,
+                        test,
+                        program,
+                        options,
+                        rngs[index].clone(),
+                        limits.startup,
+                    )
+                } else {
+                    result
+                }
+            }
         }
-        };
+    };
 
     // Tests are independent (each starts its own program on its own port and root), so
     // several can run at once; most of a test's time is spent waiting for the program.
@@ -304,7 +349,10 @@ fn run_test(
     if test.kind == Kind::Server {
         match start_server(lab, program, &mut values, &mut ports, startup) {
             Ok(spawned) => server = Some(spawned),
-            Err((failure, output)) => return finish(Outcome::Failed(failure), output),
+            Err(StartFailure::Program(failure, output)) => {
+                return finish(Outcome::Failed(failure), output)
+            }
+            Err(StartFailure::Grader(why)) => return finish(Outcome::NotGraded(why), None),
         }
     } else {
         match harness::pick_port(&values.host, &mut ports) {
@@ -333,10 +381,13 @@ fn run_test(
             let result = probe(&mut ctx);
             let _ = tx.send(result);
         });
+    // The grader's own trouble is not a verdict: kept apart from the probe's.
+    let mut trouble: Option<String> = None;
     let verdict = match handle {
-        Err(e) => Err(Verdict::Fail(Failure::new(format!(
-            "the grader could not start the probe: {e}"
-        )))),
+        Err(e) => {
+            trouble = Some(format!("the grader could not start the probe: {e}"));
+            Ok(())
+        }
         Ok(_) => match rx.recv_timeout(test.time_limit + Duration::from_secs(2)) {
             Ok(result) => result,
             Err(mpsc::RecvTimeoutError::Timeout) => Err(Failure::new(format!(
@@ -345,10 +396,12 @@ fn run_test(
             ))
             .detail("The program is probably waiting for something that never happens (or is very slow).")
             .into()),
-            Err(mpsc::RecvTimeoutError::Disconnected) => Err(Failure::new(
-                "the probe crashed: this is a bug in the autograder, please report it",
-            )
-            .into()),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                trouble = Some(
+                    "the probe crashed: this is a bug in the autograder, please report it".into(),
+                );
+                Ok(())
+            }
         },
     };
 
@@ -366,6 +419,9 @@ fn run_test(
         }
         None => (None, None),
     };
+    if let Some(why) = trouble {
+        return finish(Outcome::NotGraded(why), output);
+    }
     // The program's own guard may have killed it for its memory during the test: say so
     // first, whatever symptom the probe saw. (Only this test's program: each has its own.)
     if let Some(program) = server.as_ref().filter(|s| s.memory_violation().is_some()) {
@@ -400,22 +456,23 @@ fn start_server(
     values: &mut Placeholders,
     ports: &mut Rng,
     startup: Duration,
-) -> Result<Spawned, (Failure, Option<String>)> {
+) -> Result<Spawned, StartFailure> {
     for _ in 0..PORT_ATTEMPTS {
-        values.port = harness::pick_port(&values.host, ports).map_err(|e| {
-            (
-                Failure::new(format!("the grader found no free port: {e}")),
-                None,
-            )
-        })?;
+        values.port = harness::pick_port(&values.host, ports)
+            .map_err(|e| StartFailure::Grader(format!("the grader found no free port: {e}")))?;
         let argv = program.command_line(lab.server_args, values);
         let shown = Program::shell_words(&argv);
         let mut spawned = Spawned::start_program(&argv, program, &values.root).map_err(|e| {
-            (
-                Failure::new(format!("could not run `{shown}`: {e}"))
-                    .detail("Check the path to the program and that it is executable."),
-                None,
-            )
+            if is_programs_fault(&e) {
+                StartFailure::Program(
+                    Failure::new(format!("could not run `{shown}`: {e}"))
+                        .detail("Check the path to the program and that it is executable."),
+                    None,
+                )
+            } else {
+                // A fork or a sandbox that failed is this machine's, not the program's.
+                StartFailure::Grader(format!("could not start `{shown}`: {e}"))
+            }
         })?;
         match spawned.wait_until_listening(&values.host, values.port, startup) {
             Ok(()) => return Ok(spawned),
@@ -429,7 +486,7 @@ fn start_server(
                     values.port
                 ))
                 .detail(format!("command: {shown}"));
-                return Err((
+                return Err(StartFailure::Program(
                     memory_first(&spawned, failure),
                     Some(spawned.output_tail(30)),
                 ));
@@ -444,17 +501,33 @@ fn start_server(
                 ))
                 .detail(format!("command: {shown}"))
                 .detail("Does it read the port from --port (or the {port} placeholder)? Does it listen on the right host?");
-                return Err((
+                return Err(StartFailure::Program(
                     memory_first(&spawned, failure),
                     Some(spawned.output_tail(30)),
                 ));
             }
         }
     }
-    Err((
-        Failure::new("other programs on this machine kept taking the ports picked for the test; this is not your program's fault, please run again"),
-        None,
+    Err(StartFailure::Grader(
+        "other programs on this machine kept taking the ports picked for the test".into(),
     ))
+}
+
+/// Why a server could not be started for a test.
+enum StartFailure {
+    /// Because of the program: its failure, and its output.
+    Program(Failure, Option<String>),
+    /// Because of the grader or the machine.
+    Grader(String),
+}
+
+/// Whether a failure to start a program is the program's own (a wrong path, no execute
+/// bit, not an executable) rather than the machine's (no memory, no processes left).
+fn is_programs_fault(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+    ) || e.raw_os_error() == Some(libc::ENOEXEC)
 }
 
 /// When the program's guard killed it for its memory, that is the failure, whatever else
@@ -472,8 +545,25 @@ fn memory_first(program: &Spawned, seen: Failure) -> Failure {
 }
 
 fn grader_trouble(message: String) -> Outcome {
-    Outcome::Failed(
-        Failure::new(message)
-            .detail("This is a problem of the grading machine, not of your program."),
-    )
+    Outcome::NotGraded(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_program_that_cannot_be_run_is_its_own_fault_and_a_refused_fork_is_not() {
+        let missing = std::process::Command::new("./no-such-program")
+            .spawn()
+            .unwrap_err();
+        assert!(is_programs_fault(&missing));
+        let not_executable = std::io::Error::from_raw_os_error(libc::EACCES);
+        assert!(is_programs_fault(&not_executable));
+        for machine in [libc::EAGAIN, libc::ENOMEM, libc::EMFILE] {
+            assert!(!is_programs_fault(&std::io::Error::from_raw_os_error(
+                machine
+            )));
+        }
+    }
 }

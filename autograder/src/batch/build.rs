@@ -109,9 +109,8 @@ impl Toolchain {
 /// its own, with the registry read-only inside), `bin/` (what is graded).
 ///
 /// As root (in the batch's private mount namespace) the place is a tmpfs of
-/// [`SCRATCH_BYTES`]: whatever a submission writes into its own copy is bounded by that and
-/// by its memory limit (tmpfs pages are charged to the writer's cgroup), and it vanishes
-/// with the mount even if the batch itself is killed.
+/// [`SCRATCH_BYTES`]: whatever a submission writes into its own copy is bounded by that, and
+/// it vanishes with the mount even if the batch itself is killed.
 #[derive(Debug)]
 pub struct Scratch {
     dir: PathBuf,

@@ -869,13 +869,19 @@ fn grade_program(
     out: &Path,
 ) -> (Report, Fate) {
     let mut last = String::new();
+    let mut partial = None;
     for _ in 0..2 {
         match run_worker(plan, argv, cwd, uid, out) {
             Ok(mut report) => {
                 // The worker saw a path in a scratch folder that is gone by now; name what
                 // the student handed in instead.
                 report.program = shown_program(plan, argv, cwd);
-                return (report, Fate::Graded);
+                if !report.could_not_grade() {
+                    return (report, Fate::Graded);
+                }
+                // Some test hit the grader's own trouble (each was already tried twice):
+                // the whole submission once more, then its report as it stands.
+                partial = Some(report);
             }
             Err(WorkerError::Stopped(why)) => {
                 return (
@@ -885,6 +891,9 @@ fn grade_program(
             }
             Err(WorkerError::Trouble(why)) => last = why,
         }
+    }
+    if let Some(report) = partial {
+        return (report, Fate::GraderTrouble);
     }
     (
         failed_report(
@@ -1018,8 +1027,9 @@ fn run_worker(
             plan.hard_limit.as_secs()
         )));
     }
-    // 0: full marks, 1: some test failed. Anything else is not a finished grading.
-    let normal = status.is_some_and(|s| matches!(s.code(), Some(0 | 1)));
+    // 0: full marks, 1: some test failed, 2: some test could not be graded (the report
+    // says which). Anything else is not a finished grading.
+    let normal = status.is_some_and(|s| matches!(s.code(), Some(0..=2)));
     if !normal {
         return Err(trouble(format!(
             "the grading worker ended abnormally ({}): {}",

@@ -21,7 +21,7 @@ pub fn results_json(report: &Report) -> Value {
                 Outcome::Passed => "passed",
                 // A skipped test is not a pass: it is shown as failed with no points at
                 // stake, and its output says why it did not run.
-                Outcome::Failed(_) | Outcome::Skipped(_) => "failed",
+                Outcome::Failed(_) | Outcome::Skipped(_) | Outcome::NotGraded(_) => "failed",
             };
             let detail = text::result(r, true);
             json!({

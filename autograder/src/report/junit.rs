@@ -15,9 +15,14 @@ pub fn xml(report: &Report) -> String {
         .iter()
         .filter(|r| matches!(r.outcome, Outcome::Skipped(_)))
         .count();
+    let errors = report
+        .results
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::NotGraded(_)))
+        .count();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     out.push_str(&format!(
-        "<testsuites>\n<testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\" time=\"{:.3}\">\n",
+        "<testsuites>\n<testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{:.3}\">\n",
         escape(report.lab.name),
         report.results.len(),
         report.elapsed.as_secs_f64()
@@ -34,6 +39,10 @@ pub fn xml(report: &Report) -> String {
             Outcome::Passed => {}
             Outcome::Skipped(reason) => {
                 out.push_str(&format!("<skipped message=\"{}\"/>", escape(reason)))
+            }
+            // JUnit's distinction exactly: an error is the harness's, a failure the code's.
+            Outcome::NotGraded(reason) => {
+                out.push_str(&format!("<error message=\"{}\"/>", escape(reason)))
             }
             Outcome::Failed(f) => out.push_str(&format!(
                 "<failure message=\"{}\">{}</failure>",

@@ -29,11 +29,15 @@ pub fn result_with(r: &TestResult, hint: Option<&str>) -> String {
         Outcome::Passed => ("✓", format!("{}/{}", t.points, t.points)),
         Outcome::Failed(_) => ("✗", format!("0/{}", t.points)),
         Outcome::Skipped(_) => ("-", "skip".to_string()),
+        Outcome::NotGraded(_) => ("?", "n/a".to_string()),
     };
     let mut out = format!("{mark} {points:>5}  {:<22} {}\n", t.id, t.name);
     match &r.outcome {
         Outcome::Passed => {}
         Outcome::Skipped(reason) => out.push_str(&indent(&format!("skipped: {reason}"))),
+        Outcome::NotGraded(reason) => out.push_str(&indent(&format!(
+            "could not grade: {reason}\nThis is the grader's trouble, not your program's: run it again.\n"
+        ))),
         Outcome::Failed(f) => {
             let mut body = format!("{}\n", f.summary);
             if let Some(e) = &f.expected {
@@ -125,12 +129,22 @@ pub fn summary(report: &Report) -> String {
         .iter()
         .filter(|r| matches!(r.outcome, Outcome::Skipped(_)))
         .count();
-    let ran = report.results.len() - skipped;
-    let skipped_note = if skipped > 0 {
+    let not_graded = report
+        .results
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::NotGraded(_)))
+        .count();
+    let ran = report.results.len() - skipped - not_graded;
+    let mut skipped_note = if skipped > 0 {
         format!(", {skipped} skipped")
     } else {
         String::new()
     };
+    if not_graded > 0 {
+        skipped_note.push_str(&format!(
+            "; could not grade {not_graded}: the grader's trouble, run again"
+        ));
+    }
     format!(
         "{}: {}/{} points ({passed} of {ran} tests passed{skipped_note})",
         report.lab.name,

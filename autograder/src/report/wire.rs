@@ -27,6 +27,7 @@ enum WireOutcome {
     Passed,
     Failed(Failure),
     Skipped(String),
+    NotGraded(String),
 }
 
 /// A whole report on the wire.
@@ -55,6 +56,7 @@ pub fn encode(report: &Report) -> String {
                     Outcome::Passed => WireOutcome::Passed,
                     Outcome::Failed(f) => WireOutcome::Failed(f.clone()),
                     Outcome::Skipped(why) => WireOutcome::Skipped(why.clone()),
+                    Outcome::NotGraded(why) => WireOutcome::NotGraded(why.clone()),
                 },
                 elapsed_ms: r.elapsed.as_millis() as u64,
                 program_output: r.program_output.clone(),
@@ -103,6 +105,7 @@ pub fn decode(
                 WireOutcome::Passed => Outcome::Passed,
                 WireOutcome::Failed(f) => Outcome::Failed(f),
                 WireOutcome::Skipped(why) => Outcome::Skipped(why),
+                WireOutcome::NotGraded(why) => Outcome::NotGraded(why),
             },
             elapsed: Duration::from_millis(r.elapsed_ms),
             program_output: r.program_output,
@@ -159,6 +162,31 @@ mod tests {
             crate::report::text::full(&back, true),
             crate::report::text::full(&report, true)
         );
+    }
+
+    #[test]
+    fn the_graders_trouble_is_not_a_grade_anywhere() {
+        let mut report = sample();
+        report.results[1].outcome = Outcome::NotGraded("the grader found no free port".into());
+        let lab = report.lab;
+        let tests: Vec<_> = lab.tests.iter().take(2).collect();
+        let back = decode(&encode(&report), lab, &tests, 7).unwrap();
+        assert!(back.could_not_grade());
+        assert_eq!(back.exit_code(), std::process::ExitCode::from(2));
+        // Not counted against the student: no points at stake for it.
+        assert_eq!(back.max_score(), lab.tests[0].points);
+        let text = crate::report::text::full(&back, true);
+        assert!(
+            text.contains("could not grade: the grader found no free port"),
+            "{text}"
+        );
+        assert!(text.contains("not your program's"), "{text}");
+        let junit = crate::report::junit::xml(&back);
+        assert!(
+            junit.contains("errors=\"1\"") && junit.contains("<error message="),
+            "{junit}"
+        );
+        assert!(junit.contains("failures=\"0\""), "{junit}");
     }
 
     #[test]

@@ -121,6 +121,28 @@ impl Bwrap {
         self
     }
 
+    /// Runs `true` in this very sandbox (its binds, its uid), so that a sandbox that
+    /// cannot be made is the grader's error before any test, not a program that "exited
+    /// before it listened" in every test.
+    ///
+    /// # Errors
+    /// bwrap's own message.
+    pub fn check(&self, cwd: &Path) -> Result<(), String> {
+        let mut probe = self.command(&["true".to_string()], cwd);
+        probe
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let out = probe
+            .output()
+            .map_err(|e| format!("cannot run bwrap: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        }
+    }
+
     /// The command that runs `argv` in `cwd` inside the sandbox. The caller adds stdio,
     /// and may add its own `pre_exec` (it runs before bwrap, outside the sandbox).
     ///
