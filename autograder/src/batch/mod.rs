@@ -787,23 +787,24 @@ fn grade_one(plan: &Plan, index: usize, student: &str, dir: &Path, out: &Path) -
             ),
             Fate::GraderTrouble,
         ),
-        Ok(scratch) => match prepare(plan, dir, &scratch, uid) {
-            Err((summary, log)) => {
-                preamble.push(format!("{summary}\n{log}"));
-                (
-                    failed_report(
-                        plan,
-                        &summary,
-                        "The submission could not be built or started.",
-                    ),
-                    Fate::DidNotBuild,
-                )
+        Ok(scratch) => {
+            let ready = prepare(plan, dir, &scratch, uid);
+            prepared = started.elapsed();
+            match ready {
+                Err((summary, log)) => {
+                    preamble.push(format!("{summary}\n{log}"));
+                    (
+                        failed_report(
+                            plan,
+                            &summary,
+                            "The submission could not be built or started.",
+                        ),
+                        Fate::DidNotBuild,
+                    )
+                }
+                Ok((argv, cwd)) => grade_program(plan, &argv, &cwd, uid, out),
             }
-            Ok((argv, cwd)) => {
-                prepared = started.elapsed();
-                grade_program(plan, &argv, &cwd, uid, out)
-            }
-        },
+        }
     };
     let preamble = preamble.join("\n\n");
     if let Err(e) = write_reports(
