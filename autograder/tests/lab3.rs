@@ -25,11 +25,39 @@ fn untouched_stub_scores_zero_and_names_its_todo() {
 }
 
 #[test]
-fn a_thread_per_client_server_fails_only_single_thread() {
-    // Lab 2's reference: correct, but one thread per client.
+fn a_thread_per_client_server_fails_only_single_thread_and_the_open_files_limit() {
+    // Lab 2's reference: correct for lab 2, but one thread per client, and it keeps the
+    // usual limit of 1024 open files (lab 2 never needs more).
     let g = grade_bin("lab3", &package_bin("lab2-solution"));
-    g.assert_failed_exactly(&["single-thread"]);
+    g.assert_failed_exactly(&["single-thread", "thousand-clients"]);
     assert!(g.feedback("single-thread").contains("threads"));
+}
+
+#[test]
+fn a_correct_python_selectors_loop_gets_full_marks_and_the_same_on_select_fails_the_scale_test() {
+    if !require_tool("python3") {
+        return;
+    }
+    let script = corpus("lab3/readiness_loop.py");
+    let script = script.to_str().unwrap();
+    grade("lab3", &[], &["python3", script]).assert_failed_exactly(&[]);
+    let g = grade("lab3", &[], &["python3", script, "--select"]);
+    g.assert_failed_exactly(&["thousand-clients"]);
+}
+
+#[test]
+fn a_server_that_keeps_the_usual_open_files_limit_fails_the_scale_test() {
+    if !require_tool("python3") {
+        return;
+    }
+    let script = corpus("lab3/correct_asyncio.py");
+    let g = grade(
+        "lab3",
+        &[],
+        &["python3", script.to_str().unwrap(), "--keep-file-limit"],
+    );
+    g.assert_failed_exactly(&["thousand-clients"]);
+    assert!(g.feedback("thousand-clients").contains("RLIMIT_NOFILE"));
 }
 
 #[test]

@@ -400,7 +400,8 @@ pub fn mib(bytes: u64) -> String {
     }
 }
 
-/// Resource limits for a child, applied between fork and exec: no core dumps.
+/// Resource limits for a child, applied between fork and exec: no core dumps, the usual
+/// soft limit on open files.
 ///
 /// # Safety
 /// Only async-signal-safe calls: meant for `CommandExt::pre_exec`.
@@ -410,7 +411,23 @@ pub unsafe fn limit_child() {
         rlim_max: 0,
     };
     libc::setrlimit(libc::RLIMIT_CORE, &none);
+    // Every program starts with the usual soft limit on open files (what a login shell
+    // gives, and what a student's own machine has), whatever the grader raised its own to
+    // or the container's default is: a server that must raise it, or that is built on
+    // select() and FD_SETSIZE, shows it in the grader as it would in the world.
+    let mut files = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    if libc::getrlimit(libc::RLIMIT_NOFILE, &mut files) == 0 {
+        files.rlim_cur = files.rlim_max.min(USUAL_OPEN_FILES);
+        libc::setrlimit(libc::RLIMIT_NOFILE, &files);
+    }
 }
+
+/// The soft limit on open files most systems give a process (Linux's default, and
+/// `FD_SETSIZE` for `select()`).
+pub const USUAL_OPEN_FILES: libc::rlim_t = 1024;
 
 /// Moves this process into a mount namespace of its own whose mounts do not propagate
 /// back, so that binds made for its sandboxes are seen by it and its children only, and

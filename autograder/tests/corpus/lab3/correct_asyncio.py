@@ -7,6 +7,7 @@ StreamReader's buffer fills and the transport stops reading from the socket.
 Usage: python3 correct_asyncio.py --port N    or    python3 correct_asyncio.py N
 """
 import asyncio
+import resource
 import sys
 
 
@@ -27,6 +28,10 @@ async def echo(reader, writer):
 
 
 async def main(port):
+    # Every connection is a file descriptor: the soft limit (1024) is too few.
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if "--keep-file-limit" not in sys.argv:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     # A numeric host: asyncio resolves it without its resolver thread pool.
     server = await asyncio.start_server(echo, "127.0.0.1", port, backlog=1024)
     async with server:

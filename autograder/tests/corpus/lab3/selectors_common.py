@@ -3,10 +3,17 @@
 Each server module defines how a connection reads and writes; this file parses the port,
 binds, and accepts. It keeps the buggy programs short, so each shows its one mistake.
 """
+import resource
 import socket
 import sys
 
 BOUND = 64 * 1024
+
+
+def raise_open_files_limit():
+    """Every connection is a file descriptor: raise the soft limit to the hard one."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def port_from_args():
@@ -15,6 +22,7 @@ def port_from_args():
 
 
 def listen(port):
+    raise_open_files_limit()
     server = socket.socket()
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     server.bind(("127.0.0.1", port))
