@@ -173,6 +173,12 @@ pub struct Lab {
     pub server_args: &'static [&'static str],
     /// The tests, in the order they run and are listed.
     pub tests: &'static [TestCase],
+    /// Run after every server test that passed: does a new client still get served? A
+    /// test passes only if the program is alive and serving at its end.
+    pub still_serves: Probe,
+    /// Tests whose probe ends the program on purpose (a graceful stop): exempt from the
+    /// check above.
+    pub ends_program: &'static [&'static str],
 }
 
 impl Lab {

@@ -361,6 +361,9 @@ fn run_test(
         }
     }
 
+    // The check after the test gets payloads of its own, drawn from the test's seed.
+    let mut after_rng = rng.clone();
+    let after_rng = after_rng.fork();
     let mut ctx = Ctx::new(
         &values,
         program.clone(),
@@ -405,7 +408,15 @@ fn run_test(
         },
     };
 
-    let (exited_during_test, output) = match server.as_mut() {
+    // A test passes only if, at its end, the program is alive and serving: a crash in the
+    // middle (a thread's panic, the process's death) fails the test it happened in.
+    let verdict = match (verdict, server.as_mut()) {
+        (Ok(()), Some(s)) if !lab.ends_program.contains(&test.id) => {
+            still_alive_and_serving(lab, s, &values, program, after_rng)
+        }
+        (verdict, _) => verdict,
+    };
+    let (exited_during_test, output, longer_output) = match server.as_mut() {
         Some(s) => {
             // A program that crashed as the probe failed may still be on its way out;
             // give it a moment so the report can say it died (and how).
@@ -415,13 +426,26 @@ fn run_test(
                 s.try_status()
             };
             s.stop();
-            (exited, Some(s.output_tail(30)))
+            (exited, Some(s.output_tail(30)), Some(s.output_tail(200)))
         }
-        None => (None, None),
+        None => (None, None, None),
     };
     if let Some(why) = trouble {
         return finish(Outcome::NotGraded(why), output);
     }
+    // Its whole output is in by now (teardown joins the readers): a crash it printed during
+    // the test fails the test, even when every exchange went right.
+    let verdict = match (verdict, &longer_output) {
+        (Ok(()), Some(out)) if !lab.ends_program.contains(&test.id) => match crash_line(out) {
+            Some(line) => Err(Failure::new(format!(
+                "part of the program crashed during the test: {line}"
+            ))
+            .detail("The test's exchanges went right, but a crash is a failure wherever it happens: a thread that panics while serving one client loses that client's work.")
+            .into()),
+            None => Ok(()),
+        },
+        (verdict, _) => verdict,
+    };
     // The program's own guard may have killed it for its memory during the test: say so
     // first, whatever symptom the probe saw. (Only this test's program: each has its own.)
     if let Some(program) = server.as_ref().filter(|s| s.memory_violation().is_some()) {
@@ -530,6 +554,63 @@ fn is_programs_fault(e: &std::io::Error) -> bool {
     ) || e.raw_os_error() == Some(libc::ENOEXEC)
 }
 
+/// After a passing probe: the program has not exited, and serves a new client.
+fn still_alive_and_serving(
+    lab: &Lab,
+    server: &mut Spawned,
+    values: &Placeholders,
+    program: &Program,
+    rng: Rng,
+) -> Result<(), Verdict> {
+    if let Some(status) = server.try_status() {
+        return Err(Failure::new(format!(
+            "the program {} during the test, although the test's exchanges went right",
+            describe_status(status)
+        ))
+        .detail("A server must still be running at the end of every test.")
+        .into());
+    }
+    let mut ctx = Ctx::new(
+        values,
+        program.clone(),
+        lab.default_port,
+        rng,
+        STILL_SERVES_LIMIT,
+    );
+    ctx.server_pid = Some(server.server_pid());
+    (lab.still_serves)(&mut ctx).map_err(|v| match v {
+        Verdict::Fail(f) => Failure::new(format!(
+            "after the test, the program no longer serves a new client: {}",
+            f.summary
+        ))
+        .detail("The test's exchanges went right, but a server must still accept and serve new clients afterwards: is it stuck on an earlier client, or did its accept loop end?")
+        .into(),
+        skip => skip,
+    })
+}
+
+/// How long the check after a test may take.
+const STILL_SERVES_LIMIT: Duration = Duration::from_secs(5);
+
+/// The first line of `output` that shows a crash: a Rust panic, or a Python exception that
+/// nothing caught (a thread's traceback).
+fn crash_line(output: &str) -> Option<String> {
+    let lines: Vec<&str> = output.lines().collect();
+    let at = lines.iter().position(|l| {
+        l.contains("panicked at") || l.starts_with("Traceback (most recent call last)")
+    })?;
+    // A panic's message is on the line after its location; a traceback's cause is last.
+    let cause = if lines[at].contains("panicked at") {
+        lines.get(at + 1)
+    } else {
+        lines[at..].iter().rev().find(|l| !l.starts_with(' '))
+    };
+    Some(match cause {
+        Some(c) if !c.trim().is_empty() => format!("{} {}", lines[at].trim(), c.trim()),
+        _ => lines[at].trim().to_string(),
+    })
+}
+
 /// When the program's guard killed it for its memory, that is the failure, whatever else
 /// was seen (`seen` becomes a detail).
 fn memory_first(program: &Spawned, seen: Failure) -> Failure {
@@ -565,5 +646,25 @@ mod tests {
                 machine
             )));
         }
+    }
+}
+
+#[cfg(test)]
+mod crash_tests {
+    use super::crash_line;
+
+    #[test]
+    fn a_panic_or_an_uncaught_exception_is_found_with_its_cause() {
+        let rust = "listening\nthread 'conn' panicked at src/connection.rs:42:9:\ncalled `Option::unwrap()` on a `None` value\n";
+        assert_eq!(
+            crash_line(rust).as_deref(),
+            Some("thread 'conn' panicked at src/connection.rs:42:9: called `Option::unwrap()` on a `None` value")
+        );
+        let python = "Exception in thread Thread-3:\nTraceback (most recent call last):\n  File \"s.py\", line 9, in serve\n    int(x)\nValueError: invalid literal\n";
+        assert_eq!(
+            crash_line(python).as_deref(),
+            Some("Traceback (most recent call last): ValueError: invalid literal")
+        );
+        assert_eq!(crash_line("client error: connection reset\n"), None);
     }
 }

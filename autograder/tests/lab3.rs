@@ -46,6 +46,26 @@ fn a_correct_python_selectors_loop_gets_full_marks_and_the_same_on_select_fails_
 }
 
 #[test]
+fn a_server_that_dies_after_its_first_client_fails_the_test_it_died_in() {
+    if !require_tool("python3") {
+        return;
+    }
+    let script = corpus("lab3/readiness_loop.py");
+    let g = grade(
+        "lab3",
+        &["--only", "echo-short"],
+        &["python3", script.to_str().unwrap(), "--die-after-one"],
+    );
+    // The echo was right; the program was not there any more at the end of the test.
+    g.assert_failed_exactly(&["echo-short"]);
+    assert!(
+        g.feedback("echo-short").contains("during the test"),
+        "{}",
+        g.describe()
+    );
+}
+
+#[test]
 fn a_server_that_keeps_the_usual_open_files_limit_fails_the_scale_test() {
     if !require_tool("python3") {
         return;

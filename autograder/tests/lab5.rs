@@ -158,6 +158,26 @@ fn checking_dots_before_decoding_fails_path_escape() {
 }
 
 #[test]
+fn a_thread_that_crashes_on_a_timeout_fails_slow_headers() {
+    // The crash closes the connection, which is all the exchange asked for: only the
+    // crash itself shows that the program failed.
+    mistake_fails_exactly(
+        "crash-on-timeout",
+        &["slow-headers"],
+        &["get-file", "keep-alive"],
+    );
+    if !require_tool("python3") {
+        return;
+    }
+    let argv = corpus_server("crash-on-timeout");
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let g = grade("lab5", &["--only", "slow-headers"], &argv);
+    let feedback = g.feedback("slow-headers");
+    assert!(feedback.contains("crashed during the test"), "{feedback}");
+    assert!(feedback.contains("request head timed out"), "{feedback}");
+}
+
+#[test]
 fn ignoring_connection_close_fails_although_the_idle_timeout_closes() {
     mistake_fails_exactly(
         "ignores-close",

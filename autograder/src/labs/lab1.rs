@@ -162,4 +162,6 @@ pub static LAB: Lab = Lab {
     handout: "handouts/lab1.md",
     server_args: &["--port", "{port}"],
     tests: lab1_tests!("7101"),
+    still_serves: crate::probe::echo::still_serves,
+    ends_program: &[],
 };

@@ -98,4 +98,6 @@ pub static LAB: Lab = Lab {
     handout: "handouts/lab2.md",
     server_args: &["--port", "{port}"],
     tests: lab2_tests!("7102"),
+    still_serves: crate::probe::echo::still_serves,
+    ends_program: &[],
 };

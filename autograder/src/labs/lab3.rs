@@ -127,4 +127,6 @@ pub static LAB: Lab = Lab {
             probe: concurrency::thousand_clients,
         },
     ),
+    still_serves: crate::probe::echo::still_serves,
+    ends_program: &[],
 };

@@ -20,6 +20,8 @@ pub static LAB: Lab = Lab {
     handout: "handouts/lab4.md",
     server_args: &["server", "--port", "{port}", "--root", "{root}"],
     tests: TESTS,
+    still_serves: crate::probe::ftp::Session::still_serves,
+    ends_program: &[],
 };
 
 const RFC959: &str = "RFC 959 (FTP): https://www.rfc-editor.org/rfc/rfc959";

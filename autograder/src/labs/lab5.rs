@@ -18,6 +18,8 @@ pub static LAB: Lab = Lab {
     handout: "handouts/lab5.md",
     server_args: &["--port", "{port}", "--root", "{root}"],
     tests: TESTS,
+    still_serves: crate::probe::http::still_serves,
+    ends_program: &["graceful-shutdown"],
 };
 
 const RFC_MESSAGES: &str = "RFC 9112 (HTTP/1.1 messages): https://www.rfc-editor.org/rfc/rfc9112";

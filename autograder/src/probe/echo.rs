@@ -49,6 +49,18 @@ pub fn short_message(ctx: &mut Ctx) -> ProbeResult {
     Ok(())
 }
 
+/// After a test: a new client still gets its echo (the program did not die, and is not
+/// stuck on an earlier client).
+pub fn still_serves(ctx: &mut Ctx) -> ProbeResult {
+    let message = format!("still there? {}\n", ctx.rng.token(8)).into_bytes();
+    let mut conn = ctx.connect()?;
+    conn.send(&message)?;
+    let echo = conn.recv_exact(message.len());
+    expect_bytes("the echo to a new client", &message, &echo)?;
+    conn.close();
+    Ok(())
+}
+
 /// Streams 8-12 MiB of random bytes while a second thread reads the echo slowly.
 ///
 /// The reader pauses now and then (once for a whole second), so the program's send buffer

@@ -345,6 +345,14 @@ impl Session {
     ///
     /// # Errors
     /// A failure if the reply or the close is missing.
+    /// After a test: a new session is still greeted with 220 and let go with 221.
+    ///
+    /// # Errors
+    /// A failure if no greeting (or no goodbye) comes.
+    pub fn still_serves(ctx: &mut Ctx) -> crate::rubric::ProbeResult {
+        Ok(Session::open(ctx)?.quit()?)
+    }
+
     pub fn quit(mut self) -> Result<(), Failure> {
         self.expect("QUIT", &[221])?;
         self.conn.expect_eof("after QUIT")

@@ -810,6 +810,14 @@ fn one_shot(ctx: &mut Ctx, req: &Request) -> Result<Response, Failure> {
     c.read_response(req)
 }
 
+/// After a test: a new client still gets an answer (any status) to a plain GET.
+pub fn still_serves(ctx: &mut Ctx) -> ProbeResult {
+    let h = host(ctx);
+    let req = Request::new("GET", "/", &h, &[("Connection", "close")]);
+    one_shot(ctx, &req)?;
+    Ok(())
+}
+
 /// Malformed requests get 400.
 pub fn bad_requests(ctx: &mut Ctx) -> ProbeResult {
     put(ctx, "index.html", b"<p>ok</p>\n")?;

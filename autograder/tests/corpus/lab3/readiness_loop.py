@@ -5,8 +5,10 @@ limit raised at start.
 
 With `--select` it is the same loop on select(2) (`selectors.SelectSelector`): select()
 cannot watch a descriptor numbered 1024 or above (FD_SETSIZE), so past about a thousand
-clients it fails however high the open-files limit is.
-Usage: python3 readiness_loop.py [--select] --port N
+clients it fails however high the open-files limit is. With `--die-after-one` it exits
+(as an unhandled error would) once its first client is served: the exchange went right,
+the server is gone.
+Usage: python3 readiness_loop.py [--select] [--die-after-one] --port N
 """
 import selectors
 import socket
@@ -42,6 +44,8 @@ def update(conn):
         except OSError:
             pass
         close(conn)
+        if "--die-after-one" in sys.argv:
+            sys.exit(1)
     else:
         sel.modify(conn.sock, events or selectors.EVENT_WRITE, conn)
 

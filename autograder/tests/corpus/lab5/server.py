@@ -20,6 +20,7 @@ MISTAKES = {
     "none", "no-keep-alive", "serial-keep-alive", "head-body", "path-escape",
     "binary-length", "drops-pipelined", "per-read-timeout", "read-whole-file",
     "small-pool", "no-graceful", "follows-symlinks", "head-error-body", "ignores-close",
+    "crash-on-timeout",
 }
 args = sys.argv[1:]
 port = int(args[args.index("--port") + 1])
@@ -234,6 +235,10 @@ def serve(conn):
                         return
                     left = TIMEOUT if mistake == "per-read-timeout" else deadline - time.monotonic()
                     if left <= 0:
+                        if mistake == "crash-on-timeout":
+                            # Mistake: the timeout is an error nobody catches; the thread
+                            # dies (and its connection with it), the server lives on.
+                            raise RuntimeError("request head timed out")
                         return
                     conn.settimeout(left)
                     try:
