@@ -176,9 +176,10 @@ pub fn grade(
     // only on the run's seed, not on which worker picks it up.
     let mut seeds = Rng::new(options.seed);
     let rngs: Vec<Rng> = tests.iter().map(|_| seeds.fork()).collect();
-    let run_one = |index: usize| -> TestResult {
-        let test = tests[index];
-        match limits.budget {
+    let run_one =
+        |index: usize| -> TestResult {
+            let test = tests[index];
+            match limits.budget {
             Some(budget) if started.elapsed() >= budget => TestResult {
                 test,
                 outcome: Outcome::Failed(
@@ -194,31 +195,17 @@ pub fn grade(
                 program_output: None,
             },
             _ => {
-                let result = run_test(
-                    lab,
-                    test,
-                    program,
-                    options,
-                    rngs[index].clone(),
-                    limits.startup,
-                );
+                let attempt =
+                    || run_test(lab, test, program, options, rngs[index].clone(), limits.startup);
                 // The grader's trouble (a port taken, a fork refused) is often passing: once
                 // more, with the same payloads, before the test is reported as not graded.
-                if matches!(result.outcome, Outcome::NotGraded(_)) {
-                    run_test(
-                        lab,
-                        test,
-                        program,
-                        options,
-                        rngs[index].clone(),
-                        limits.startup,
-                    )
-                } else {
-                    result
+                match attempt() {
+                    result if matches!(result.outcome, Outcome::NotGraded(_)) => attempt(),
+                    result => result,
                 }
             }
         }
-    };
+        };
 
     // Tests are independent (each starts its own program on its own port and root), so
     // several can run at once; most of a test's time is spent waiting for the program.

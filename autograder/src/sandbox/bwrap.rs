@@ -83,22 +83,10 @@ impl Bwrap {
                 .to_string()
         })?;
         let sandbox = Bwrap::new(exe, uid);
-        let mut probe = sandbox.command(&["true".to_string()], Path::new("/"));
-        probe
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let out = probe
-            .output()
-            .map_err(|e| format!("cannot run bwrap: {e}"))?;
-        if out.status.success() {
-            Ok(sandbox)
-        } else {
-            Err(format!(
-                "bwrap cannot make a sandbox here ({})",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
-        }
+        sandbox
+            .check(Path::new("/"))
+            .map_err(|e| format!("bwrap cannot make a sandbox here ({e})"))?;
+        Ok(sandbox)
     }
 
     /// This sandbox, set up for a graded program: its working directory read-write, and
