@@ -33,6 +33,19 @@ fn binary_submission(class: &Path, student: &str, exe: &Path, name: &str, args: 
     std::fs::copy(exe, dir.join(name)).unwrap();
 }
 
+/// A submission that serves only if it sees no network but loopback: it earns full marks
+/// exactly when the sandbox keeps it off every other network (nothing is contacted).
+fn network_probe_submission(class: &Path, student: &str) {
+    let dir = run_script(
+        class,
+        student,
+        "# /proc/net/dev lists the interfaces of this network namespace (2 header lines).\n\
+         if [ \"$(tail -n +3 /proc/net/dev | grep -cv '^ *lo:')\" != 0 ]; then exec sleep 1000; fi\n\
+         exec \"${0%/*}/server\" \"$@\"",
+    );
+    std::fs::copy(package_bin("lab1-solution"), dir.join("server")).unwrap();
+}
+
 /// A single Cargo package: a copy of `package_dir` under the package name `lab1` (as a
 /// student's `labs/lab1` is), with the workspace's lock file so it builds offline.
 fn cargo_package(class: &Path, student: &str, package_dir: &str) -> PathBuf {
@@ -291,6 +304,7 @@ fn hostile_submissions_change_nothing_outside_their_own_scratch() {
 
     // Honest peers.
     cargo_package(&class, "honest-solution", "solutions/lab1");
+    network_probe_submission(&class, "loopback-only");
     workspace_copy(&class, "honest-stub");
     binary_submission(
         &class,
@@ -458,6 +472,7 @@ fn hostile_submissions_change_nothing_outside_their_own_scratch() {
             ("honest-solution", "15,15,5,10"),
             ("honest-stub", "0,15,0,0"),
             ("honest-buggy", "5,15,5,0"),
+            ("loopback-only", "15,15,5,10"),
             ("attack-forge", "0,15,0,0"),
             ("attack-snoop", "0,15,0,0"),
             ("attack-vandal", "15,15,5,10"),
@@ -796,6 +811,7 @@ fn an_unprivileged_instructor_gets_the_same_sandbox() {
     let grader = tmp.path().join("autograder");
     std::fs::copy(env!("CARGO_BIN_EXE_autograder"), &grader).unwrap();
     binary_submission(&class, "good", &package_bin("lab1-solution"), "server", &[]);
+    network_probe_submission(&class, "loopback-only");
     binary_submission(
         &class,
         "buggy",
@@ -843,11 +859,18 @@ fn an_unprivileged_instructor_gets_the_same_sandbox() {
     assert!(output.status.success(), "{}", describe(&output));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("in a sandbox (bubblewrap)"), "{stderr}");
+    // Without root, the workers still get a network of their own (through bwrap's user
+    // namespace): loopback only, and no collisions between submissions.
+    assert!(
+        stderr.contains("each in its own network namespace"),
+        "{stderr}"
+    );
     expect_grades(
         &out,
         &[
             ("good", "15,15,5,10"),
             ("buggy", "5,15,5,0"),
+            ("loopback-only", "15,15,5,10"),
             ("attack-forge", "0,15,0,0"),
         ],
         &stderr,

@@ -205,7 +205,9 @@ struct Plan {
     builder: Builder,
     /// Root of every submission's private place (removed at the end).
     scratch: PathBuf,
-    private_net: bool,
+    worker_net: WorkerNet,
+    /// The grader's own copy that workers run.
+    grader: PathBuf,
     budget: Duration,
     hard_limit: Duration,
 }
@@ -388,7 +390,15 @@ impl BatchArgs {
             }
         };
         sandbox::become_subreaper();
-        let private_net = !self.no_netns && sandbox::private_network_available();
+        let worker_net = match (&isolation, self.no_netns) {
+            (_, true) => WorkerNet::Shared,
+            _ if sandbox::private_network_available() => WorkerNet::Unshared,
+            (Isolation::Sandboxed(bwrap), false) if bwrap_network_available(bwrap) => {
+                WorkerNet::Bwrap
+            }
+            _ => WorkerNet::Shared,
+        };
+        let grader = copy_of_grader(tools.path())?;
         let startup = Duration::from_secs(self.limits.startup_limit.max(1));
         // Each test may take its start-up, its limit and a teardown; the budget is the sum,
         // so a well-behaved slow program is never cut short.
@@ -408,7 +418,8 @@ impl BatchArgs {
         let plan = Plan {
             lab,
             seed: args.seed.unwrap_or_else(Rng::fresh_seed),
-            private_net,
+            worker_net,
+            grader,
             budget,
             // The worker stops starting tests at the budget; the one in flight may need
             // its whole time: only then is the worker killed from outside.
@@ -597,7 +608,7 @@ fn run_class(plan: &Plan, students: Vec<String>) -> anyhow::Result<ExitCode> {
         plan.lab.name,
         plan.tests.len(),
         plan.seed,
-        if plan.private_net {
+        if plan.worker_net != WorkerNet::Shared {
             "each in its own network namespace"
         } else {
             "network namespaces unavailable: on random free ports"
@@ -935,15 +946,53 @@ enum WorkerError {
     Trouble(String),
 }
 
-/// The executable workers run: on Linux this very process's image (`/proc/self/exe`, which
-/// in the forked child is still ours), so that a rebuild or a replacement of the grader's
-/// file during a batch cannot change, or break, the grader the rest of the class gets.
-fn grader_executable() -> Result<PathBuf, String> {
-    let own = Path::new("/proc/self/exe");
-    if own.exists() {
-        return Ok(own.to_path_buf());
-    }
-    std::env::current_exe().map_err(|e| format!("cannot find the grader: {e}"))
+/// A private copy of this very process's image (read through `/proc/self/exe`, which is
+/// ours even if the file was replaced since), for the workers to run: a rebuild or a
+/// replacement of the grader's file during a batch cannot change, or break, the grader
+/// the rest of the class gets.
+fn copy_of_grader(dir: &Path) -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let own = if Path::new("/proc/self/exe").exists() {
+        PathBuf::from("/proc/self/exe")
+    } else {
+        std::env::current_exe().context("cannot find the grader")?
+    };
+    let copy = dir.join("autograder");
+    std::fs::copy(&own, &copy).context("cannot copy the grader for its workers")?;
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755))?;
+    Ok(copy)
+}
+
+/// Whether bwrap can give a process a network namespace here (tried for real).
+fn bwrap_network_available(bwrap: &Bwrap) -> bool {
+    Command::new(&bwrap.exe)
+        .args([
+            "--dev-bind",
+            "/",
+            "/",
+            "--unshare-user",
+            "--unshare-net",
+            "--",
+            "true",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// How a worker gets a network of its own (only loopback: no port collisions between
+/// submissions, no traffic off the machine).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WorkerNet {
+    /// It shares ours (`--no-netns`, or nothing else works here).
+    Shared,
+    /// As root: `unshare(CLONE_NEWNET)` as it starts.
+    Unshared,
+    /// As anyone else: it starts inside `bwrap --unshare-net` (a user namespace makes
+    /// the network namespace possible), which sees the whole system as it is.
+    Bwrap,
 }
 
 /// The most a worker's report may weigh (a full report with transcripts is ~100 KiB).
@@ -960,7 +1009,23 @@ fn run_worker(
     out: &Path,
 ) -> Result<Report, WorkerError> {
     let trouble = WorkerError::Trouble;
-    let mut cmd = Command::new(grader_executable().map_err(trouble)?);
+    let mut cmd = match (&plan.isolation, plan.worker_net) {
+        (Isolation::Sandboxed(bwrap), WorkerNet::Bwrap) => {
+            let mut cmd = Command::new(&bwrap.exe);
+            cmd.args([
+                "--dev-bind",
+                "/",
+                "/",
+                "--unshare-user",
+                "--unshare-net",
+                "--die-with-parent",
+                "--",
+            ])
+            .arg(&plan.grader);
+            cmd
+        }
+        _ => Command::new(&plan.grader),
+    };
     cmd.current_dir(cwd)
         .args([
             "grade",
@@ -990,9 +1055,12 @@ fn run_worker(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let (mut child, _guard) =
-        sandbox::spawn_contained(&mut cmd, plan.private_net, &Containment::default())
-            .map_err(|e| trouble(format!("cannot start the grading worker: {e}")))?;
+    let (mut child, _guard) = sandbox::spawn_contained(
+        &mut cmd,
+        plan.worker_net == WorkerNet::Unshared,
+        &Containment::default(),
+    )
+    .map_err(|e| trouble(format!("cannot start the grading worker: {e}")))?;
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let report = thread::spawn(move || {
