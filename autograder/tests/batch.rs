@@ -249,7 +249,12 @@ fn a_class_of_stub_copies_with_old_times_is_graded_from_each_students_own_code()
     }
     workspace_copy(&class, "eve");
     age_files(&class, Duration::from_secs(3 * 86400));
-    let output = autograder()
+    // The instructor rebuilds the grader while the class is being graded: the grader's
+    // file is replaced (here by one that fails at once) as soon as the batch has started.
+    let grader = tmp.path().join("autograder");
+    std::fs::copy(env!("CARGO_BIN_EXE_autograder"), &grader).unwrap();
+    let child = std::process::Command::new(&grader)
+        .current_dir(workspace())
         .args(["batch", "lab1"])
         .arg(&class)
         .arg("--out")
@@ -261,8 +266,16 @@ fn a_class_of_stub_copies_with_old_times_is_graded_from_each_students_own_code()
             "echo-short,half-close-flush",
             "--offline",
         ])
-        .output()
+        .env("NETLABS_ROOT", workspace())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    let broken = tmp.path().join("autograder.new");
+    std::fs::write(&broken, "#!/bin/sh\nexit 3\n").unwrap();
+    std::fs::set_permissions(&broken, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::rename(&broken, &grader).unwrap();
+    let output = child.wait_with_output().unwrap();
     assert!(output.status.success(), "{}", describe(&output));
     expect_grades(
         &out,
