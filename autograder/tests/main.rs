@@ -17,5 +17,6 @@ mod lab2;
 mod lab3;
 mod lab4;
 mod lab5;
+mod thirdparty;
 mod watch;
 mod workspace;
