@@ -149,35 +149,22 @@ impl Cgroup {
 
     /// The most memory the group has held, in bytes.
     pub fn peak_memory(&self) -> Option<u64> {
-        let file = if self.v2 {
-            "memory.peak"
-        } else {
-            "memory.max_usage_in_bytes"
-        };
-        fs::read_to_string(self.dirs[0].join(file))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
+        self.memory_number("memory.peak", "memory.max_usage_in_bytes")
     }
 
     /// The memory limit it enforces, in bytes.
     pub fn memory_limit(&self) -> Option<u64> {
-        let file = if self.v2 {
-            "memory.max"
-        } else {
-            "memory.limit_in_bytes"
-        };
+        self.memory_number("memory.max", "memory.limit_in_bytes")
+    }
+
+    /// A number from the memory controller's file: named `v2` or `v1` by the version.
+    fn memory_number(&self, v2: &str, v1: &str) -> Option<u64> {
+        let file = if self.v2 { v2 } else { v1 };
         fs::read_to_string(self.dirs[0].join(file))
             .ok()?
             .trim()
             .parse()
             .ok()
-    }
-
-    /// Whether any process is still in the group.
-    pub fn is_empty(&self) -> bool {
-        self.members().is_empty()
     }
 
     fn members(&self) -> Vec<i32> {
