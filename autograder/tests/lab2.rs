@@ -24,52 +24,37 @@ fn untouched_stub_scores_zero_and_names_its_todo() {
     );
 }
 
-#[test]
-fn the_iterative_lab1_server_fails_the_concurrency_tests() {
-    // Lab 1's reference: correct, but one client at a time.
-    let g = grade_bin("lab2", &package_bin("lab1-solution"));
-    g.assert_failed_exactly(&["stalled-client", "many-clients"]);
-    assert!(g
-        .feedback("stalled-client")
-        .contains("stuck reading from c1"));
-}
+mutants! { "lab2":
+    /// Lab 1's reference: correct, but one client at a time.
+    fn the_iterative_lab1_server_fails_the_concurrency_tests: "lab1-solution"
+        aims at "stalled-client", fails &["stalled-client", "many-clients"],
+        graded |_| grade_bin("lab2", &package_bin("lab1-solution")),
+        then |g| { assert!(g.feedback("stalled-client").contains("stuck reading from c1")); };
 
-#[test]
-fn one_global_lock_around_each_session_fails_the_concurrency_tests() {
-    let g = grade_bin("lab2", &corpus_rust("lab2/global_lock.rs"));
-    g.assert_failed_exactly(&["stalled-client", "many-clients"]);
-}
+    fn one_global_lock_around_each_session_fails_the_concurrency_tests: "global_lock.rs"
+        aims at "stalled-client", fails &["stalled-client", "many-clients"],
+        graded |_| grade_bin("lab2", &corpus_rust("lab2/global_lock.rs"));
 
-#[test]
-fn a_pool_of_two_threads_fails_many_clients() {
-    let g = grade_bin("lab2", &corpus_rust("lab2/pool_of_two.rs"));
-    g.assert_failed_exactly(&["many-clients"]);
-    assert!(g
-        .feedback("many-clients")
-        .contains("c3 got no echo of its first byte"));
-}
+    fn a_pool_of_two_threads_fails_many_clients: "pool_of_two.rs"
+        aims at "many-clients", fails &["many-clients"],
+        graded |_| grade_bin("lab2", &corpus_rust("lab2/pool_of_two.rs")),
+        then |g| {
+            assert!(g.feedback("many-clients").contains("c3 got no echo of its first byte"));
+        };
 
-#[test]
-fn threads_sharing_one_buffer_fail_many_clients() {
-    let g = grade_bin("lab2", &corpus_rust("lab2/shared_buffer.rs"));
-    g.assert_failed_exactly(&["many-clients"]);
-    let feedback = g.feedback("many-clients");
-    assert!(
-        feedback.contains("clients' data got mixed up"),
-        "{feedback}"
-    );
-}
+    fn threads_sharing_one_buffer_fail_many_clients: "shared_buffer.rs"
+        aims at "many-clients", fails &["many-clients"],
+        graded |_| grade_bin("lab2", &corpus_rust("lab2/shared_buffer.rs")),
+        then |g| {
+            let feedback = g.feedback("many-clients");
+            assert!(feedback.contains("clients' data got mixed up"), "{feedback}");
+        };
 
-#[test]
-fn leaking_descriptors_fails_connection_burst() {
-    if !std::path::Path::new("/proc/self/fd").exists() {
-        return; // the leak is only visible through /proc
-    }
-    let g = grade_bin("lab2", &corpus_rust("lab2/leaks_descriptors.rs"));
-    g.assert_failed_exactly(&["connection-burst"]);
-    assert!(g
-        .feedback("connection-burst")
-        .contains("open file descriptors"));
+    /// The leak is visible through /proc, which the suite's Linux machines have.
+    fn leaking_descriptors_fails_connection_burst: "leaks_descriptors.rs"
+        aims at "connection-burst", fails &["connection-burst"],
+        graded |_| grade_bin("lab2", &corpus_rust("lab2/leaks_descriptors.rs")),
+        then |g| { assert!(g.feedback("connection-burst").contains("open file descriptors")); };
 }
 
 #[test]

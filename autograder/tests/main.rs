@@ -4,6 +4,7 @@
 //! get zero, and each buggy program in `corpus/` fails exactly the tests meant to catch
 //! its mistake (and passes the others).
 
+#[macro_use]
 mod support;
 
 mod batch;
@@ -17,6 +18,7 @@ mod lab2;
 mod lab3;
 mod lab4;
 mod lab5;
+mod mutation;
 mod thirdparty;
 mod watch;
 mod workspace;

@@ -238,3 +238,56 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A program with one known mistake, graded by the suite (declared with `mutants!`).
+///
+/// Every rubric test must be the aim of at least one mutant (`tests/mutation.rs` checks
+/// it), so no test exists that no mistake has been shown to fail.
+#[derive(Debug)]
+pub struct Mutant {
+    /// The lab whose rubric grades it.
+    pub lab: &'static str,
+    /// How its corpus README names it: the first cell of its row.
+    pub program: &'static str,
+    /// The rubric test this mistake is aimed at: the reason the program exists.
+    pub aims_at: &'static str,
+    /// Exactly the tests it fails: its aim, and those it also fails on the way.
+    pub fails: &'static [&'static str],
+}
+
+/// Declares a lab's mutants. Each row becomes a `#[test]` that grades the program and
+/// asserts it fails exactly `fails` (then runs the optional extra check on the report),
+/// and a row of the lab's `MUTANTS` table, which the coverage test reads. One list, so a
+/// mutant cannot be documented as proving a test without being graded.
+///
+/// ```ignore
+/// mutants! { "lab1":
+///     /// Reads once, echoes, closes.
+///     fn one_read: "one_read.rs" aims at "echo-fragments",
+///         fails &["echo-large-binary", "echo-fragments", "half-close-flush"],
+///         graded |_| grade_bin("lab1", &corpus_rust("lab1/one_read.rs"));
+/// }
+/// ```
+///
+/// `graded` is a closure given `fails`, for labs that grade only the tests concerned.
+macro_rules! mutants {
+    ($lab:literal: $(
+        $(#[doc = $doc:literal])*
+        fn $name:ident: $program:literal aims at $aim:literal, fails $fails:expr,
+            graded $grade:expr $(, then |$g:ident| $check:block)?;
+    )*) => {
+        /// This lab's mutants, for the coverage test in `mutation.rs`.
+        pub const MUTANTS: &[$crate::support::Mutant] = &[$(
+            $crate::support::Mutant { lab: $lab, program: $program, aims_at: $aim, fails: $fails },
+        )*];
+        $(
+            $(#[doc = $doc])*
+            #[test]
+            fn $name() {
+                let graded: $crate::support::Graded = ($grade)($fails);
+                graded.assert_failed_exactly($fails);
+                $( let $g = &graded; $check )?
+            }
+        )*
+    };
+}
