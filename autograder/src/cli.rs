@@ -189,20 +189,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let problems = if fix {
                 let (changed, problems) = crate::handouts::fix_all(&root)?;
                 for file in changed {
-                    println!("updated {}", file.display());
+                    sayln!("updated {}", file.display());
                 }
                 problems
             } else {
                 crate::handouts::check_all(&root)
             };
             for p in &problems {
-                println!("{p}");
+                sayln!("{p}");
             }
             if problems.is_empty() {
-                println!("handouts: code blocks, steps and rubric tables agree with the code");
+                sayln!("handouts: code blocks, steps and rubric tables agree with the code");
                 Ok(ExitCode::SUCCESS)
             } else {
-                println!(
+                sayln!(
                     "handouts: {} problem(s){}",
                     problems.len(),
                     if fix {
@@ -277,7 +277,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             if worker {
                 let report = runner::grade(lab, &program, &options, &mut |_| {});
-                println!("{}", crate::report::wire::encode(&report));
+                sayln!("{}", crate::report::wire::encode(&report));
                 return Ok(exit_code(&report));
             }
             if sandbox || run_as.is_some() {
@@ -324,7 +324,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::List { lab, format } => {
             let lab = find_lab(&lab)?;
-            print!(
+            say!(
                 "{}",
                 match format {
                     ListFormat::Text => rubric_text(lab),
@@ -342,7 +342,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 _ => Vec::new(),
             };
             if !failing.is_empty() {
-                println!(
+                sayln!(
                     "Hints for the tests that failed when you last checked them, gentle to \
                      explicit (`--all` for every test):\n"
                 );
@@ -365,11 +365,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => lab.tests.iter().collect(),
             };
             for t in tests {
-                println!("{} — {}", t.id, t.name);
+                sayln!("{} — {}", t.id, t.name);
                 for (i, hint) in t.hints.iter().enumerate() {
-                    println!("  {}. {hint}", i + 1);
+                    sayln!("  {}. {hint}", i + 1);
                 }
-                println!();
+                sayln!();
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -458,7 +458,7 @@ fn grade_and_print(
     let streaming = format == Format::Text;
     let live = std::io::stderr().is_terminal();
     if streaming {
-        print!(
+        say!(
             "{}",
             text::header(lab, &Program::shell_words(&program.argv), options.seed)
         );
@@ -472,7 +472,7 @@ fn grade_and_print(
                 eprint!("\r\x1b[2K");
             }
             if streaming {
-                print!("{}", text::result(result, true));
+                say!("{}", text::result(result, true));
                 let _ = std::io::stdout().flush();
             }
         }
@@ -481,14 +481,14 @@ fn grade_and_print(
     let report = runner::grade(lab, program, options, &mut progress);
     match format {
         Format::Text => {
-            println!("{}", text::summary(&report));
+            sayln!("{}", text::summary(&report));
         }
-        Format::Json => println!(
+        Format::Json => sayln!(
             "{}",
             serde_json::to_string_pretty(&gradescope::results_json(&report))
                 .context("cannot encode the report")?
         ),
-        Format::Junit => print!("{}", junit::xml(&report)),
+        Format::Junit => say!("{}", junit::xml(&report)),
     }
     Ok(exit_code(&report))
 }

@@ -107,7 +107,7 @@ impl DemoArgs {
             servers.push(server);
         }
         let width = targets.iter().map(|t| t.label.len()).max().unwrap_or(8);
-        println!(
+        sayln!(
             "{} slow clients per server type {:?} one byte every {} ms, all at once:\n",
             self.clients,
             String::from_utf8_lossy(MESSAGE),
@@ -144,13 +144,13 @@ impl DemoArgs {
                 }
                 Happening::Failed(why) => format!("FAILED: {why}"),
             };
-            println!(
+            sayln!(
                 "  {:>5.2} s  {label:<width$}  client {}  {line}",
                 e.at.as_secs_f64(),
                 e.client + 1
             );
         }
-        println!("\nWhen each client got its first echo and when it finished (seconds):\n");
+        sayln!("\nWhen each client got its first echo and when it finished (seconds):\n");
         for (s, t) in targets.iter().enumerate() {
             let cells: Vec<String> = (0..self.clients)
                 .map(|c| match (first[s][c], done[s][c]) {
@@ -172,12 +172,12 @@ impl DemoArgs {
             } else {
                 "served together"
             };
-            println!("  {:<width$}  {}   {verdict}", t.label, cells.join("  "));
+            sayln!("  {:<width$}  {}   {verdict}", t.label, cells.join("  "));
         }
         drop(servers); // tears the servers down before the bench starts its own
 
         if !self.no_bench {
-            println!("\nMeasuring them with `autograder bench lab1` …\n");
+            sayln!("\nMeasuring them with `autograder bench lab1` …\n");
             let options = BenchOptions {
                 clients: vec![1, 2, 4, 8, 16, 32],
                 duration: Duration::from_secs_f64(self.bench_duration.max(0.1)),
@@ -196,8 +196,8 @@ impl DemoArgs {
                 "echo servers: iterative vs threaded vs event-driven",
                 &rows,
             )?;
-            print!("\n{}", bench::table(&rows));
-            println!("wrote {} and {}", csv.display(), svg.display());
+            say!("\n{}", bench::table(&rows));
+            sayln!("wrote {} and {}", csv.display(), svg.display());
         }
         Ok(ExitCode::SUCCESS)
     }

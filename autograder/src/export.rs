@@ -89,7 +89,7 @@ impl ExportArgs {
                 let bytes = gradescope_zip(&root, lab.name, only.as_deref())?;
                 std::fs::write(&out, bytes)
                     .with_context(|| format!("cannot write {}", out.display()))?;
-                println!(
+                sayln!(
                     "Wrote {}: upload it as the autograder of the {} assignment on Gradescope",
                     out.display(),
                     lab.name
@@ -97,7 +97,7 @@ impl ExportArgs {
             }
             What::Student { out } => {
                 student_copy(&root, &out)?;
-                println!(
+                sayln!(
                     "Wrote the student copy to {} (no solutions/; GitHub Classroom workflow in .github/workflows/classroom.yml)",
                     out.display()
                 );
@@ -105,7 +105,7 @@ impl ExportArgs {
             What::Classroom { out } => {
                 std::fs::write(&out, classroom_workflow())
                     .with_context(|| format!("cannot write {}", out.display()))?;
-                println!("Wrote {}", out.display());
+                sayln!("Wrote {}", out.display());
             }
         }
         Ok(ExitCode::SUCCESS)

@@ -25,6 +25,10 @@
 //! - [`report`]: text, Gradescope JSON and JUnit output.
 //! - [`procfs`]: facts about processes from Linux's `/proc`.
 //! - [`rng`]: seeded randomness, so every run can be repeated.
+//! - [`output`]: standard output that a reader going away (`| head`) cannot crash.
+
+#[macro_use]
+pub mod output;
 
 pub mod batch;
 pub mod bench;

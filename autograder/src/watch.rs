@@ -72,16 +72,16 @@ pub fn watch(
     for run in 1.. {
         if clear {
             // Erase the screen and move home, so each run starts on a clean page.
-            print!("\x1b[2J\x1b[H");
+            say!("\x1b[2J\x1b[H");
         }
-        println!("[watch] run {run} ({cause})");
+        sayln!("[watch] run {run} ({cause})");
         let _ = std::io::stdout().flush();
         // Taken before building, so that a save during the run is not missed.
         let before = Snapshot::take(&dir);
         if let Err(e) = check::check(lab, root, &options()) {
-            println!("\n{e:#}");
+            sayln!("\n{e:#}");
         }
-        println!(
+        sayln!(
             "[watch] {}",
             if settings.manual {
                 "press Enter to re-run; q then Enter (or Ctrl-C) quits".to_string()
@@ -107,7 +107,7 @@ pub fn watch(
             None => break,
         }
     }
-    println!("[watch] bye");
+    sayln!("[watch] bye");
     Ok(())
 }
 

@@ -290,3 +290,20 @@ fn runs_with_the_same_seed_pick_their_own_ports() {
     };
     assert_ne!(ports(), ports());
 }
+
+/// `autograder list lab5 | head -1`: the reader leaves early. The grader must not panic
+/// ("failed printing to stdout") but finish as usual.
+#[test]
+fn a_reader_that_leaves_early_does_not_crash_the_grader() {
+    let mut child = autograder()
+        .args(["list", "lab5"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("autograder starts");
+    drop(child.stdout.take()); // the reader is gone before the first line is written
+    let out = child.wait_with_output().expect("autograder ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "status {}: {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

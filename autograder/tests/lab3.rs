@@ -80,6 +80,24 @@ mutants! { "lab3":
         fails &["many-clients", "non-reading-client"],
         graded |_| grade("lab3", &[], &["python3", corpus("lab3/blocking_send.py").to_str().unwrap()]);
 
+    /// Its output is queued while the client is slow; closing at the read of 0 loses it.
+    /// (Short exchanges that half-close at once lose theirs when the loop happens to read
+    /// the bytes and the 0 in one go, so the tests made of them are left out here.)
+    fn closing_at_eof_with_output_pending_fails_half_close_flush: "readiness_loop.py --close-at-eof"
+        aims at "half-close-flush", fails &["half-close-flush"],
+        graded |_| {
+            let script = corpus("lab3/readiness_loop.py");
+            grade(
+                "lab3",
+                &["--only", "half-close-flush,echo-short,echo-large-binary,many-clients"],
+                &["python3", script.to_str().unwrap(), "--close-at-eof"],
+            )
+        },
+        then |g| {
+            let feedback = g.feedback("half-close-flush");
+            assert!(feedback.contains("received only the first"), "{feedback}");
+        };
+
     fn unbounded_buffering_fails_bounded_memory: "unbounded_buffer.py"
         aims at "bounded-memory", fails &["bounded-memory"],
         graded |_| grade("lab3", &[], &["python3", corpus("lab3/unbounded_buffer.py").to_str().unwrap()]),

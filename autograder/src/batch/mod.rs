@@ -339,7 +339,7 @@ impl BatchArgs {
                 scratch.path(),
                 true,
             )?);
-            println!(
+            sayln!(
                 "{}: dependencies compiled into {}",
                 lab.name,
                 cache.display()
@@ -434,7 +434,7 @@ impl BatchArgs {
         };
         if plan.args.single {
             let row = grade_one(&plan, 0, "submission", &plan.submissions, &plan.out);
-            println!(
+            sayln!(
                 "{}: {}/{}{}",
                 plan.lab.name,
                 row.score,
@@ -655,8 +655,8 @@ fn run_class(plan: &Plan, students: Vec<String>) -> anyhow::Result<ExitCode> {
     write_grades(plan, &rows)?;
     let summary = class_summary(plan, &rows, started.elapsed());
     std::fs::write(plan.out.join("summary.txt"), &summary)?;
-    print!("{summary}");
-    println!(
+    say!("{summary}");
+    sayln!(
         "Wrote {}/grades.csv and STUDENT/{{results.json,feedback.txt,junit.xml}}",
         plan.out.display()
     );

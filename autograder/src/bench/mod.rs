@@ -707,8 +707,8 @@ impl BenchArgs {
         let rows = run(&profile, &targets, &options, &mut progress)?;
         let title = format!("{}: {what}", profile.name);
         let (csv_path, svg_path) = write_outputs(&self.out, &title, &rows)?;
-        print!("{}", table(&rows));
-        println!("wrote {} and {}", csv_path.display(), svg_path.display());
+        say!("{}", table(&rows));
+        sayln!("wrote {} and {}", csv_path.display(), svg_path.display());
         Ok(std::process::ExitCode::SUCCESS)
     }
 }

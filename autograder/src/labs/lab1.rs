@@ -79,8 +79,10 @@ macro_rules! lab1_tests {
                 group: "echo",
                 points: 10,
                 visibility: Visibility::Visible,
-                checks: "sends 100-300 KB of random bytes (not ending in a newline), shuts down its \
-                         write side at once, then expects the whole echo followed by the close",
+                checks: "sends 4-6 MiB of random bytes (no newline) through a small receive buffer, \
+                         reading nothing, until the program stops taking them, so that it holds \
+                         output when the FIN comes; then shuts down its write side, reads the \
+                         echo slowly and expects every byte sent, then the close",
                 hints: &[
                     "`read` returning 0 means the client will send nothing more. Anything you still \
                      hold must be written before you close.",

@@ -194,46 +194,81 @@ pub fn fragments(ctx: &mut Ctx) -> ProbeResult {
     Ok(())
 }
 
-/// Sends a payload, half-closes at once, and expects all of it back, then the close.
+/// Makes the program hold output it cannot send yet when the client's FIN arrives, then
+/// expects all of it, then the close.
+///
+/// A small payload would not show the mistake this test is for: the kernel's buffers
+/// absorb a few hundred KB, so the program's output is all sent before it sees the FIN
+/// (the first version of this test sent 100-300 KB, and an event loop that closed at EOF
+/// with output pending got full marks). So the client sends several MiB through a small
+/// receive buffer, reading nothing, until the program stops taking bytes: its writes are
+/// then blocked (a blocking server) or its output is queued (an event loop). Only then
+/// does it half-close, and it reads the echo slowly, so the send buffer stays full while
+/// the program reaches the FIN.
 pub fn half_close_flush(ctx: &mut Ctx) -> ProbeResult {
-    let size = ctx.rng.range(100_000, 300_000);
+    let size = ctx.rng.range(4 << 20, 6 << 20);
     let mut payload = ctx.rng.bytes(size);
-    // End on a byte that is not a line feed, so line-by-line servers show their mistake.
-    *payload.last_mut().expect("non-empty") = b'!';
-    let mut conn = ctx.connect()?;
-    let writer = {
-        let mut conn = conn.try_clone()?;
-        let payload = payload.clone();
-        thread::spawn(move || -> Result<(), Failure> {
-            conn.send(&payload)?;
-            conn.half_close()
-        })
+    // No line feed anywhere, so a line-by-line server holds everything until EOF and shows
+    // its mistake, wherever the program stops taking bytes.
+    for byte in payload.iter_mut().filter(|b| **b == b'\n') {
+        *byte = b'!';
+    }
+    let mut conn = ctx.connect_constrained(16 * 1024, 1000)?;
+    let sent = conn.send_while_taken(&payload, Duration::from_millis(500))?;
+    payload.truncate(sent);
+    conn.half_close()?;
+    let mut echo = super::Received {
+        bytes: Vec::with_capacity(sent),
+        end: End::Complete,
     };
-    let echo = conn.recv_to_eof(size + 65536);
-    let writer_result = writer
-        .join()
-        .unwrap_or_else(|_| Err(Failure::new("writer panicked")));
+    while echo.end == End::Complete && echo.bytes.len() <= sent {
+        // Slowly, 32 KiB at a time: the program's send buffer stays full, so whatever it
+        // read last is still its own to send when its read returns 0.
+        let piece = conn.recv_exact(32 * 1024);
+        echo.bytes.extend_from_slice(&piece.bytes);
+        echo.end = piece.end;
+        if !payload.starts_with(&echo.bytes[..echo.bytes.len().min(sent)]) {
+            break; // wrong already: the rest would only take time
+        }
+        thread::sleep(Duration::from_millis(2));
+    }
     let reproduce = reproduce_python(ctx.reproduce_port, "b'no newline at the end'", true);
-    if echo.bytes == payload && echo.end == End::TimedOut {
-        return Err(Failure::new(
-            "every byte came back, but the program never closed the connection after the client half-closed",
-        )
-        .expected("after the echo, the connection closes (the client's read returns 0)")
-        .got("the connection stayed open and silent")
-        .detail("When read returns 0 the client has finished sending: send what is pending, then close.")
-        .reproduce(reproduce)
-        .into());
-    }
-    expect_bytes("the echo before the close", &payload, &echo)
-        .map_err(|f| f.reproduce(reproduce))?;
-    if echo.end != End::Eof {
-        return Err(Failure::new(format!(
-            "after the echo, {:?} instead of a clean close",
-            echo.end
+    let held = |f: Failure| {
+        f.detail(format!(
+            "The client sent {:.1} MiB without reading, until the program stopped taking \
+             bytes, then half-closed and read the echo. When read returns 0, the client has \
+             only finished sending: everything the program still holds must be sent before \
+             it closes.",
+            sent as f64 / (1 << 20) as f64
         ))
+        .reproduce(reproduce.clone())
+    };
+    if echo.bytes == payload && echo.end == End::TimedOut {
+        return Err(held(
+            Failure::new(
+                "every byte came back, but the program never closed the connection after the client half-closed",
+            )
+            .expected("after the echo, the connection closes (the client's read returns 0)")
+            .got("the connection stayed open and silent"),
+        )
         .into());
     }
-    writer_result?;
+    let received = super::Received {
+        bytes: echo.bytes,
+        end: if echo.end == End::Complete {
+            End::Error("more bytes than were sent".into())
+        } else {
+            echo.end
+        },
+    };
+    expect_bytes("the echo before the close", &payload, &received).map_err(held)?;
+    if received.end != End::Eof {
+        return Err(held(Failure::new(format!(
+            "after the echo, {:?} instead of a clean close",
+            received.end
+        )))
+        .into());
+    }
     Ok(())
 }
 

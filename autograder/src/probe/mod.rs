@@ -99,6 +99,52 @@ impl Ctx {
         Conn::open(self.addr(), label, self.transcript.clone(), self.deadline)
     }
 
+    /// Opens a connection like [`Ctx::connect`] that looks like a slow, constrained client
+    /// to the program's kernel: a small receive buffer and a small maximum segment size
+    /// (`mss`), both set before the handshake so they shape it.
+    ///
+    /// Over loopback a segment can be 64 KiB, and Linux sizes a sender's buffer by segments
+    /// (about twenty of them): a program would have megabytes of kernel buffer in front of
+    /// it, and everything it holds would fit there. With 1,000-byte segments its send
+    /// buffer stays near 100 KiB, so once this client stops reading, the program itself
+    /// holds what it could not send.
+    ///
+    /// # Errors
+    /// A failure saying the connection was refused or timed out.
+    pub fn connect_constrained(&mut self, recv_buffer: usize, mss: u32) -> Result<Conn, Failure> {
+        self.connections += 1;
+        let label = format!("c{}", self.connections);
+        let addr = self.addr();
+        let failed = |e: io::Error| {
+            self.transcript
+                .note(&label, '!', format!("connect failed: {e}"));
+            Failure::new(format!("could not connect to {addr} ({label}): {e}"))
+        };
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )
+        .map_err(failed)?;
+        // Either may be refused by an unusual kernel; the connection then is an ordinary one.
+        let _ = socket.set_recv_buffer_size(recv_buffer);
+        let _ = socket.set_tcp_mss(mss);
+        let wait = self
+            .deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
+        socket.connect_timeout(&addr.into(), wait).map_err(failed)?;
+        self.transcript
+            .note(&label, '>', "connect (small receive buffer and segments)");
+        Ok(Conn {
+            stream: socket.into(),
+            label,
+            log: self.transcript.clone(),
+            deadline: self.deadline,
+            idle_limit: IDLE_LIMIT,
+        })
+    }
+
     /// Opens a connection to another address of the program (e.g. an FTP data port),
     /// labelled `d1`, `d2`, … in the transcript.
     ///
@@ -292,6 +338,44 @@ impl Conn {
             }
         }
         Ok(())
+    }
+
+    /// Sends from `bytes` for as long as the program takes them, reading nothing: stops
+    /// when all are sent, or when nothing more goes for `patience` (the program has
+    /// stopped reading, and every buffer between us is full). Returns how many went.
+    ///
+    /// # Errors
+    /// A failure if the connection breaks.
+    pub fn send_while_taken(&mut self, bytes: &[u8], patience: Duration) -> Result<usize, Failure> {
+        let mut sent = 0;
+        while sent < bytes.len() {
+            let Some(left) = self.remaining() else { break };
+            // A write that has sent part of its bytes when the timeout strikes returns
+            // that part, so progress is never lost to the timeout.
+            let _ = self.stream.set_write_timeout(Some(left.min(patience)));
+            let end = (sent + 256 * 1024).min(bytes.len());
+            match self.stream.write(&bytes[sent..end]) {
+                Ok(0) => break,
+                Ok(n) => {
+                    self.log.data(&self.label, '>', &bytes[sent..sent + n]);
+                    sent += n;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) => {
+                    self.log.note(
+                        &self.label,
+                        '!',
+                        format!(
+                            "the program took no more bytes for {:.1} s: stopped sending",
+                            patience.as_secs_f64()
+                        ),
+                    );
+                    break;
+                }
+                Err(e) => return Err(self.send_failure(sent, bytes.len(), Some(e))),
+            }
+        }
+        Ok(sent)
     }
 
     fn send_failure(&self, sent: usize, total: usize, err: Option<io::Error>) -> Failure {

@@ -7,8 +7,10 @@ With `--select` it is the same loop on select(2) (`selectors.SelectSelector`): s
 cannot watch a descriptor numbered 1024 or above (FD_SETSIZE), so past about a thousand
 clients it fails however high the open-files limit is. With `--die-after-one` it exits
 (as an unhandled error would) once its first client is served: the exchange went right,
-the server is gone.
-Usage: python3 readiness_loop.py [--select] [--die-after-one] --port N
+the server is gone. With `--close-at-eof` it reads all it can (until the socket would
+block, or the bound) before it writes, as edge-triggered loops do, and closes a connection
+as soon as a read returns 0: the output it still holds for that client is lost.
+Usage: python3 readiness_loop.py [--select] [--die-after-one] [--close-at-eof] --port N
 """
 import selectors
 import socket
@@ -50,6 +52,20 @@ def update(conn):
         sel.modify(conn.sock, events or selectors.EVENT_WRITE, conn)
 
 
+def drain_then_close_at_eof(conn):
+    """Reads until the socket would block or the bound is reached; True if it closed."""
+    while len(conn.out) < BOUND:
+        try:
+            data = conn.sock.recv(min(65536, BOUND - len(conn.out)))
+        except BlockingIOError:
+            return False
+        if not data:
+            close(conn)  # the mistake: conn.out may still hold echo
+            return True
+        conn.out += data
+    return False
+
+
 while True:
     for key, mask in sel.select():
         if key.data is None:
@@ -64,11 +80,15 @@ while True:
         conn = key.data
         try:
             if mask & selectors.EVENT_READ:
-                data = conn.sock.recv(min(65536, BOUND - len(conn.out)))
-                if data:
-                    conn.out += data
+                if "--close-at-eof" in sys.argv:
+                    if drain_then_close_at_eof(conn):
+                        continue
                 else:
-                    conn.eof = True
+                    data = conn.sock.recv(min(65536, BOUND - len(conn.out)))
+                    if data:
+                        conn.out += data
+                    else:
+                        conn.eof = True
             if conn.out:
                 try:
                     n = conn.sock.send(conn.out)
