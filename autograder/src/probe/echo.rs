@@ -213,7 +213,7 @@ pub fn half_close_flush(ctx: &mut Ctx) -> ProbeResult {
     for byte in payload.iter_mut().filter(|b| **b == b'\n') {
         *byte = b'!';
     }
-    let mut conn = ctx.connect_constrained(16 * 1024, 1000)?;
+    let mut conn = ctx.connect_constrained(16 * 1024)?;
     let sent = conn.send_while_taken(&payload, Duration::from_millis(500))?;
     payload.truncate(sent);
     conn.half_close()?;

@@ -99,19 +99,13 @@ impl Ctx {
         Conn::open(self.addr(), label, self.transcript.clone(), self.deadline)
     }
 
-    /// Opens a connection like [`Ctx::connect`] that looks like a slow, constrained client
-    /// to the program's kernel: a small receive buffer and a small maximum segment size
-    /// (`mss`), both set before the handshake so they shape it.
-    ///
-    /// Over loopback a segment can be 64 KiB, and Linux sizes a sender's buffer by segments
-    /// (about twenty of them): a program would have megabytes of kernel buffer in front of
-    /// it, and everything it holds would fit there. With 1,000-byte segments its send
-    /// buffer stays near 100 KiB, so once this client stops reading, the program itself
-    /// holds what it could not send.
+    /// Opens a connection like [`Ctx::connect`] with a small receive buffer, set before
+    /// the handshake so that the window it advertises is small from the first segment (set
+    /// afterwards, the kernel has already offered a larger one).
     ///
     /// # Errors
     /// A failure saying the connection was refused or timed out.
-    pub fn connect_constrained(&mut self, recv_buffer: usize, mss: u32) -> Result<Conn, Failure> {
+    pub fn connect_constrained(&mut self, recv_buffer: usize) -> Result<Conn, Failure> {
         self.connections += 1;
         let label = format!("c{}", self.connections);
         let addr = self.addr();
@@ -126,16 +120,15 @@ impl Ctx {
             Some(socket2::Protocol::TCP),
         )
         .map_err(failed)?;
-        // Either may be refused by an unusual kernel; the connection then is an ordinary one.
+        // An unusual kernel may refuse it; the connection then is an ordinary one.
         let _ = socket.set_recv_buffer_size(recv_buffer);
-        let _ = socket.set_tcp_mss(mss);
         let wait = self
             .deadline
             .saturating_duration_since(Instant::now())
             .max(Duration::from_millis(1));
         socket.connect_timeout(&addr.into(), wait).map_err(failed)?;
         self.transcript
-            .note(&label, '>', "connect (small receive buffer and segments)");
+            .note(&label, '>', "connect (small receive buffer)");
         Ok(Conn {
             stream: socket.into(),
             label,
