@@ -11,10 +11,12 @@
 //!   build the autograder (the workspace manifest and lock file, `autograder/`, the lab
 //!   stubs; never `solutions/`). Gradescope's root is `/autograder`; both scripts honour
 //!   `AUTOGRADER_ROOT`, so the bundle can be tried in a temporary directory.
-//! - `student`: the workspace without `solutions/`, `target/` and `.git`, plus a GitHub
-//!   Classroom workflow in `.github/workflows/classroom.yml`. It builds offline like the
-//!   original (the lock file is kept). Refuses to export a handout that includes code from
-//!   `solutions/`.
+//! - `student`: the workspace without `solutions/`, `target/`, `.git`, the grader's own
+//!   tests and CI, with a README written for students (its two commands work in the copy:
+//!   `check lab1`, and `cargo test --workspace`, which passes on the untouched stubs) and a
+//!   GitHub Classroom workflow in `.github/workflows/classroom.yml`. It builds offline like
+//!   the original (the lock file is kept). Refuses to export a handout that includes code
+//!   from `solutions/`.
 //! - `classroom`: just the workflow: one step per rubric test, worth its points.
 //!
 //! The zip writer is ours (stored entries, no compression): small, and keeps the execute
@@ -31,6 +33,13 @@ use crate::harness::shell_quote;
 const SETUP_SH: &str = include_str!("../export/setup.sh");
 const RUN_AUTOGRADER: &str = include_str!("../export/run_autograder");
 const CLASSROOM_YML: &str = include_str!("../export/classroom.yml");
+const STUDENT_README: &str = include_str!("../export/student-README.md");
+
+/// What the student copy leaves out besides [`skipped`] names, relative to the root:
+/// the grader's own test suite (its corpus holds complete, correct servers, and its tests
+/// need `solutions/`), the project's CI, and the instructors' README (replaced by
+/// [`STUDENT_README`]).
+const NOT_FOR_STUDENTS: &[&str] = &["autograder/tests", ".ci", "README.md"];
 
 /// `autograder export` arguments.
 #[derive(clap::Args, Debug)]
@@ -201,7 +210,14 @@ pub fn student_copy(root: &Path, out: &Path) -> anyhow::Result<()> {
     if out.exists() && std::fs::read_dir(out)?.next().is_some() {
         bail!("{} exists and is not empty", out.display());
     }
-    let all = files(root)?;
+    let all: Vec<PathBuf> = files(root)?
+        .into_iter()
+        .filter(|rel| {
+            !NOT_FOR_STUDENTS
+                .iter()
+                .any(|left_out| rel.starts_with(left_out))
+        })
+        .collect();
     for rel in &all {
         let reveals = rel.starts_with("handouts")
             && std::fs::read_to_string(root.join(rel))
@@ -218,13 +234,44 @@ pub fn student_copy(root: &Path, out: &Path) -> anyhow::Result<()> {
         if let Some(parent) = dest.parent() {
             std::fs::create_dir_all(parent)?;
         }
+        if rel == Path::new("autograder/Cargo.toml") {
+            let manifest = std::fs::read_to_string(root.join(rel))?;
+            std::fs::write(&dest, without_test_targets(&manifest))?;
+            continue;
+        }
         std::fs::copy(root.join(rel), &dest)
             .with_context(|| format!("cannot copy {}", rel.display()))?;
     }
+    std::fs::write(out.join("README.md"), STUDENT_README)?;
     let workflow = out.join(".github/workflows/classroom.yml");
     std::fs::create_dir_all(workflow.parent().expect("has a parent"))?;
     std::fs::write(workflow, classroom_workflow())?;
     Ok(())
+}
+
+/// The autograder's manifest without its `[[test]]` targets (and the comment above each),
+/// whose files the student copy does not have.
+fn without_test_targets(manifest: &str) -> String {
+    let mut kept: Vec<&str> = Vec::new();
+    let mut in_test_target = false;
+    for line in manifest.lines() {
+        if line.trim() == "[[test]]" {
+            in_test_target = true;
+            while kept.last().is_some_and(|l| l.starts_with('#')) {
+                kept.pop();
+            }
+            continue;
+        }
+        if in_test_target && line.starts_with('[') {
+            in_test_target = false;
+        }
+        if !in_test_target {
+            kept.push(line);
+        }
+    }
+    let mut text = kept.join("\n").trim_end().to_string();
+    text.push('\n');
+    text
 }
 
 /// The GitHub Classroom workflow: one step per rubric test of every lab.
@@ -336,6 +383,17 @@ fn crc32(data: &[u8]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_student_manifest_keeps_everything_but_the_test_targets() {
+        let manifest = "[package]\nname = \"autograder\"\n\n[dev-dependencies]\nx = \"1\"\n\n\
+                        # One binary.\n[[test]]\nname = \"integration\"\npath = \"tests/main.rs\"\n\n\
+                        [features]\nfast = []\n";
+        assert_eq!(
+            without_test_targets(manifest),
+            "[package]\nname = \"autograder\"\n\n[dev-dependencies]\nx = \"1\"\n\n[features]\nfast = []\n"
+        );
+    }
 
     #[test]
     fn crc32_matches_the_standard_check_value() {

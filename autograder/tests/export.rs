@@ -147,28 +147,56 @@ fn the_student_copy_has_no_solutions_and_builds_offline() {
         "{workflow}"
     );
 
-    let check = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args([
-            "check",
-            "--offline",
-            "--quiet",
-            "-p",
-            "lab1",
-            "-p",
-            "autograder",
-        ])
+    // Nothing for instructors only: the grader's own tests (its corpus holds complete,
+    // correct servers), CI, the instructors' README.
+    assert!(!copy.join("autograder/tests").exists());
+    assert!(!copy.join(".ci").exists());
+    let readme = std::fs::read_to_string(copy.join("README.md")).unwrap();
+    assert!(
+        readme.contains("cargo run -p autograder -- check lab1"),
+        "{readme}"
+    );
+    assert!(readme.contains("cargo test --workspace"), "{readme}");
+    assert!(!readme.contains("solution"), "{readme}");
+    for lab in 1..=5 {
+        let handout = std::fs::read_to_string(copy.join(format!("handouts/lab{lab}.md"))).unwrap();
+        assert!(
+            !handout.contains(&format!("lab{lab}-solution")) && !handout.contains("solutions/"),
+            "handouts/lab{lab}.md names a solution the student copy does not have"
+        );
+    }
+
+    // The README's two commands, in the copy. `cargo test --workspace` passes on the
+    // untouched stubs: it tests the code students are given.
+    let target = workspace().join("target").join("student-export-check");
+    let test = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["test", "--workspace", "--offline", "--quiet"])
         .current_dir(&copy)
-        .env(
-            "CARGO_TARGET_DIR",
-            workspace().join("target").join("student-export-check"),
-        )
+        .env("CARGO_TARGET_DIR", &target)
         .output()
         .unwrap();
     assert!(
-        check.status.success(),
-        "the student copy does not build:\n{}",
+        test.status.success(),
+        "`cargo test --workspace` fails in the student copy:\n{}\n{}",
+        String::from_utf8_lossy(&test.stdout),
+        String::from_utf8_lossy(&test.stderr)
+    );
+    // `check lab1` builds the untouched stub, scores it 0 and names the first step.
+    let check = Command::new(env!("CARGO_BIN_EXE_autograder"))
+        .args(["check", "lab1", "--only", "echo-short"])
+        .current_dir(&copy)
+        .env("NETLABS_ROOT", &copy)
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(
+        check.status.code(),
+        Some(1),
+        "{said}\n{}",
         String::from_utf8_lossy(&check.stderr)
     );
+    assert!(said.contains("Step 1 of handouts/lab1.md"), "{said}");
 
     // In the student copy, asking for the reference solution says why it cannot.
     let solution = Command::new(env!("CARGO_BIN_EXE_autograder"))
