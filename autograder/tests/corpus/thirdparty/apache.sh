@@ -62,10 +62,10 @@ DocumentRoot "$root"
     Options Indexes
     AllowOverride None
     Require all granted
-    # Not `AllowMethods GET HEAD` (mod_allowmethods), although the lab wants 405 for POST,
-    # which httpd's default handler answers with the file: its 405s say `Allow: TRACE`
-    # (RFC 9110 §15.5.6 wants the methods the resource supports), and it answers unknown
-    # methods, a lowercase `get` too, with 405 instead of 501 (RFC 9110 §9.1).
+    # Not "AllowMethods GET HEAD" (mod_allowmethods), although the lab wants 405 for POST,
+    # which httpd's default handler answers with the file: its 405s say "Allow: TRACE"
+    # (RFC 9110 section 15.5.6 wants the methods the resource supports), and it answers
+    # unknown methods, a lowercase "get" too, with 405 instead of 501 (section 9.1).
 </Directory>
 DirectoryIndex index.html
 EOF
