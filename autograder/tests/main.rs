@@ -20,5 +20,6 @@ mod lab4;
 mod lab5;
 mod mutation;
 mod thirdparty;
+mod thirdparty_http;
 mod watch;
 mod workspace;
