@@ -74,7 +74,7 @@ pub fn grade_and_explain(
             if live {
                 eprint!("\r\x1b[2K");
             }
-            let todo = result.program_output.as_deref().and_then(Unfinished::find);
+            let todo = unfinished_step(result);
             let fingerprint = text::failure_fingerprint(result);
             let same_as = fingerprint
                 .as_ref()
@@ -131,6 +131,18 @@ pub fn grade_and_explain(
     let _ = writeln!(out, "{}", text::summary(&report));
     let _ = out.flush();
     report
+}
+
+/// The `todo!()` a test's program reached: in a server's output, or, for a client the
+/// probe ran (lab 4's client tests), in the output the failure quotes.
+fn unfinished_step(result: &runner::TestResult) -> Option<Unfinished> {
+    if let Some(todo) = result.program_output.as_deref().and_then(Unfinished::find) {
+        return Some(todo);
+    }
+    match &result.outcome {
+        Outcome::Failed(failure) => failure.details.iter().find_map(|d| Unfinished::find(d)),
+        _ => None,
+    }
 }
 
 /// The paragraph before the summary: the one thing to do next.

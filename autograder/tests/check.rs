@@ -41,6 +41,27 @@ fn check_on_the_untouched_stub_names_step_1_once_and_ends_with_the_score() {
     );
 }
 
+#[test]
+fn an_unfinished_client_step_is_named_and_uses_no_hint() {
+    // Lab 4's stub: the server steps come first, but `--only client` reaches the client's
+    // own `todo!()`, whose panic the probe quotes from the client's output.
+    let out = autograder()
+        .args(["check", "lab4", "--only", "client-get"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("\nNext: Step 9 of handouts/lab4.md"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("not done yet: Step 9"), "{stdout}");
+    assert!(
+        !stdout.contains("hint 1 of"),
+        "an unfinished step uses no hint:\n{stdout}"
+    );
+}
+
 fn explain(root: &std::path::Path, program: &std::path::Path, only: &str) -> String {
     let lab = autograder::labs::find("lab1").unwrap();
     let options = Options {
