@@ -34,6 +34,14 @@ pub fn check(lab: &'static Lab, root: &Path, options: &Options) -> anyhow::Resul
     eprintln!("Building labs/{} …", lab.name);
     let exe = crate::cargo::build(root, lab.name, false)?;
     let program = Program::new(vec![exe.to_string_lossy().into_owned()]);
+    // The step checks come first: they show progress long before a rubric test can pass.
+    // Not with `--only`, which asks for particular rubric tests.
+    if options.only.is_none() {
+        let lab_dir = root.join("labs").join(lab.name);
+        if let Some(text) = step_report(lab, root, &lab_dir) {
+            say!("{text}\n");
+        }
+    }
     Ok(grade_and_explain(
         lab,
         &program,
@@ -41,6 +49,21 @@ pub fn check(lab: &'static Lab, root: &Path, options: &Options) -> anyhow::Resul
         options,
         &mut std::io::stdout(),
     ))
+}
+
+/// The step checks' lines for the lab at `lab_dir`, or `None` if it has none.
+fn step_report(lab: &Lab, root: &Path, lab_dir: &Path) -> Option<String> {
+    eprintln!("Running the step checks of labs/{} …", lab.name);
+    let file = format!("labs/{}/tests/steps.rs", lab.name);
+    match crate::steps::run(root, lab.name, lab_dir) {
+        crate::steps::Run::None => None,
+        crate::steps::Run::Trouble(why) => Some(format!("Step checks ({file}): {why}\n")),
+        crate::steps::Run::Ran(checks) => {
+            let handout = std::fs::read_to_string(root.join(lab.handout)).unwrap_or_default();
+            let titles = crate::handouts::handout_step_titles(&handout);
+            Some(crate::steps::render(&checks, &titles, &file))
+        }
+    }
 }
 
 /// Grades `program` as [`check`] does, writing the student report to `out` as tests

@@ -17,7 +17,7 @@
 //! `--fix` rewrites code blocks and rubric tables from their sources (authors never copy
 //! code by hand); step problems need a person. The autograder's tests run the same check.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -322,7 +322,13 @@ fn refresh_rubrics(file: &Path, text: &str) -> (String, Vec<Problem>) {
 
 /// The step numbers of a handout: lines `N. …` in its "Tasks" or "Steps" section.
 pub fn handout_steps(text: &str) -> BTreeSet<u32> {
-    let mut steps = BTreeSet::new();
+    handout_step_titles(text).into_keys().collect()
+}
+
+/// The steps of a handout with their titles: `3. **Echo loop** (…)` → 3, "Echo loop" (a
+/// step without a bold title gets an empty one).
+pub fn handout_step_titles(text: &str) -> BTreeMap<u32, String> {
+    let mut steps = BTreeMap::new();
     let mut in_tasks = false;
     for line in text.lines() {
         if let Some(heading) = line.strip_prefix("## ") {
@@ -333,9 +339,14 @@ pub fn handout_steps(text: &str) -> BTreeSet<u32> {
         if !in_tasks {
             continue;
         }
-        if let Some((number, _)) = line.split_once(". ") {
+        if let Some((number, rest)) = line.split_once(". ") {
             if let Ok(n) = number.parse() {
-                steps.insert(n);
+                let title = rest
+                    .strip_prefix("**")
+                    .and_then(|r| r.split_once("**"))
+                    .map(|(title, _)| title.to_string())
+                    .unwrap_or_default();
+                steps.insert(n, title);
             }
         }
     }

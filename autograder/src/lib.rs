@@ -7,6 +7,7 @@
 //!
 //! - [`cli`]: the `autograder` command (`grade`, `check`, `list`, `hint`).
 //! - [`check`] and [`watch`]: the student's loop: build, grade, explain; again on save.
+//! - [`steps`]: the lab crates' step checks, which `check` runs before the rubric.
 //! - [`bench`]: `autograder bench`, the load generator and the throughput/latency graph.
 //! - [`demo`]: `autograder demo concurrency`, the three echo servers side by side.
 //! - [`handouts`]: `autograder handouts [--fix]`, keeping handouts' code and tables true.
@@ -47,4 +48,5 @@ pub mod rng;
 pub mod rubric;
 pub mod runner;
 pub mod sandbox;
+pub mod steps;
 pub mod watch;

@@ -19,6 +19,7 @@ mod lab3;
 mod lab4;
 mod lab5;
 mod mutation;
+mod steps;
 mod thirdparty;
 mod thirdparty_http;
 mod watch;

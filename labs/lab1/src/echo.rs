@@ -19,9 +19,11 @@ pub const BUF_SIZE: usize = 64 * 1024;
 /// # Errors
 /// Any I/O error on this connection, such as a reset from the client.
 pub fn serve_client(stream: TcpStream, peer: SocketAddr, trace: &Trace) -> io::Result<u64> {
-    // TODO: Step 3 — read whatever has arrived, write all of it back with `write_all`,
-    // and repeat. When a read returns 0 bytes the client has half-closed: shut down your
-    // write side and return the number of bytes echoed.
+    // TODO: Step 3 — read whatever has arrived and write exactly those bytes back, and
+    // repeat. When a read returns 0 bytes the client has half-closed: shut down your
+    // write side and return the number of bytes echoed. Until Step 4, write with the
+    // standard library's `stream.write_all(…)`. Trace each read for `--verbose`:
+    // `trace.event(peer, format_args!("read {n} bytes"))`.
     let _ = (stream, peer, trace, BUF_SIZE);
     todo!("Step 3 of handouts/lab1.md: echo every byte until the client half-closes")
 }
@@ -39,7 +41,9 @@ pub fn write_all(
     trace: &Trace,
 ) -> io::Result<()> {
     // TODO: Step 4 — call `stream.write` until every byte has been taken. Retry when a
-    // call is `Interrupted`; report `WriteZero` if a call takes nothing.
+    // call is `Interrupted`; report `WriteZero` if a call takes nothing. Trace each write
+    // (how many bytes it took), then call this function from `serve_client` instead of the
+    // standard library's `write_all`.
     let _ = (stream, bytes, peer, trace);
     todo!("Step 4 of handouts/lab1.md: write every byte, looping over partial writes")
 }

@@ -1,0 +1,140 @@
+//! The student's path, walked: a copy of the workspace whose stub is completed from the
+//! reference one file at a time, in the handout's order, checked with `autograder check`
+//! after each file as a student would. The step checks must rise with every file and the
+//! score must never fall, ending at full marks; and the stubs' step checks mirror the
+//! references' (the same file, but `#[ignore]`d in the stub).
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::*;
+
+/// What `check` reported: step checks passed, and the score.
+fn check(copy: &Path, lab: &str) -> (usize, u64, String) {
+    let out = autograder()
+        .args(["check", lab])
+        .current_dir(copy)
+        .env("NETLABS_ROOT", copy)
+        .env("CARGO_TARGET_DIR", workspace().join("target/step-by-step"))
+        .output()
+        .expect("check runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let passed: usize = stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with(['✓', '✗']) && l.contains(" Step "))
+        .filter_map(|l| {
+            let counts = l.split_whitespace().find(|w| w.contains('/'))?;
+            counts.split('/').next()?.parse::<usize>().ok()
+        })
+        .sum();
+    let score = stdout
+        .lines()
+        .last()
+        .and_then(|l| l.split_once(": "))
+        .and_then(|(_, rest)| rest.split('/').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no score line:\n{stdout}"));
+    (passed, score, stdout)
+}
+
+/// A student's copy of the workspace: the manifest, the lock file, the lab stubs and the
+/// grader's sources (it is a workspace member), without solutions.
+fn student_workspace(root: &Path) {
+    for part in ["Cargo.toml", "Cargo.lock"] {
+        std::fs::copy(workspace().join(part), root.join(part)).unwrap();
+    }
+    copy_dir(&workspace().join("labs"), &root.join("labs"));
+    copy_dir(&workspace().join("handouts"), &root.join("handouts"));
+    for dir in ["autograder/src", "autograder/export"] {
+        copy_dir(&workspace().join(dir), &root.join(dir));
+    }
+    let manifest = std::fs::read_to_string(workspace().join("autograder/Cargo.toml")).unwrap();
+    let manifest = manifest.split("[[test]]").next().unwrap().to_string();
+    std::fs::write(root.join("autograder/Cargo.toml"), manifest).unwrap();
+}
+
+#[test]
+fn completing_lab1_file_by_file_raises_the_step_checks_and_then_the_score() {
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = tmp.path();
+    student_workspace(copy);
+    let (mut passed, mut score, first) = check(copy, "lab1");
+    assert_eq!((passed, score), (0, 0), "{first}");
+    // The handout's order: Steps 1-2 are in server.rs, Steps 3-4 in echo.rs.
+    for file in ["server.rs", "echo.rs"] {
+        std::fs::copy(
+            workspace().join("solutions/lab1/src").join(file),
+            copy.join("labs/lab1/src").join(file),
+        )
+        .unwrap();
+        let (now_passed, now_score, report) = check(copy, "lab1");
+        assert!(
+            now_passed > passed,
+            "after {file}, the step checks should rise above {passed}:\n{report}"
+        );
+        assert!(
+            now_score >= score,
+            "after {file}, the score fell:\n{report}"
+        );
+        (passed, score) = (now_passed, now_score);
+    }
+    assert_eq!(score, 50, "the completed stub should get full marks");
+}
+
+#[test]
+fn the_stubs_step_checks_are_the_references_with_ignores() {
+    for lab in autograder::labs::names() {
+        let stub = workspace().join("labs").join(lab).join("tests/steps.rs");
+        let reference = workspace()
+            .join("solutions")
+            .join(lab)
+            .join("tests/steps.rs");
+        let Ok(stub_text) = std::fs::read_to_string(&stub) else {
+            continue; // this lab has no step checks yet
+        };
+        let reference_text = std::fs::read_to_string(&reference)
+            .unwrap_or_else(|e| panic!("{}: {e} (the stub has step checks)", reference.display()));
+        let without_ignores: String = stub_text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("#[ignore = \"step check"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let as_reference =
+            without_ignores.replace(&format!("use {lab}::"), &format!("use {lab}_solution::"));
+        assert!(
+            as_reference == reference_text,
+            "{} must be {} with its `#[ignore = \"step check…\"]` lines removed and `use {lab}::` \
+             for `use {lab}_solution::`",
+            reference.display(),
+            stub.display()
+        );
+        let ignored = stub_text.matches("#[ignore = \"step check").count();
+        let tests = stub_text.matches("#[test]").count();
+        assert_eq!(
+            ignored,
+            tests,
+            "{}: every step check is ignored in the stub",
+            stub.display()
+        );
+    }
+}
+
+/// `cargo test -p labN` on an untouched stub passes: its step checks are ignored, not failed.
+#[test]
+fn an_untouched_stubs_own_tests_pass() {
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["test", "--quiet", "-p", "lab1", "--test", "steps"])
+        .current_dir(workspace())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(" 0 failed;") && !stdout.contains(" 0 ignored;"),
+        "{stdout}"
+    );
+}
