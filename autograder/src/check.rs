@@ -6,8 +6,9 @@
 //! - a failure shows what was expected, what arrived, the transcript, the program's last
 //!   output lines, a command to reproduce it by hand, and ONE hint. The hint gets more
 //!   explicit each time the same test fails again, like a tutor who says a little more
-//!   when you stay stuck; `autograder hint LAB TEST` prints them all at once. The streaks
-//!   live in `target/netlabs/hint-streaks.json` and a pass resets them;
+//!   when you stay stuck (the same failure again after you changed the code; a re-run
+//!   without an edit shows the same hint); `autograder hint LAB TEST` prints them all at
+//!   once. The streaks live in `target/netlabs/hint-streaks.json` and a pass resets them;
 //! - a failure identical to an earlier one (numbers aside) is said once: the untouched stub
 //!   panics the same way in every test, and seven copies of one panic teach nothing;
 //! - a program that stopped at a `todo!()` is told which handout step that is, since no
@@ -76,6 +77,7 @@ pub fn grade_and_explain(
     out: &mut dyn Write,
 ) -> Report {
     let mut streaks = HintStreaks::load(root);
+    let code = code_version(root, lab);
     let live = std::io::stderr().is_terminal();
     // Output errors (a closed pipe) are ignored: grading goes on and the exit status
     // still tells the result.
@@ -98,6 +100,13 @@ pub fn grade_and_explain(
                 eprint!("\r\x1b[2K");
             }
             let todo = unfinished_step(result);
+            // A test stopped by an unfinished step says nothing about the behaviour it
+            // checks, so it does not count as "stuck on this test" for the hints.
+            let level = if todo.is_none() {
+                streaks.record(lab, result, code)
+            } else {
+                0
+            };
             let fingerprint = text::failure_fingerprint(result);
             let same_as = fingerprint
                 .as_ref()
@@ -124,7 +133,7 @@ pub fn grade_and_explain(
                     text::result_with(result, Some(&format!("{}\n", todo.explain())))
                 }
                 (None, None) => {
-                    let hint = streaks.hint_for(lab, result);
+                    let hint = HintStreaks::hint_for(lab, result, level);
                     text::result_with(result, hint.as_deref())
                 }
             };
@@ -132,11 +141,6 @@ pub fn grade_and_explain(
             let _ = out.flush();
             if let (Some(f), None) = (fingerprint, same_as) {
                 seen.push((f, result.test.id));
-            }
-            // A test stopped by an unfinished step says nothing about the behaviour it
-            // checks, so it does not count as "stuck on this test" for the hints.
-            if todo.is_none() {
-                streaks.record(lab, result);
             }
             if let Some(t) = &todo {
                 if same_todo.is_none() {
@@ -267,11 +271,85 @@ impl Unfinished {
     }
 }
 
-/// How many times in a row each test has failed `check`, so hints can escalate.
+/// How many times in a row each test has failed `check` the same way after an edit,
+/// so hints can escalate.
+///
+/// A hint gets more explicit only when the student changed the code and the same failure
+/// came back: running `check` again without an edit (or `watch` seeing a save that did not
+/// change the code) shows the same hint, and a different failure starts again from the
+/// gentlest one, since it is a new problem.
 #[derive(Debug, Default)]
 pub struct HintStreaks {
     path: Option<PathBuf>,
-    counts: BTreeMap<String, u32>,
+    streaks: BTreeMap<String, Streak>,
+}
+
+/// One test's streak.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Streak {
+    /// Failures in a row with the same diagnosis, each after an edit.
+    count: u32,
+    /// The failure's summary, numbers aside: what went wrong.
+    diagnosis: String,
+    /// The version of the lab's code that failed last (see [`code_version`]).
+    code: u64,
+}
+
+/// A version of `labs/LAB/src`: a hash of its files' paths and contents. Unreadable
+/// files are left out (a hint streak is only a comfort).
+pub fn code_version(root: &Path, lab: &Lab) -> u64 {
+    let mut files = Vec::new();
+    let mut stack = vec![root.join("labs").join(lab.name).join("src")];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    for path in files {
+        let bytes = std::fs::read(&path).unwrap_or_default();
+        for b in path
+            .as_os_str()
+            .as_encoded_bytes()
+            .iter()
+            .chain(&[0])
+            .chain(&bytes)
+        {
+            hash = (hash ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    hash
+}
+
+/// What went wrong, numbers aside: the failure's summary (payload sizes, ports and counts
+/// change from run to run; the kind of failure does not).
+fn diagnosis(r: &TestResult) -> Option<String> {
+    let Outcome::Failed(failure) = &r.outcome else {
+        return None;
+    };
+    let mut out = String::new();
+    let mut in_number = false;
+    for c in failure.summary.chars() {
+        if c.is_ascii_digit() {
+            if !in_number {
+                out.push('#');
+            }
+            in_number = true;
+        } else {
+            in_number = false;
+            out.push(c);
+        }
+    }
+    Some(out)
 }
 
 impl HintStreaks {
@@ -285,22 +363,21 @@ impl HintStreaks {
     /// Loads the streaks; a missing or unreadable file means none (it is only a comfort).
     pub fn load(root: &Path) -> HintStreaks {
         let path = HintStreaks::path(root);
-        let counts = std::fs::read_to_string(&path)
+        let streaks = std::fs::read_to_string(&path)
             .ok()
             .and_then(|s| serde_json::from_str(&s).ok())
             .unwrap_or_default();
         HintStreaks {
             path: Some(path),
-            counts,
+            streaks,
         }
     }
 
-    /// How many checks in a row `test` of `lab` has failed (0 if it passed last time).
+    /// The length of `test`'s streak (0 if it passed last time).
     pub fn get(&self, lab: &str, test: &str) -> u32 {
-        self.counts
+        self.streaks
             .get(&format!("{lab}/{test}"))
-            .copied()
-            .unwrap_or(0)
+            .map_or(0, |s| s.count)
     }
 
     /// The ids of `lab`'s tests that failed the last check.
@@ -312,33 +389,56 @@ impl HintStreaks {
             .collect()
     }
 
-    /// The hint to show under a failure: hint k of n on the k-th failure in a row.
-    fn hint_for(&self, lab: &Lab, r: &TestResult) -> Option<String> {
+    /// The hint to show under a failure whose streak is `level` long: hint `level` of n.
+    fn hint_for(lab: &Lab, r: &TestResult, level: u32) -> Option<String> {
         let hints = r.test.hints;
         if hints.is_empty() {
             return None;
         }
-        let k = (self.get(lab.name, r.test.id) as usize + 1).min(hints.len());
+        let k = (level.max(1) as usize).min(hints.len());
         let mut out = format!("hint {k} of {}: {}\n", hints.len(), hints[k - 1]);
         if k < hints.len() {
             out.push_str(&format!(
-                "(a more explicit hint comes if this fails again; all of them now: \
-                 `autograder hint {} {}`)\n",
+                "(a more explicit hint comes if this still fails after your next change; \
+                 all of them now: `autograder hint {} {}`)\n",
                 lab.name, r.test.id
             ));
         }
         Some(out)
     }
 
-    /// Counts a failure, resets on a pass; a skipped test changes nothing.
-    fn record(&mut self, lab: &Lab, r: &TestResult) {
+    /// Records a result of the lab's code at version `code` and returns the streak's new
+    /// length: a pass ends it; a failure starts one, or lengthens it if it is the same
+    /// failure after an edit; a skipped test changes nothing.
+    fn record(&mut self, lab: &Lab, r: &TestResult, code: u64) -> u32 {
         let key = format!("{}/{}", lab.name, r.test.id);
-        match r.outcome {
+        match &r.outcome {
             Outcome::Passed => {
-                self.counts.remove(&key);
+                self.streaks.remove(&key);
+                0
             }
-            Outcome::Failed(_) => *self.counts.entry(key).or_insert(0) += 1,
-            Outcome::Skipped(_) | Outcome::NotGraded(_) => {}
+            Outcome::Failed(_) => {
+                let diagnosis = diagnosis(r).unwrap_or_default();
+                let streak = self.streaks.entry(key).or_insert_with(|| Streak {
+                    count: 0,
+                    diagnosis: diagnosis.clone(),
+                    code,
+                });
+                if streak.diagnosis != diagnosis || streak.count == 0 {
+                    *streak = Streak {
+                        count: 1,
+                        diagnosis,
+                        code,
+                    };
+                } else if streak.code != code {
+                    streak.count += 1;
+                    streak.code = code;
+                }
+                streak.count
+            }
+            Outcome::Skipped(_) | Outcome::NotGraded(_) => {
+                self.streaks.get(&key).map_or(0, |s| s.count)
+            }
         }
     }
 
@@ -350,7 +450,7 @@ impl HintStreaks {
         if std::fs::create_dir_all(dir).is_err() {
             return;
         }
-        let Ok(json) = serde_json::to_string_pretty(&self.counts) else {
+        let Ok(json) = serde_json::to_string_pretty(&self.streaks) else {
             return;
         };
         let tmp = dir.join(format!("hint-streaks.{}.tmp", std::process::id()));

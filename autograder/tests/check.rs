@@ -82,8 +82,16 @@ fn explain(root: &std::path::Path, program: &std::path::Path, only: &str) -> Str
     String::from_utf8(out).unwrap()
 }
 
+/// The student edits their code: a hint escalates only when the same failure comes back
+/// after a change.
+fn edit(root: &std::path::Path, version: usize) {
+    let src = root.join("labs/lab1/src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("echo.rs"), format!("// attempt {version}\n")).unwrap();
+}
+
 #[test]
-fn hints_get_more_explicit_while_a_test_keeps_failing_and_reset_on_a_pass() {
+fn hints_get_more_explicit_while_a_test_keeps_failing_after_edits_and_reset_on_a_pass() {
     let root = tempfile::tempdir().unwrap();
     let one_read = corpus_rust("lab1/one_read.rs");
     let lab = autograder::labs::find("lab1").unwrap();
@@ -91,6 +99,7 @@ fn hints_get_more_explicit_while_a_test_keeps_failing_and_reset_on_a_pass() {
     assert_eq!(hints.len(), 3);
 
     for (k, hint) in hints.iter().enumerate() {
+        edit(root.path(), k);
         let report = explain(root.path(), &one_read, "echo-fragments");
         let line = format!("hint {} of 3: {hint}", k + 1);
         assert!(
@@ -106,14 +115,32 @@ fn hints_get_more_explicit_while_a_test_keeps_failing_and_reset_on_a_pass() {
             report.lines().last(),
             Some("lab1: 0/10 points (0 of 1 tests passed)")
         );
+        // Checking again without an edit (or a save that changed nothing) shows the
+        // same hint: only a change that did not help earns a more explicit one.
+        let again = explain(root.path(), &one_read, "echo-fragments");
+        assert!(
+            again.contains(&line),
+            "re-run {}: want `{line}`:\n{again}",
+            k + 1
+        );
     }
     // Stuck for longer than there are hints: the last, most explicit one stays.
+    edit(root.path(), 3);
     let report = explain(root.path(), &one_read, "echo-fragments");
     assert!(report.contains("hint 3 of 3"), "{report}");
 
     let streaks = HintStreaks::load(root.path());
     assert_eq!(streaks.get("lab1", "echo-fragments"), 4);
     assert_eq!(streaks.failing(lab), vec!["echo-fragments"]);
+
+    // Another mistake is a new problem: it starts from the gentlest hint.
+    edit(root.path(), 4);
+    let report = explain(
+        root.path(),
+        &corpus_rust("lab1/never_closes.rs"),
+        "echo-fragments",
+    );
+    assert!(report.contains("hint 1 of 3"), "{report}");
 
     // A pass resets the streak: the next failure starts again from the gentlest hint.
     let solution = package_bin("lab1-solution");
