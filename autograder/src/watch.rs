@@ -22,7 +22,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::bail;
 
@@ -185,9 +185,12 @@ fn keyboard() -> Receiver<Key> {
     rx
 }
 
-/// The state of the watched files: path → (modification time, size).
+/// The state of the watched files: path → (size, a hash of the contents).
+///
+/// Contents, not modification times: editors that save twice (format on save), a save
+/// without a change and `touch` leave the code as it was, and must not start a run.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Snapshot(BTreeMap<PathBuf, (Option<SystemTime>, u64)>);
+pub struct Snapshot(BTreeMap<PathBuf, (u64, u64)>);
 
 impl Snapshot {
     /// Reads the state of every file under `dir`, skipping build output, hidden files and
@@ -211,7 +214,9 @@ impl Snapshot {
                 if meta.is_dir() {
                     pending.push(entry.path());
                 } else {
-                    files.insert(entry.path(), (meta.modified().ok(), meta.len()));
+                    // A file being rewritten may read short; the next poll sees it whole.
+                    let contents = std::fs::read(entry.path()).unwrap_or_default();
+                    files.insert(entry.path(), (meta.len(), fnv1a(&contents)));
                 }
             }
         }
@@ -233,6 +238,13 @@ impl Snapshot {
                 .cloned()
         })
     }
+}
+
+/// FNV-1a: a fast hash, enough to tell an edited file from an unchanged one.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 fn ignored(name: &str) -> bool {
@@ -262,6 +274,16 @@ mod tests {
         std::fs::write(src.join("a.rs~"), "backup").unwrap();
         std::fs::create_dir(dir.path().join("target")).unwrap();
         std::fs::write(dir.path().join("target/x"), "build output").unwrap();
+        assert_eq!(first.first_difference(&Snapshot::take(dir.path())), None);
+
+        // Saved again, unchanged (format on save, `touch`): not an edit.
+        std::fs::write(src.join("a.rs"), "fn a() {}").unwrap();
+        let f = std::fs::File::options()
+            .append(true)
+            .open(src.join("a.rs"))
+            .unwrap();
+        f.set_modified(std::time::SystemTime::now() + Duration::from_secs(5))
+            .unwrap();
         assert_eq!(first.first_difference(&Snapshot::take(dir.path())), None);
 
         std::fs::write(src.join("a.rs"), "fn a() { todo!() }").unwrap();
