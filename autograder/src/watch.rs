@@ -1,8 +1,9 @@
 //! `autograder watch LAB`: re-build and re-check the lab every time a file under
 //! `labs/LAB` is saved.
 //!
-//! How it notices a save: it polls the files' modification times and sizes every few
-//! hundred milliseconds. That is cruder than the kernel's change notifications (inotify),
+//! How it notices a save: it polls the files' contents (a size and a hash each) every few
+//! hundred milliseconds, so only a change of the code starts a run, not a write that left
+//! it as it was. That is cruder than the kernel's change notifications (inotify),
 //! but it works everywhere students work, including network file systems, WSL mounts of
 //! Windows folders and editors that save by renaming a new file over the old one, where
 //! notifications get lost. Costs stay tiny: a lab is a handful of files.
