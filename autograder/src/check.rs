@@ -330,12 +330,16 @@ pub fn code_version(root: &Path, lab: &Lab) -> u64 {
     hash
 }
 
-/// What went wrong, numbers aside: the failure's summary (payload sizes, ports and counts
-/// change from run to run; the kind of failure does not).
+/// What went wrong: the failure's symptom when the probe named one, else its summary,
+/// numbers aside (payload sizes, ports and counts change from run to run; the kind of
+/// failure does not).
 fn diagnosis(r: &TestResult) -> Option<String> {
     let Outcome::Failed(failure) = &r.outcome else {
         return None;
     };
+    if let Some(symptom) = failure.symptom {
+        return Some(symptom.label().to_string());
+    }
     let mut out = String::new();
     let mut in_number = false;
     for c in failure.summary.chars() {
@@ -389,14 +393,23 @@ impl HintStreaks {
             .collect()
     }
 
-    /// The hint to show under a failure whose streak is `level` long: hint `level` of n.
+    /// The hint to show under a failure whose streak is `level` long: hint `level` of n,
+    /// from the lab's hints for the failure's symptom (the same in every test the mistake
+    /// breaks) or, without those, from the test's own.
     fn hint_for(lab: &Lab, r: &TestResult, level: u32) -> Option<String> {
-        let hints = r.test.hints;
+        let symptom = match &r.outcome {
+            Outcome::Failed(f) => f.symptom,
+            _ => None,
+        };
+        let (hints, about) = match symptom.and_then(|s| lab.hints_for(s).map(|h| (h, s))) {
+            Some((hints, s)) => (hints, format!(" ({})", s.label())),
+            None => (r.test.hints, String::new()),
+        };
         if hints.is_empty() {
             return None;
         }
         let k = (level.max(1) as usize).min(hints.len());
-        let mut out = format!("hint {k} of {}: {}\n", hints.len(), hints[k - 1]);
+        let mut out = format!("hint {k} of {}{about}: {}\n", hints.len(), hints[k - 1]);
         if k < hints.len() {
             out.push_str(&format!(
                 "(a more explicit hint comes if this still fails after your next change; \

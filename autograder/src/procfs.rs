@@ -14,6 +14,28 @@ pub fn available() -> bool {
 
 /// Inodes of the TCP sockets in LISTEN state on local `port` (IPv4 and IPv6).
 pub fn listening_inodes(port: u16) -> Option<Vec<u64>> {
+    tcp_inodes(TCP_LISTEN, port)
+}
+
+/// `/proc/net/tcp`'s code for LISTEN.
+const TCP_LISTEN: &str = "0A";
+/// `/proc/net/tcp`'s code for CLOSE_WAIT: the peer has closed, this side has not.
+const TCP_CLOSE_WAIT: &str = "08";
+
+/// How many connections on local `port` process `pid` still holds although their clients
+/// have closed them (CLOSE_WAIT): the program never noticed the end of those streams.
+/// `None` without /proc (or when `pid`'s descriptors cannot be read).
+pub fn close_wait_count(pid: u32, port: u16) -> Option<usize> {
+    let waiting = tcp_inodes(TCP_CLOSE_WAIT, port)?;
+    let held = socket_inodes(pid);
+    if held.is_empty() {
+        return None;
+    }
+    Some(waiting.iter().filter(|i| held.contains(i)).count())
+}
+
+/// Inodes of the TCP sockets in `state` (the table's hex code) on local `port`.
+fn tcp_inodes(state: &str, port: u16) -> Option<Vec<u64>> {
     let mut inodes = Vec::new();
     let mut any = false;
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
@@ -24,8 +46,8 @@ pub fn listening_inodes(port: u16) -> Option<Vec<u64>> {
         for line in text.lines().skip(1) {
             let fields: Vec<&str> = line.split_whitespace().collect();
             // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
-            if fields.len() < 10 || fields[3] != "0A" {
-                continue; // 0A is TCP_LISTEN
+            if fields.len() < 10 || fields[3] != state {
+                continue;
             }
             let local_port = fields[1]
                 .rsplit(':')

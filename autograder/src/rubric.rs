@@ -62,6 +62,55 @@ impl From<Failure> for Verdict {
     }
 }
 
+/// What a failure looks like from outside, whichever test saw it. `check` chooses its
+/// hint from the symptom (through the lab's [`Lab::symptom_hints`]), so one mistake gets
+/// one explanation in every test it breaks, instead of each test's own guesses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Symptom {
+    /// Bytes arrived changed into EF BF BD: a conversion of bytes to text.
+    TextConversion,
+    /// Bytes arrived changed in some other way.
+    BytesAltered,
+    /// A stretch of bytes is missing and later ones arrived: a write's count ignored.
+    BytesSkipped,
+    /// What arrived stops right after a newline, and more was due: the program works in
+    /// lines, and the bytes after the last newline are held back or lost.
+    StoppedAtLineEnd,
+    /// The program closed the connection before everything arrived.
+    ClosedEarly,
+    /// Part of what was due never arrived, and the connection stayed open.
+    WentSilent,
+    /// The program never closed a connection it should have closed.
+    NeverClosed,
+    /// A client could not connect.
+    Refused,
+    /// The program (or a thread of it) crashed during the test.
+    Crashed,
+    /// The program exited during the test, without a crash message.
+    Exited,
+    /// A client was kept waiting while the program served another.
+    Stalled,
+}
+
+impl Symptom {
+    /// A few words, for the streak file and messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            Symptom::TextConversion => "bytes converted to text",
+            Symptom::BytesAltered => "bytes altered",
+            Symptom::BytesSkipped => "bytes skipped",
+            Symptom::StoppedAtLineEnd => "stopped at a line end",
+            Symptom::ClosedEarly => "closed early",
+            Symptom::WentSilent => "went silent",
+            Symptom::NeverClosed => "never closed",
+            Symptom::Refused => "connection refused",
+            Symptom::Crashed => "crashed",
+            Symptom::Exited => "exited",
+            Symptom::Stalled => "stalled",
+        }
+    }
+}
+
 /// A failed check, with everything a student needs to understand and reproduce it.
 ///
 /// Boxed, so that the many `Result<_, Failure>` values in probes stay one pointer wide.
@@ -96,6 +145,9 @@ pub struct FailureDetails {
     pub transcript: Vec<String>,
     /// A shell command that reproduces the situation by hand.
     pub reproduce: Option<String>,
+    /// What the failure looks like from outside (see [`Symptom`]), when known.
+    #[serde(default)]
+    pub symptom: Option<Symptom>,
 }
 
 impl Failure {
@@ -122,6 +174,14 @@ impl Failure {
     /// Adds a line of explanation.
     pub fn detail(mut self, s: impl Into<String>) -> Failure {
         self.details.push(s.into());
+        self
+    }
+
+    /// Says what the failure looks like from outside. The last one set wins: a probe
+    /// that knows the context (a client kept waiting) overrides what its byte comparison
+    /// saw (an echo that went silent).
+    pub fn symptom(mut self, symptom: Symptom) -> Failure {
+        self.symptom = Some(symptom);
         self
     }
 
@@ -179,6 +239,9 @@ pub struct Lab {
     /// Tests whose probe ends the program on purpose (a graceful stop): exempt from the
     /// check above.
     pub ends_program: &'static [&'static str],
+    /// Hints by symptom, gentle to explicit, in this lab's terms; `check` prefers them to
+    /// a test's own hints, so the same mistake is explained the same way everywhere.
+    pub symptom_hints: &'static [(Symptom, &'static [&'static str])],
 }
 
 impl Lab {
@@ -190,6 +253,14 @@ impl Lab {
     /// The package name of the reference solution.
     pub fn solution_package(&self) -> String {
         format!("{}-solution", self.name)
+    }
+
+    /// The hints for `symptom` in this lab, if it has any.
+    pub fn hints_for(&self, symptom: Symptom) -> Option<&'static [&'static str]> {
+        self.symptom_hints
+            .iter()
+            .find(|(s, _)| *s == symptom)
+            .map(|(_, hints)| *hints)
     }
 
     /// The test with this id.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::harness::{self, describe_status, Placeholders, Program, Spawned, StartError};
 use crate::probe::Ctx;
 use crate::rng::Rng;
-use crate::rubric::{Failure, Kind, Lab, TestCase, Verdict};
+use crate::rubric::{Failure, Kind, Lab, Symptom, TestCase, Verdict};
 
 /// How long a program may take to start listening. Generous: interpreters and JVMs start
 /// slowly, and the machine may be busy grading other submissions.
@@ -428,6 +428,7 @@ fn run_test(
                 "part of the program crashed during the test: {line}"
             ))
             .detail("The test's exchanges went right, but a crash is a failure wherever it happens: a thread that panics while serving one client loses that client's work.")
+            .symptom(Symptom::Crashed)
             .into()),
             None => Ok(()),
         },
@@ -454,6 +455,14 @@ fn run_test(
                     "The program {} during the test.",
                     describe_status(status)
                 ));
+                // The program's end explains what the probe saw (a refused client, a
+                // connection closed early): it is the symptom to explain.
+                let crashed = longer_output.as_deref().and_then(crash_line).is_some();
+                failure.symptom = Some(if crashed || !status.success() {
+                    Symptom::Crashed
+                } else {
+                    Symptom::Exited
+                });
             }
             finish(Outcome::Failed(failure), output)
         }
@@ -555,6 +564,11 @@ fn still_alive_and_serving(
             describe_status(status)
         ))
         .detail("A server must still be running at the end of every test.")
+        .symptom(if status.success() {
+            Symptom::Exited
+        } else {
+            Symptom::Crashed
+        })
         .into());
     }
     let mut ctx = Ctx::new(
@@ -565,13 +579,28 @@ fn still_alive_and_serving(
         STILL_SERVES_LIMIT,
     );
     ctx.server_pid = Some(server.server_pid());
+    let port = ctx.addr().port();
     (lab.still_serves)(&mut ctx).map_err(|v| match v {
-        Verdict::Fail(f) => Failure::new(format!(
-            "after the test, the program no longer serves a new client: {}",
-            f.summary
-        ))
-        .detail("The test's exchanges went right, but a server must still accept and serve new clients afterwards: is it stuck on an earlier client, or did its accept loop end?")
-        .into(),
+        Verdict::Fail(f) => {
+            let failure = Failure::new(format!(
+                "after the test, the program no longer serves a new client: {}",
+                f.summary
+            ))
+            .detail("The test's exchanges went right, but a server must still accept and serve new clients afterwards: is it stuck on an earlier client, or did its accept loop end?");
+            // Why the new client waits, when /proc can tell: connections the test's
+            // clients closed are still open in the program (it never saw their end).
+            let unclosed = crate::procfs::close_wait_count(server.server_pid(), port).unwrap_or(0);
+            match f.symptom {
+                Some(Symptom::Refused) => failure.symptom(Symptom::Refused),
+                _ if unclosed > 0 => failure
+                    .detail(format!(
+                        "The program still holds {unclosed} connection(s) whose clients had closed them (state CLOSE_WAIT): it never noticed that they ended."
+                    ))
+                    .symptom(Symptom::NeverClosed),
+                _ => failure.symptom(Symptom::Stalled),
+            }
+            .into()
+        }
         skip => skip,
     })
 }

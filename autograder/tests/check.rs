@@ -95,13 +95,16 @@ fn hints_get_more_explicit_while_a_test_keeps_failing_after_edits_and_reset_on_a
     let root = tempfile::tempdir().unwrap();
     let one_read = corpus_rust("lab1/one_read.rs");
     let lab = autograder::labs::find("lab1").unwrap();
-    let hints = lab.test("echo-fragments").unwrap().hints;
+    // One read, then close: the echo is cut short, and lab 1 explains that symptom.
+    let hints = lab
+        .hints_for(autograder::rubric::Symptom::ClosedEarly)
+        .unwrap();
     assert_eq!(hints.len(), 3);
 
     for (k, hint) in hints.iter().enumerate() {
         edit(root.path(), k);
         let report = explain(root.path(), &one_read, "echo-fragments");
-        let line = format!("hint {} of 3: {hint}", k + 1);
+        let line = format!("hint {} of 3 (closed early): {hint}", k + 1);
         assert!(
             report.contains(&line),
             "run {}: want `{line}`:\n{report}",
@@ -140,7 +143,7 @@ fn hints_get_more_explicit_while_a_test_keeps_failing_after_edits_and_reset_on_a
         &corpus_rust("lab1/never_closes.rs"),
         "echo-fragments",
     );
-    assert!(report.contains("hint 1 of 3"), "{report}");
+    assert!(report.contains("hint 1 of 2 (never closed)"), "{report}");
 
     // A pass resets the streak: the next failure starts again from the gentlest hint.
     let solution = package_bin("lab1-solution");
@@ -179,4 +182,44 @@ fn hint_without_a_test_shows_the_tests_that_failed_last_time() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("echo-short —") && text.contains("reset-mid-stream —"));
+}
+
+/// The symptom labels on the hint lines of a report (`hint 1 of 2 (closed early): …`).
+fn symptoms_in(report: &str) -> std::collections::BTreeSet<String> {
+    report
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("hint "))
+        .filter_map(|l| l.split_once(" (").map(|(_, rest)| rest))
+        .filter_map(|rest| rest.split_once("):").map(|(label, _)| label.to_string()))
+        .collect()
+}
+
+/// One mistake, one explanation: every test a mistake breaks shows the hint for the same
+/// symptom, not each test's own guesses about the cause.
+#[test]
+fn the_same_mistake_gets_the_same_diagnosis_in_every_test_it_breaks() {
+    let cases = [
+        ("lab1/one_read.rs", "closed early"),
+        ("lab1/drops_tail.rs", "stopped at a line end"),
+        ("lab1/bytes_as_text.rs", "bytes converted to text"),
+        ("lab1/ignores_partial_write.rs", "bytes skipped"),
+        ("lab1/one_client.rs", "exited"),
+        ("lab1/panics_on_reset.rs", "crashed"),
+        ("lab1/never_closes.rs", "never closed"),
+    ]
+    .map(|(program, symptom)| (corpus_rust(program), program, symptom));
+    // Each program graded on its own thread: seven full runs one after another take a minute.
+    std::thread::scope(|scope| {
+        for (exe, program, symptom) in &cases {
+            scope.spawn(move || {
+                let root = tempfile::tempdir().unwrap();
+                let report = explain(root.path(), exe, "echo");
+                assert_eq!(
+                    symptoms_in(&report),
+                    std::collections::BTreeSet::from([symptom.to_string()]),
+                    "{program}:\n{report}"
+                );
+            });
+        }
+    });
 }

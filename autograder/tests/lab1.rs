@@ -66,11 +66,16 @@ mutants! { "lab1":
         graded |_| grade_bin("lab1", &corpus_rust("lab1/bytes_as_text.rs")),
         then |g| { assert!(g.feedback("echo-large-binary").contains("EF BF BD")); };
 
-    /// Both tests have a client that stops reading for a while, so its writes time out
-    /// part-way.
-    fn ignoring_partial_writes_fails_the_slow_reader_tests: "ignores_partial_write.rs"
-        aims at "echo-large-binary", fails &["echo-large-binary", "half-close-flush"],
-        graded |_| grade_bin("lab1", &corpus_rust("lab1/ignores_partial_write.rs")),
+    /// The slow reader makes its writes time out part-way. (`half-close-flush`, whose
+    /// client also stops reading for a while, catches it in some runs only: whether a
+    /// write is cut short there depends on timing, so that test is left out here.)
+    fn ignoring_partial_writes_fails_the_slow_reader_test: "ignores_partial_write.rs"
+        aims at "echo-large-binary", fails &["echo-large-binary"],
+        graded |_| grade(
+            "lab1",
+            &["--only", "echo-short,echo-large-binary,echo-fragments,sequential-clients"],
+            &[corpus_rust("lab1/ignores_partial_write.rs").to_str().unwrap()],
+        ),
         then |g| { assert!(g.feedback("echo-large-binary").contains("partial write")); };
 
     /// Never closing after EOF, an iterative server stays with its first client for ever:

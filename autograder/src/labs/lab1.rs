@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::probe::echo;
-use crate::rubric::{Kind, Lab, TestCase, Visibility};
+use crate::rubric::{Kind, Lab, Symptom, TestCase, Visibility};
 
 /// The lab 1 test table for a server whose default port is `$port` (a string literal,
 /// used in hints), followed by `$extra` tests. Labs 2 and 3 serve the same protocol and
@@ -166,4 +166,108 @@ pub static LAB: Lab = Lab {
     tests: lab1_tests!("7101"),
     still_serves: crate::probe::echo::still_serves,
     ends_program: &[],
+    symptom_hints: BLOCKING_ECHO_HINTS,
 };
+
+/// What each symptom means for a blocking echo server (labs 1 and 2), gentle to explicit.
+pub(crate) const BLOCKING_ECHO_HINTS: &[(Symptom, &[&str])] = &[
+    (
+        Symptom::TextConversion,
+        &[
+            "The echo came back with EF BF BD where other bytes were: your program turned \
+             bytes into text, and invalid UTF-8 became the replacement character.",
+            "Keep the data as bytes: read into a `[u8]` buffer and write back `&buf[..n]`, \
+             with no `String` (nor `from_utf8_lossy`, nor `lines()`) in between.",
+        ],
+    ),
+    (
+        Symptom::BytesSkipped,
+        &[
+            "Bytes are missing from the middle of the echo, and later ones arrived: a `write` \
+             took fewer bytes than it was offered, and the rest was never sent.",
+            "`write` returns how many bytes it took: loop until all are written (Step 4's \
+             `write_all`), retrying `Interrupted`. https://doc.rust-lang.org/std/io/trait.Write.html#tymethod.write",
+        ],
+    ),
+    (
+        Symptom::BytesAltered,
+        &[
+            "The echo differs from what was sent: write back exactly the bytes each read \
+             returned, `&buf[..n]`, not the whole buffer and not a copy you changed.",
+        ],
+    ),
+    (
+        Symptom::StoppedAtLineEnd,
+        &[
+            "The echo stopped right after a newline, and more bytes were due: your program \
+             works in lines (`lines()`, `read_line`), and what follows the last newline is \
+             held back, then lost.",
+            "An echo server has no lines: read into a byte buffer and write back whatever each \
+             read returned, newline or not.",
+        ],
+    ),
+    (
+        Symptom::ClosedEarly,
+        &[
+            "Your program closed the connection before the whole echo had been sent: it \
+             stops too early. Does it stop after the first read, or at a newline?",
+            "TCP is a byte stream: one read returns whatever has arrived so far. Keep reading \
+             until `read` returns 0 (the client has finished), writing back what each read \
+             returned.",
+            "What `read` returning 0 means: https://doc.rust-lang.org/std/io/trait.Read.html#tymethod.read",
+        ],
+    ),
+    (
+        Symptom::WentSilent,
+        &[
+            "Part of the echo never came, and the connection stayed open: your program holds \
+             bytes back. Does it wait for a newline or a full buffer before writing?",
+            "Write back whatever each read returned, at once; the last piece of a stream \
+             need not end in a newline.",
+        ],
+    ),
+    (
+        Symptom::NeverClosed,
+        &[
+            "The client had finished sending (its read of your socket saw its FIN), but your \
+             program never closed the connection.",
+            "When `read` returns 0, the client will send nothing more: send what you still \
+             hold, then shut down your write side (or drop the stream) and return.",
+        ],
+    ),
+    (
+        Symptom::Stalled,
+        &[
+            "A new client was kept waiting: your server was still busy with an earlier \
+             client that had already finished.",
+            "When `read` returns 0 that client is done: stop reading, close, and go back to \
+             `accept`. A loop that only stops on errors never gets there.",
+        ],
+    ),
+    (
+        Symptom::Refused,
+        &[
+            "A client could not connect: your server was gone, or no longer listening. Did \
+             it exit after its first client, or crash?",
+            "Accept in a loop that never ends, and let one client's error end only that \
+             client's session.",
+        ],
+    ),
+    (
+        Symptom::Crashed,
+        &[
+            "Your program crashed during the test; its last output lines (below the failure) \
+             show where and why.",
+            "One client's trouble (a reset, a client that left early) must end that client's \
+             session, not the server: handle the error (`?` in the per-client function, logged \
+             where the accept loop calls it) instead of `unwrap()`.",
+        ],
+    ),
+    (
+        Symptom::Exited,
+        &[
+            "Your program exited during the test: a server runs until it is stopped. Is \
+             `main` returning after one client, or on the first error?",
+        ],
+    ),
+];

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::labs::lab1::lab1_tests;
 use crate::probe::{concurrency, echo};
-use crate::rubric::{Kind, Lab, TestCase, Visibility};
+use crate::rubric::{Kind, Lab, Symptom, TestCase, Visibility};
 
 /// The lab 2 test table: every lab 1 test (same ids), then the tests a server that
 /// serves one client at a time cannot pass, then `$extra` tests (lab 3 adds its own).
@@ -100,4 +100,26 @@ pub static LAB: Lab = Lab {
     tests: lab2_tests!("7102"),
     still_serves: crate::probe::echo::still_serves,
     ends_program: &[],
+    symptom_hints: THREADED_ECHO_HINTS,
 };
+
+/// Lab 1's explanations, and what a stall means for a thread-per-connection server.
+const THREADED_ECHO_HINTS: &[(Symptom, &[&str])] = &{
+    // Lab 2's own explanation of a stall comes first: `hints_for` takes the first match.
+    const N: usize = crate::labs::lab1::BLOCKING_ECHO_HINTS.len() + 1;
+    let mut all = [(Symptom::Stalled, STALLED); N];
+    let mut i = 0;
+    while i < crate::labs::lab1::BLOCKING_ECHO_HINTS.len() {
+        all[i + 1] = crate::labs::lab1::BLOCKING_ECHO_HINTS[i];
+        i += 1;
+    }
+    all
+};
+
+const STALLED: &[&str] = &[
+    "A client was kept waiting while your program served another: it serves one client \
+     at a time.",
+    "Give each connection its own thread (`thread::spawn` with the stream moved in), and \
+     go straight back to `accept`; share nothing between the threads that one of them \
+     could hold for a whole session (a lock, a buffer).",
+];

@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::labs::lab1::lab1_tests;
 use crate::labs::lab2::lab2_tests;
 use crate::probe::{concurrency, echo};
-use crate::rubric::{Kind, Lab, TestCase, Visibility};
+use crate::rubric::{Kind, Lab, Symptom, TestCase, Visibility};
 
 /// The lab 3 rubric.
 pub static LAB: Lab = Lab {
@@ -129,4 +129,97 @@ pub static LAB: Lab = Lab {
     ),
     still_serves: crate::probe::echo::still_serves,
     ends_program: &[],
+    symptom_hints: EVENT_LOOP_HINTS,
 };
+
+/// What each symptom means for a non-blocking readiness loop, gentle to explicit. Not lab
+/// 1's words: "read until `read` returns 0" is wrong here, where a read that would block
+/// returns `WouldBlock` instead.
+const EVENT_LOOP_HINTS: &[(Symptom, &[&str])] = &[
+    (
+        Symptom::TextConversion,
+        &[
+            "The echo came back with EF BF BD where other bytes were: bytes were turned into \
+             text somewhere. Keep them as `[u8]` from the read to the write.",
+        ],
+    ),
+    (
+        Symptom::BytesSkipped,
+        &[
+            "Bytes are missing from the middle of the echo: on a non-blocking socket a write \
+             takes what fits and returns how many; the rest is yours to keep.",
+            "Keep the unsent tail as pending output for that connection, ask the poller for \
+             WRITABLE, and send it (first) when the socket is ready again.",
+        ],
+    ),
+    (
+        Symptom::BytesAltered,
+        &[
+            "The echo differs from what was sent: the bytes of two clients, or two reads, got \
+             mixed. Each connection needs its own pending output, in order.",
+        ],
+    ),
+    (
+        Symptom::StoppedAtLineEnd,
+        &[
+            "The echo stopped right after a newline, and more bytes were due: your loop \
+             works in lines. Echo whatever each read returned, newline or not.",
+        ],
+    ),
+    (
+        Symptom::ClosedEarly,
+        &[
+            "Your program closed the connection before the whole echo was sent. `WouldBlock` \
+             is not the end of the stream: it means \"nothing more right now, ask the poller\".",
+            "Close only after a read returned 0 AND your pending output for that client has \
+             all been written; until then keep the connection registered.",
+        ],
+    ),
+    (
+        Symptom::WentSilent,
+        &[
+            "Part of the echo never came, and the connection stayed open: the loop stopped \
+             serving this connection. With edge-triggered readiness (mio), one event means \
+             \"read until `WouldBlock`\"; stop earlier and no new event comes.",
+            "After a write that did not take everything, re-register the connection for \
+             WRITABLE (and back to READABLE once the output is gone): the poller only reports \
+             what you asked for.",
+        ],
+    ),
+    (
+        Symptom::NeverClosed,
+        &[
+            "The client had finished sending, but your program never closed the connection.",
+            "A read of 0 means the client half-closed: flush what is pending, then shut down \
+             the write side and deregister the connection (dropping it closes the socket).",
+        ],
+    ),
+    (
+        Symptom::Stalled,
+        &[
+            "A client was kept waiting while your loop dealt with another: something in the \
+             loop blocks (a blocking socket, a write retried until it goes through, a sleep).",
+            "Every socket must be non-blocking, and every call that cannot make progress \
+             returns `WouldBlock`: go back to `poll` then, and carry on when the socket is ready.",
+        ],
+    ),
+    (
+        Symptom::Refused,
+        &[
+            "A client could not connect: the loop was gone, or stopped accepting. Accept until \
+             `WouldBlock` on each readiness event of the listener: one event may stand for \
+             many waiting clients.",
+        ],
+    ),
+    (
+        Symptom::Crashed,
+        &[
+            "Your program crashed during the test; its last output lines show where. In one \
+             thread, one connection's error must close that connection only, never the loop.",
+        ],
+    ),
+    (
+        Symptom::Exited,
+        &["Your program exited during the test: the loop must run until the server is stopped."],
+    ),
+];

@@ -21,6 +21,8 @@ pub static LAB: Lab = Lab {
     server_args: &["server", "--port", "{port}", "--root", "{root}"],
     tests: TESTS,
     still_serves: crate::probe::ftp::Session::still_serves,
+    // No explanations by symptom yet: each test's own hints are shown.
+    symptom_hints: &[],
     ends_program: &[],
 };
 

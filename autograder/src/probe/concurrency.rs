@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use super::{bytes, expect_bytes, Ctx, End};
 use crate::procfs;
-use crate::rubric::{Failure, ProbeResult, Verdict};
+use crate::rubric::{Failure, ProbeResult, Symptom, Verdict};
 
 /// How long a swarm waits without any byte moving before it declares the server stuck.
 /// Long enough for a loaded machine; a serial server never moves again.
@@ -171,7 +171,8 @@ impl Swarm {
                     ))
                     .expected("every client served at the same time as the others")
                     .got(format!("nothing on c{i}"))
-                    .detail("Every client keeps its connection open, so a server that serves clients one at a time (or a fixed few at a time, or behind one lock) never gets to this one."))
+                    .detail("Every client keeps its connection open, so a server that serves clients one at a time (or a fixed few at a time, or behind one lock) never gets to this one.")
+                    .symptom(Symptom::Stalled))
                 }
             }
             peers = swarm.peers;
@@ -434,6 +435,7 @@ impl Swarm {
         .expected(format!("all {} clients, connected at the same time, served at the same time", self.peers.len()))
         .got(format!("{silent} of the waiting clients got nothing back at all in this round"))
         .detail("Every client keeps its connection open and waits for its echo before it sends more, so a server that serves clients one at a time (or a fixed few at a time, or behind one lock) can never answer the rest.")
+        .symptom(Symptom::Stalled)
     }
 }
 
@@ -593,6 +595,7 @@ pub fn stalled_client(ctx: &mut Ctx) -> ProbeResult {
             f.detail(format!(
                 "c1 connected first, sent half a message and is waiting, its connection open. Client c{i} came later and must be served meanwhile: a server that serves one client at a time is stuck reading from c1."
             ))
+            .symptom(Symptom::Stalled)
             .reproduce(format!(
                 "nc 127.0.0.1 {port}   (type something, no Enter, keep it open; then in another terminal:)   printf hello | nc -N 127.0.0.1 {port}",
                 port = ctx.reproduce_port

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use crate::harness::{describe_status, Placeholders, Program, Spawned};
 use crate::rng::Rng;
-use crate::rubric::Failure;
+use crate::rubric::{Failure, Symptom};
 pub use transcript::Transcript;
 
 /// Everything a probe may use.
@@ -113,6 +113,7 @@ impl Ctx {
             self.transcript
                 .note(&label, '!', format!("connect failed: {e}"));
             Failure::new(format!("could not connect to {addr} ({label}): {e}"))
+                .symptom(Symptom::Refused)
         };
         let socket = socket2::Socket::new(
             socket2::Domain::for_address(addr),
@@ -263,9 +264,10 @@ impl Conn {
             }
             Err(e) => {
                 log.note(&label, '!', format!("connect failed: {e}"));
-                Err(Failure::new(format!(
-                    "could not connect to {addr} ({label}): {e}"
-                )))
+                Err(
+                    Failure::new(format!("could not connect to {addr} ({label}): {e}"))
+                        .symptom(Symptom::Refused),
+                )
             }
         }
     }
@@ -546,6 +548,7 @@ impl Conn {
                 "the program never closed {} {after}",
                 self.label
             ))
+            .symptom(Symptom::NeverClosed)
             .expected("the connection to be closed (a read returning 0 bytes)")
             .got("the connection stayed open and silent")),
             End::Error(e) => Err(Failure::new(format!(
@@ -628,6 +631,31 @@ fn is_timeout(e: &io::Error) -> bool {
     matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
 }
 
+/// How `got` departs from `expected` where they first differ: EF BF BD (the Unicode
+/// replacement character, what a lossy conversion to text writes), a gap (the bytes there
+/// belong further on: some were skipped), or other bytes.
+fn how_bytes_differ(expected: &[u8], got: &[u8]) -> Symptom {
+    let at = expected.iter().zip(got).take_while(|(a, b)| a == b).count();
+    let rest = &got[at.min(got.len())..];
+    if rest.starts_with(&[0xEF, 0xBF, 0xBD])
+        && !expected[at.min(expected.len())..].starts_with(&[0xEF, 0xBF, 0xBD])
+    {
+        return Symptom::TextConversion;
+    }
+    let probe = &rest[..rest.len().min(32)];
+    let skipped = probe.len() >= 8
+        && expected
+            .get(at + 1..)
+            .is_some_and(|later| later.windows(probe.len()).any(|w| w == probe));
+    if skipped {
+        Symptom::BytesSkipped
+    } else if rest.is_empty() {
+        Symptom::ClosedEarly
+    } else {
+        Symptom::BytesAltered
+    }
+}
+
 /// Checks that `received` is exactly `expected`, explaining any difference.
 ///
 /// `what` names the stream in messages ("the echo on c1").
@@ -640,6 +668,13 @@ pub fn expect_bytes(what: &str, expected: &[u8], received: &Received) -> Result<
         return Ok(());
     }
     let prefix_ok = expected.starts_with(got);
+    let symptom = match (&received.end, prefix_ok) {
+        (End::Eof | End::TimedOut, true) if got.ends_with(b"\n") => Symptom::StoppedAtLineEnd,
+        (End::Eof, true) => Symptom::ClosedEarly,
+        (End::TimedOut, true) => Symptom::WentSilent,
+        (End::Error(_), true) => Symptom::ClosedEarly,
+        _ => how_bytes_differ(expected, got),
+    };
     let summary = match (&received.end, prefix_ok) {
         (End::Eof, true) => format!(
             "{what} stopped after {} of {} bytes: the program closed the connection",
@@ -660,7 +695,8 @@ pub fn expect_bytes(what: &str, expected: &[u8], received: &Received) -> Result<
     };
     let mut f = Failure::new(summary)
         .expected(bytes::describe(expected))
-        .got(bytes::describe(got));
+        .got(bytes::describe(got))
+        .symptom(symptom);
     if let Some(diff) = bytes::first_difference(expected, got) {
         f = f.detail(diff);
     }
