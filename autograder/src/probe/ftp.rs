@@ -19,7 +19,7 @@ pub mod test_server;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use super::{bytes, Conn, Ctx, End};
+use super::{bytes, Conn, Ctx, End, Received};
 use crate::rubric::Failure;
 
 /// One reply: its code and its text lines (code and separator removed).
@@ -287,10 +287,10 @@ impl Session {
         mode: Mode,
         limit: usize,
     ) -> Result<Vec<u8>, Failure> {
-        let mut data = self.data(ctx, mode)?;
+        let data = self.data(ctx, mode)?;
         let line = format!("RETR {path}");
         self.expect(&line, &[125, 150])?;
-        let got = data.recv_to_eof(limit);
+        let got = receive_and_close(data, limit);
         if !matches!(got.end, End::Eof) {
             return Err(Failure::new(format!(
                 "the data connection of `{line}` did not end with a close after {} bytes",
@@ -328,9 +328,9 @@ impl Session {
     /// # Errors
     /// A failure for a refused command or a broken transfer.
     pub fn listing(&mut self, ctx: &mut Ctx, line: &str, mode: Mode) -> Result<Vec<u8>, Failure> {
-        let mut data = self.data(ctx, mode)?;
+        let data = self.data(ctx, mode)?;
         self.expect(line, &[125, 150])?;
-        let got = data.recv_to_eof(1 << 20);
+        let got = receive_and_close(data, 1 << 20);
         if !matches!(got.end, End::Eof) {
             return Err(Failure::new(format!(
                 "the listing of `{line}` did not end with a close"
@@ -341,10 +341,6 @@ impl Session {
         Ok(got.bytes)
     }
 
-    /// Sends QUIT, expects 221 and the close.
-    ///
-    /// # Errors
-    /// A failure if the reply or the close is missing.
     /// After a test: a new session is still greeted with 220 and let go with 221.
     ///
     /// # Errors
@@ -353,6 +349,10 @@ impl Session {
         Ok(Session::open(ctx)?.quit()?)
     }
 
+    /// Sends QUIT, expects 221 and the close.
+    ///
+    /// # Errors
+    /// A failure if the reply or the close is missing.
     pub fn quit(mut self) -> Result<(), Failure> {
         self.expect("QUIT", &[221])?;
         self.conn.expect_eof("after QUIT")
@@ -362,6 +362,19 @@ impl Session {
     pub fn reset(self) {
         self.conn.reset();
     }
+}
+
+/// Reads a data connection until the server closes it, then closes our end at once.
+///
+/// Our close must come before we wait for the final reply (226): a server may send that
+/// reply only once the client has closed too. ProFTPD does (its lingering close waits for
+/// the client's FIN before it reports the transfer complete), and RFC 959 does not order
+/// the two; ftplib and curl close first. A client that keeps its end open while it waits
+/// for the 226 waits for a server that is waiting for it.
+pub fn receive_and_close(mut data: Conn, limit: usize) -> Received {
+    let got = data.recv_to_eof(limit);
+    data.close();
+    got
 }
 
 /// Six numbers of a 227 reply: the first run of six comma-separated numbers in the text.
