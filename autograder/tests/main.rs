@@ -18,5 +18,6 @@ mod lab3;
 mod lab4;
 mod lab5;
 mod thirdparty;
+mod thirdparty_ftp;
 mod watch;
 mod workspace;

@@ -38,6 +38,15 @@ impl Reply {
     }
 }
 
+/// Why a refused upload or MKD still fails a test (the lab is stricter than the RFC, and
+/// says so in handouts/lab4.md).
+pub const WRITE_REFUSED: &str = "RFC 959 also lets a server refuse an upload or a new \
+    directory (550 or 553, e.g. for lack of permission there), and some do: vsftpd never lets \
+    anonymous users write into the root it chroots them to. This lab asks for more: anonymous \
+    users may upload and create directories anywhere in the root, the root itself included \
+    (handouts/lab4.md, \"The command line\"), because storing files is half of what the server \
+    is for, and this test needs a file or directory of its own there.";
+
 /// How a data connection is requested.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -227,6 +236,23 @@ impl Session {
         Ok(reply)
     }
 
+    /// Sends a command that writes into the root (STOR, MKD) and checks its reply code; a
+    /// refusal's failure says why this lab insists on write access ([`WRITE_REFUSED`]).
+    ///
+    /// # Errors
+    /// As [`Session::expect`].
+    pub fn expect_write(&mut self, line: &str, codes: &[u16]) -> Result<Reply, Failure> {
+        let reply = self.command(line)?;
+        self.check(line, &reply, codes).map_err(|f| {
+            if reply.code >= 400 {
+                f.detail(WRITE_REFUSED)
+            } else {
+                f
+            }
+        })?;
+        Ok(reply)
+    }
+
     /// Checks a reply already read.
     ///
     /// # Errors
@@ -316,7 +342,7 @@ impl Session {
     ) -> Result<(), Failure> {
         let mut data = self.data(ctx, mode)?;
         let line = format!("STOR {path}");
-        self.expect(&line, &[125, 150])?;
+        self.expect_write(&line, &[125, 150])?;
         data.send(bytes)?;
         data.close();
         let done = self.read_reply(&format!("after the data of {line}"))?;

@@ -197,7 +197,7 @@ pub fn directories(ctx: &mut Ctx) -> ProbeResult {
     let bytes = binary(ctx, len);
     let mut s = Session::login(ctx)?;
     s.expect("TYPE I", &[200])?;
-    s.expect(&format!("MKD {dir}"), &[257])?;
+    s.expect_write(&format!("MKD {dir}"), &[257])?;
     if !ctx.root.join(&dir).is_dir() {
         return Err(Failure::new(format!(
             "after 257 for MKD {dir}, there is no such directory in the root"
@@ -540,7 +540,7 @@ pub fn vanishing_client(ctx: &mut Ctx) -> ProbeResult {
     let mut up = Session::login(ctx)?;
     up.expect("TYPE I", &[200])?;
     let mut data = up.data(ctx, Mode::Epsv)?;
-    up.expect("STOR partial.bin", &[125, 150])?;
+    up.expect_write("STOR partial.bin", &[125, 150])?;
     let chunk = binary(ctx, 512 * 1024);
     data.send(&chunk)?;
     data.reset();
