@@ -65,7 +65,8 @@ fn proftpd_fails_only_fragments_for_a_line_end_split_across_two_reads() {
     // (A Debian build with the fix would pass it: then this list is empty.)
     g.assert_failed_exactly(&["fragments"]);
     assert!(
-        g.feedback("fragments").contains("after USER sent in four fragments"),
+        g.feedback("fragments")
+            .contains("after USER sent in four fragments"),
         "{}",
         g.describe()
     );
@@ -100,7 +101,8 @@ fn vsftpd_fails_the_tests_that_write_into_its_root() {
     g.assert_failed_exactly(&["directories", "stor", "vanishing-client"]);
     for id in ["directories", "stor", "vanishing-client"] {
         assert!(
-            g.feedback(id).contains("RFC 959 also lets a server refuse an upload"),
+            g.feedback(id)
+                .contains("RFC 959 also lets a server refuse an upload"),
             "{id}: {}",
             g.describe()
         );

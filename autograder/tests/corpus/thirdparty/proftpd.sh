@@ -6,13 +6,14 @@
 # What the lab asks (handouts/lab4.md): anonymous login only (USER anonymous or ftp, any
 # password), {root} served as `/`, uploads and new directories allowed. ProFTPD does that
 # with an <Anonymous> block: each session chroots into {root} and drops to the anonymous
-# user. That user comes from a passwd file of our own (AuthUserFile), not from the
-# system's, so nothing outside a private temporary directory is read or written: the
-# configuration, the passwd and group files, the pid, scoreboard and log files all live
-# there, and it is removed on exit.
+# user. That user comes from a passwd file of the script's own (AuthUserFile), not from
+# the system's or PAM. The configuration, that passwd file, the pid and scoreboard files
+# live in a private temporary directory, removed on exit; the log goes to stderr (what
+# `--nodaemon` does), where the grader shows it.
 #
-# Root is needed (the namespace, chroot, and the switch to the anonymous user). The anonymous user is
-# nobody (65534), so {root} is handed to it first, as the grader does for `--run-as`.
+# Root is needed (the namespace below, chroot, and the switch to the anonymous user). The
+# anonymous user is nobody's uid (65534), so {root} is handed to it first, as the grader
+# does for `--run-as`.
 #
 # Signals: SIGTERM is ProFTPD's own graceful stop (it stops accepting and ends), so the
 # TERM the grader sends to the process group is enough; this script forwards a TERM or INT
@@ -54,8 +55,8 @@ AuthOrder mod_auth_file.c
 AuthUserFile $dir/passwd
 AuthGroupFile $dir/group
 AuthPAM off
-# The daemon itself, between sessions (looked up in the system's files as the
-# configuration is read: the auth modules only serve sessions).
+# The daemon itself, between sessions: a system user, since ProFTPD looks it up while it
+# reads this file, before the passwd file above is in use.
 User nobody
 Group nogroup
 PidFile $dir/proftpd.pid
@@ -68,7 +69,7 @@ DelayEngine off
 ControlsEngine off
 UseReverseDNS off
 RootLogin off
-# Anonymous only: a session that does not log in as anonymous is refused.
+# Anonymous only: `ftp` is the passwd file's only user, and it is this block's.
 <Anonymous $root>
     User ftp
     Group ftp

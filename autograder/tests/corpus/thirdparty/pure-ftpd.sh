@@ -42,10 +42,10 @@ chown "$anon_uid:$anon_uid" "$root"
 grep -v '^ftp:' /etc/passwd > "$dir/passwd"
 echo "ftp:x:$anon_uid:$anon_uid:anonymous FTP:$root:/usr/sbin/nologin" >> "$dir/passwd"
 chmod 644 "$dir/passwd"
-# -S bind address, -4 IPv4 only, -H no reverse DNS, -e anonymous only, -M anonymous mkdir,
-# -f none no syslog, -g the pid file in our directory.
 # In the namespace, /run is a private tmpfs too: pure-ftpd keeps a scoreboard file per
-# session in /run/pure-ftpd. (mount -n: no record in /run/mount either.)
+# session in /run/pure-ftpd. (mount -n: no record in /run/mount either.) The daemon's
+# flags: -S the address, -4 IPv4 only, -H no reverse DNS, -e anonymous only, -M anonymous
+# users may create directories, -f none no syslog, -g the pid file in our directory.
 unshare --mount --propagation private sh -c '
     mount -n -t tmpfs tmpfs /run
     mount -n --bind "$1" /etc/passwd

@@ -4,21 +4,23 @@
 # /usr/sbin by default).
 #
 # What the lab asks (handouts/lab4.md): anonymous login only (USER anonymous or ftp, any
-# password), {root} served as `/`, uploads and new directories allowed. vsftpd does that
-# with anon_root and the anon_* write options: each session chroots into {root} and runs
-# as the anonymous user (ftp_username, `ftp` by default).
+# password), {root} served as `/`, uploads and new directories allowed anywhere in it.
+# vsftpd comes as close as it can with anon_root and the anon_* write options: each
+# session chroots into {root} and runs as the anonymous user (ftp_username, `ftp`). What
+# it will not do is let anonymous users write into that root itself: it refuses to run an
+# anonymous session whose chroot the anonymous user can write (allow_writeable_chroot is
+# for local users only). So {root} stays root's, readable by all, and vsftpd refuses
+# uploads and MKD in `/` (tests/thirdparty_ftp.rs expects exactly that).
 #
-# vsftpd changes into that user's home directory before it changes into anon_root, and
-# fails the login if the home does not exist (nobody's is /nonexistent). So, as for
-# pure-ftpd, the daemon runs in a mount namespace of its own (unshare), where a copy of
-# /etc/passwd with an `ftp` user whose home is {root} is mounted over the real one; the
-# system's files are never touched. PAM is only for local users, which are off. The
-# configuration, the passwd copy and vsftpd's empty directory live in a private temporary
-# directory that is removed on exit; nothing is logged to files.
+# vsftpd changes into the anonymous user's home directory before it changes into
+# anon_root, and fails the login if that home does not exist (nobody's is /nonexistent).
+# So, as for pure-ftpd, the daemon runs in a mount namespace of its own (unshare), where a
+# copy of /etc/passwd with an `ftp` user (nobody's uid, 65534) whose home is {root} is
+# mounted over the real one; the system's files are never touched. PAM is only for local
+# users, which are off. The configuration, the passwd copy and vsftpd's empty directory
+# live in a private temporary directory that is removed on exit; nothing is logged.
 #
-# Root is needed (the namespace, chroot, and the switch to the anonymous user). The
-# anonymous user is nobody's uid (65534), so {root} is handed to it first, as the grader
-# does for `--run-as`.
+# Root is needed (the namespace, chroot, and the switch to the anonymous user).
 #
 # Signals: vsftpd stops on SIGTERM, which the grader sends to the whole process group;
 # this script forwards a TERM or INT sent to it alone, and exits when the daemon does.
@@ -39,8 +41,7 @@ fi
 dir=$(mktemp -d "${TMPDIR:-/tmp}/lab4-vsftpd-XXXXXX")
 trap 'rm -rf "$dir"' EXIT
 anon_uid=65534
-# The root stays root's, readable by all: vsftpd refuses an anonymous chroot that the
-# anonymous user can write (below).
+# The root stays root's, readable by all (see above).
 chmod 755 "$root"
 grep -v '^ftp:' /etc/passwd > "$dir/passwd"
 echo "ftp:x:$anon_uid:$anon_uid:anonymous FTP:$root:/usr/sbin/nologin" >> "$dir/passwd"
@@ -53,10 +54,9 @@ listen_ipv6=NO
 listen_address=127.0.0.1
 listen_port=$port
 background=NO
-# Anonymous only, rooted at {root}, with write access.
+# Anonymous only, rooted at {root}, with write access (below the root: see above).
 anonymous_enable=YES
 local_enable=NO
-no_anon_password=YES
 ftp_username=ftp
 anon_root=$root
 write_enable=YES
