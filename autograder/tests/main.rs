@@ -21,6 +21,7 @@ mod lab5;
 mod mutation;
 mod steps;
 mod thirdparty;
+mod thirdparty_ftp;
 mod thirdparty_http;
 mod watch;
 mod workspace;

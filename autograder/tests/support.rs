@@ -88,7 +88,8 @@ pub fn corpus(relative: &str) -> PathBuf {
         .join(relative)
 }
 
-fn target_dir() -> PathBuf {
+/// The target directory (`CARGO_TARGET_DIR`, relative to the workspace, or `target`).
+pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .map(|p| {

@@ -1,5 +1,6 @@
 //! Programs nobody here wrote, graded as the labs' contract asks: each gets exactly the
-//! score its design earns. (The FTP and HTTP servers are in `lab4.rs` and `lab5.rs`.)
+//! score its design earns. (The FTP servers are in `thirdparty_ftp.rs` and `lab4.rs`, the
+//! HTTP servers in `lab5.rs`.)
 
 use crate::support::*;
 

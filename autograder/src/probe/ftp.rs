@@ -19,7 +19,7 @@ pub mod test_server;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use super::{bytes, Conn, Ctx, End};
+use super::{bytes, Conn, Ctx, End, Received};
 use crate::rubric::Failure;
 
 /// One reply: its code and its text lines (code and separator removed).
@@ -37,6 +37,15 @@ impl Reply {
         format!("{} {}", self.code, self.lines.join(" / "))
     }
 }
+
+/// Why a refused upload or MKD still fails a test (the lab is stricter than the RFC, and
+/// says so in handouts/lab4.md).
+pub const WRITE_REFUSED: &str = "RFC 959 also lets a server refuse an upload or a new \
+    directory (550 or 553, e.g. for lack of permission there), and some do: vsftpd never lets \
+    anonymous users write into the root it chroots them to. This lab asks for more: anonymous \
+    users may upload and create directories anywhere in the root, the root itself included \
+    (handouts/lab4.md, \"The command line\"), because storing files is half of what the server \
+    is for, and this test needs a file or directory of its own there.";
 
 /// How a data connection is requested.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,6 +236,23 @@ impl Session {
         Ok(reply)
     }
 
+    /// Sends a command that writes into the root (STOR, MKD) and checks its reply code; a
+    /// refusal's failure says why this lab insists on write access ([`WRITE_REFUSED`]).
+    ///
+    /// # Errors
+    /// As [`Session::expect`].
+    pub fn expect_write(&mut self, line: &str, codes: &[u16]) -> Result<Reply, Failure> {
+        let reply = self.command(line)?;
+        self.check(line, &reply, codes).map_err(|f| {
+            if reply.code >= 400 {
+                f.detail(WRITE_REFUSED)
+            } else {
+                f
+            }
+        })?;
+        Ok(reply)
+    }
+
     /// Checks a reply already read.
     ///
     /// # Errors
@@ -287,10 +313,10 @@ impl Session {
         mode: Mode,
         limit: usize,
     ) -> Result<Vec<u8>, Failure> {
-        let mut data = self.data(ctx, mode)?;
+        let data = self.data(ctx, mode)?;
         let line = format!("RETR {path}");
         self.expect(&line, &[125, 150])?;
-        let got = data.recv_to_eof(limit);
+        let got = receive_and_close(data, limit);
         if !matches!(got.end, End::Eof) {
             return Err(Failure::new(format!(
                 "the data connection of `{line}` did not end with a close after {} bytes",
@@ -316,7 +342,7 @@ impl Session {
     ) -> Result<(), Failure> {
         let mut data = self.data(ctx, mode)?;
         let line = format!("STOR {path}");
-        self.expect(&line, &[125, 150])?;
+        self.expect_write(&line, &[125, 150])?;
         data.send(bytes)?;
         data.close();
         let done = self.read_reply(&format!("after the data of {line}"))?;
@@ -328,9 +354,9 @@ impl Session {
     /// # Errors
     /// A failure for a refused command or a broken transfer.
     pub fn listing(&mut self, ctx: &mut Ctx, line: &str, mode: Mode) -> Result<Vec<u8>, Failure> {
-        let mut data = self.data(ctx, mode)?;
+        let data = self.data(ctx, mode)?;
         self.expect(line, &[125, 150])?;
-        let got = data.recv_to_eof(1 << 20);
+        let got = receive_and_close(data, 1 << 20);
         if !matches!(got.end, End::Eof) {
             return Err(Failure::new(format!(
                 "the listing of `{line}` did not end with a close"
@@ -341,10 +367,6 @@ impl Session {
         Ok(got.bytes)
     }
 
-    /// Sends QUIT, expects 221 and the close.
-    ///
-    /// # Errors
-    /// A failure if the reply or the close is missing.
     /// After a test: a new session is still greeted with 220 and let go with 221.
     ///
     /// # Errors
@@ -353,6 +375,10 @@ impl Session {
         Ok(Session::open(ctx)?.quit()?)
     }
 
+    /// Sends QUIT, expects 221 and the close.
+    ///
+    /// # Errors
+    /// A failure if the reply or the close is missing.
     pub fn quit(mut self) -> Result<(), Failure> {
         self.expect("QUIT", &[221])?;
         self.conn.expect_eof("after QUIT")
@@ -362,6 +388,19 @@ impl Session {
     pub fn reset(self) {
         self.conn.reset();
     }
+}
+
+/// Reads a data connection until the server closes it, then closes our end at once.
+///
+/// Our close must come before we wait for the final reply (226): a server may send that
+/// reply only once the client has closed too. ProFTPD does (its lingering close waits for
+/// the client's FIN before it reports the transfer complete), and RFC 959 does not order
+/// the two; ftplib and curl close first. A client that keeps its end open while it waits
+/// for the 226 waits for a server that is waiting for it.
+pub fn receive_and_close(mut data: Conn, limit: usize) -> Received {
+    let got = data.recv_to_eof(limit);
+    data.close();
+    got
 }
 
 /// Six numbers of a 227 reply: the first run of six comma-separated numbers in the text.

@@ -18,7 +18,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::{listed_names, Mode, Session};
+use super::{listed_names, receive_and_close, Mode, Session};
 use crate::probe::{expect_bytes, Ctx, End, Received};
 use crate::rubric::{Failure, ProbeResult};
 
@@ -197,7 +197,7 @@ pub fn directories(ctx: &mut Ctx) -> ProbeResult {
     let bytes = binary(ctx, len);
     let mut s = Session::login(ctx)?;
     s.expect("TYPE I", &[200])?;
-    s.expect(&format!("MKD {dir}"), &[257])?;
+    s.expect_write(&format!("MKD {dir}"), &[257])?;
     if !ctx.root.join(&dir).is_dir() {
         return Err(Failure::new(format!(
             "after 257 for MKD {dir}, there is no such directory in the root"
@@ -362,13 +362,13 @@ pub fn jail(ctx: &mut Ctx) -> ProbeResult {
     let mut s = Session::login(ctx)?;
     s.expect("TYPE I", &[200])?;
     for path in &attempts {
-        let mut data = s.data(ctx, Mode::Epsv)?;
+        let data = s.data(ctx, Mode::Epsv)?;
         let line = format!("RETR {path}");
         let reply = s.command(&line)?;
         if reply.code >= 400 {
             continue; // refused: good
         }
-        let got = data.recv_to_eof(1 << 20);
+        let got = receive_and_close(data, 1 << 20);
         let leaked = !got.bytes.is_empty()
             && (got
                 .bytes
@@ -398,10 +398,10 @@ pub fn jail(ctx: &mut Ctx) -> ProbeResult {
         let reply = s.command(&format!("CWD {path}"))?;
         if reply.code < 400 {
             // Allowed only if it stayed inside: then the secret's name is the decoy.
-            let mut data = s.data(ctx, Mode::Pasv)?;
+            let data = s.data(ctx, Mode::Pasv)?;
             let r = s.command(&format!("RETR {secret_name}"))?;
             if r.code < 400 {
-                let got = data.recv_to_eof(1 << 20);
+                let got = receive_and_close(data, 1 << 20);
                 if got
                     .bytes
                     .windows(secret.len())
@@ -481,7 +481,7 @@ pub fn concurrent_sessions(ctx: &mut Ctx) -> ProbeResult {
     let got = b.retr(ctx, "small.bin", Mode::Pasv, small.len() + 1024)?;
     expect_bytes("session 2's RETR small.bin", &small, &received(got))?;
     b.quit()?;
-    let rest = data.recv_to_eof(big.len() + 65536);
+    let rest = receive_and_close(data, big.len() + 65536);
     let mut all = first.bytes;
     all.extend_from_slice(&rest.bytes);
     expect_bytes(
@@ -540,7 +540,7 @@ pub fn vanishing_client(ctx: &mut Ctx) -> ProbeResult {
     let mut up = Session::login(ctx)?;
     up.expect("TYPE I", &[200])?;
     let mut data = up.data(ctx, Mode::Epsv)?;
-    up.expect("STOR partial.bin", &[125, 150])?;
+    up.expect_write("STOR partial.bin", &[125, 150])?;
     let chunk = binary(ctx, 512 * 1024);
     data.send(&chunk)?;
     data.reset();
