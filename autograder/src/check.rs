@@ -37,10 +37,12 @@ pub fn check(lab: &'static Lab, root: &Path, options: &Options) -> anyhow::Resul
     let program = Program::new(vec![exe.to_string_lossy().into_owned()]);
     // The step checks come first: they show progress long before a rubric test can pass.
     // Not with `--only`, which asks for particular rubric tests.
+    let mut steps = Vec::new();
     if options.only.is_none() {
         let lab_dir = root.join("labs").join(lab.name);
-        if let Some(text) = step_report(lab, root, &lab_dir) {
+        if let Some((text, checks)) = step_report(lab, root, &lab_dir) {
             say!("{text}\n");
+            steps = checks;
         }
     }
     Ok(grade_and_explain(
@@ -48,32 +50,42 @@ pub fn check(lab: &'static Lab, root: &Path, options: &Options) -> anyhow::Resul
         &program,
         root,
         options,
+        &steps,
         &mut std::io::stdout(),
     ))
 }
 
-/// The step checks' lines for the lab at `lab_dir`, or `None` if it has none.
-fn step_report(lab: &Lab, root: &Path, lab_dir: &Path) -> Option<String> {
+/// The step checks' lines for the lab at `lab_dir` and their results, or `None` if it has
+/// none.
+fn step_report(
+    lab: &Lab,
+    root: &Path,
+    lab_dir: &Path,
+) -> Option<(String, Vec<crate::steps::StepCheck>)> {
     eprintln!("Running the step checks of labs/{} …", lab.name);
     let file = format!("labs/{}/tests/steps.rs", lab.name);
     match crate::steps::run(root, lab.name, lab_dir) {
         crate::steps::Run::None => None,
-        crate::steps::Run::Trouble(why) => Some(format!("Step checks ({file}): {why}\n")),
+        crate::steps::Run::Trouble(why) => {
+            Some((format!("Step checks ({file}): {why}\n"), Vec::new()))
+        }
         crate::steps::Run::Ran(checks) => {
             let handout = std::fs::read_to_string(root.join(lab.handout)).unwrap_or_default();
             let titles = crate::handouts::handout_step_titles(&handout);
-            Some(crate::steps::render(&checks, &titles, &file))
+            Some((crate::steps::render(&checks, &titles, &file), checks))
         }
     }
 }
 
 /// Grades `program` as [`check`] does, writing the student report to `out` as tests
-/// finish. The hint streaks are those of the workspace at `root`.
+/// finish. The hint streaks are those of the workspace at `root`; `steps` are the step
+/// checks' results (empty if none ran), which decide what comes next while a step fails.
 pub fn grade_and_explain(
     lab: &'static Lab,
     program: &Program,
     root: &Path,
     options: &Options,
+    steps: &[crate::steps::StepCheck],
     out: &mut dyn Write,
 ) -> Report {
     let mut streaks = HintStreaks::load(root);
@@ -154,7 +166,7 @@ pub fn grade_and_explain(
     };
     let report = runner::grade(lab, program, options, &mut progress);
     streaks.save();
-    let _ = write!(out, "{}", next_step(&report, first_todo.as_ref()));
+    let _ = write!(out, "{}", next_step(&report, first_todo.as_ref(), steps));
     let _ = writeln!(out, "{}", text::summary(&report));
     let _ = out.flush();
     report
@@ -173,8 +185,53 @@ fn unfinished_step(result: &runner::TestResult) -> Option<Unfinished> {
 }
 
 /// The paragraph before the summary: the one thing to do next.
-fn next_step(report: &Report, todo: Option<&Unfinished>) -> String {
+///
+/// The first step whose checks fail comes first, in the handout's order: a rubric test
+/// may stop at a later step's `todo!()` (or fail for an earlier step's mistake), and
+/// saying why the pointer points where it does keeps the student on the path.
+fn next_step(
+    report: &Report,
+    todo: Option<&Unfinished>,
+    steps: &[crate::steps::StepCheck],
+) -> String {
     let lab = report.lab;
+    let failing_step = steps
+        .iter()
+        .find(|c| c.outcome != crate::steps::Outcome::Passed);
+    if let Some(check) = failing_step {
+        let of_step: Vec<_> = steps.iter().filter(|c| c.step == check.step).collect();
+        let passed = of_step
+            .iter()
+            .filter(|c| c.outcome == crate::steps::Outcome::Passed)
+            .count();
+        let why = match &check.outcome {
+            crate::steps::Outcome::Unfinished(u)
+                if u.step_number() == Some(&format!("Step {}", check.step)) =>
+            {
+                "it is not written yet".to_string()
+            }
+            crate::steps::Outcome::Unfinished(u) => format!(
+                "its checks stop at {} (`{}`), which this step uses: do that one too",
+                u.step_number().unwrap_or("a todo!()"),
+                u.step
+            ),
+            _ => format!(
+                "{passed} of its {} checks pass; the first failing one is `{}`",
+                of_step.len(),
+                check.what
+            ),
+        };
+        let later = match todo.and_then(Unfinished::step_number) {
+            Some(n) if n != format!("Step {}", check.step) => format!(
+                "\n  (The tests below stopped at {n}; the steps come in the handout's order.)"
+            ),
+            _ => String::new(),
+        };
+        return format!(
+            "\nNext: Step {} of {} ({why}).{later}\n  Its checks: `cargo test -p {} --test steps -- --ignored step{}_`\n\n",
+            check.step, lab.handout, lab.name, check.step
+        );
+    }
     if let Some(todo) = todo {
         return format!(
             "\nNext: {}\n  Your program reached the `todo!()` of that step{} and stopped there,\n  \

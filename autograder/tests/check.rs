@@ -77,6 +77,7 @@ fn explain(root: &std::path::Path, program: &std::path::Path, only: &str) -> Str
         &Program::new(vec![program.display().to_string()]),
         root,
         &options,
+        &[],
         &mut out,
     );
     String::from_utf8(out).unwrap()
