@@ -81,6 +81,17 @@ fn walk(lab: &str, files: &[&str], full: u64) {
             now_score >= score,
             "after {file}, the score fell:\n{report}"
         );
+        // What comes next follows the handout: the first step whose checks fail.
+        let first_failing = report
+            .lines()
+            .find_map(|l| l.trim_start().strip_prefix("✗ Step "))
+            .and_then(|rest| rest.split_whitespace().next());
+        if let Some(step) = first_failing {
+            assert!(
+                report.contains(&format!("\nNext: Step {step} of handouts/{lab}.md")),
+                "after {file}, `Next:` should name Step {step}:\n{report}"
+            );
+        }
         (passed, score) = (now_passed, now_score);
     }
     assert_eq!(score, full, "the completed stub should get full marks");
