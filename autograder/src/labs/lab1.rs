@@ -66,8 +66,10 @@ macro_rules! lab1_tests {
                      A message sent in pieces needs many reads.",
                     "Keep reading until `read` returns 0 (the client closed); do not stop after the \
                      first read.",
-                    "The Rust Book, chapter 20, reads a stream in a loop: \
-                     https://doc.rust-lang.org/book/ch20-01-single-threaded.html",
+                    "What `read` returning a count, and 0, means: \
+                     https://doc.rust-lang.org/std/io/trait.Read.html#tymethod.read \
+                     (not the Rust Book's web server, which reads lines: the mistake this lab \
+                     warns against)",
                 ],
                 time_limit: Duration::from_secs(15),
                 kind: Kind::Server,
