@@ -103,8 +103,9 @@ fn pythons_stock_http_server_does_not_get_full_marks() {
 ///
 /// Each mistake is one switch in a server that otherwise gets full marks (see
 /// `python_server_without_mistakes_gets_full_marks`), so only the tests the switch could
-/// affect are run, and a few that must not notice it: a full run per mistake would take
-/// minutes. (Each row's `fails` was checked once against a full run.)
+/// affect are run, and a few that must not notice it: a full run per mistake takes up to a
+/// minute, its failures waiting out their deadlines. (Each row's `fails` was checked once
+/// against a full run.)
 fn mistake(mistake: &str, fails: &[&str], controls: &[&str]) -> Graded {
     let only: Vec<&str> = fails.iter().chain(controls).copied().collect();
     let argv = corpus_server(mistake);
