@@ -17,8 +17,11 @@
 //! | [`concurrent_keep_alive`], [`stalled_client`] | serial or pool-starved service |
 //! | [`many_downloads`], [`large_file_memory`] | stalls under load; whole files in memory |
 //! | [`path_escape`] | files outside the root served |
+//! | [`percent_decoding`] | query strings kept, `%XX` decoded to characters instead of bytes |
+//! | [`oversized_requests`] | limits checked only once the head has ended (or never) |
+//! | [`if_modified_since`], [`range`] | dates compared as text or with fractions of a second; range ends off by one or past the file |
 //! | [`graceful_shutdown`] | responses cut off by SIGTERM |
-//! | [`demo_site`] | anything a browser loading a real site would trip on |
+//! | [`demo_site`] | anything a browser loading a real site (or a proxy in front of it) would trip on |
 
 pub mod site;
 pub mod wire;
@@ -193,6 +196,15 @@ fn peak_memory(ctx: &Ctx) -> Option<u64> {
     Some(total)
 }
 
+/// Sets a file's modification time.
+fn set_modified(path: &std::path::Path, t: SystemTime) -> Result<(), Failure> {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_modified(t))
+        .map_err(|e| Failure::new(format!("the grader could not set a file time: {e}")))
+}
+
 /// Whether process `pid` has exited (gone, or a zombie waiting to be reaped).
 fn exited(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -285,11 +297,7 @@ pub fn standard_headers(ctx: &mut Ctx) -> ProbeResult {
     let path = put(ctx, "page.html", body.as_bytes())?;
     // A modification time well in the past, so that it cannot be confused with "now".
     let mtime = SystemTime::now() - Duration::from_secs(ctx.rng.range(86_400, 86_400 * 900) as u64);
-    std::fs::File::options()
-        .write(true)
-        .open(&path)
-        .and_then(|f| f.set_modified(mtime))
-        .map_err(|e| Failure::new(format!("the grader could not set a file time: {e}")))?;
+    set_modified(&path, mtime)?;
     let h = host(ctx);
     let req = Request::get("/page.html", &h);
     let r = client(ctx)?.exchange(&req)?;
@@ -870,6 +878,10 @@ pub fn bad_requests(ctx: &mut Ctx) -> ProbeResult {
             "GET /index.html HTTP/1.1\r\n\r\n".to_string(),
         ),
         (
+            "two Host headers (RFC 9112 §3.2: exactly one)",
+            format!("GET /index.html HTTP/1.1\r\nHost: {h}\r\nHost: example.com\r\n\r\n"),
+        ),
+        (
             "whitespace between a header name and the colon",
             format!("GET /index.html HTTP/1.1\r\nHost : {h}\r\n\r\n"),
         ),
@@ -1045,18 +1057,54 @@ pub fn percent_decoding(ctx: &mut Ctx) -> ProbeResult {
     let name = format!("my notes {}.txt", ctx.rng.token(4));
     put(ctx, &format!("sub dir/{name}"), body.as_bytes())?;
     let encoded = name.replace(' ', "%20");
+    // A name beyond ASCII: `é` is two bytes in UTF-8, %C3%A9, which decode to two bytes
+    // of the name, not to two characters.
+    let accented = format!("résumé {}.txt", ctx.rng.token(4));
+    let accented_body = format!("accents {}\n", ctx.rng.token(20));
+    put(
+        ctx,
+        &format!("sub dir/{accented}"),
+        accented_body.as_bytes(),
+    )?;
     let h = host(ctx);
     let mut f = Fetcher::new();
-    for t in [
-        format!("/sub%20dir/{encoded}"),
-        format!("/sub%20dir/{encoded}?v=3&x=%2F"),
-        format!("/sub%20dir/{}", encoded.replace("my", "%6d%79")),
+    for (t, body) in [
+        (format!("/sub%20dir/{encoded}"), &body),
+        (format!("/sub%20dir/{encoded}?v=3&x=%2F"), &body),
+        (
+            format!("/sub%20dir/{}", encoded.replace("my", "%6d%79")),
+            &body,
+        ),
+        (
+            format!("/sub%20dir/{}", percent_encode(&accented)),
+            &accented_body,
+        ),
     ] {
         let req = Request::get(&t, &h);
         let r = f.fetch(ctx, &req).map_err(|e| e.reproduce(curl(ctx, &t)))?;
-        expect_ok_body(&r, body.as_bytes(), &req).map_err(|e| e.reproduce(curl(ctx, &t)))?;
+        expect_ok_body(&r, body.as_bytes(), &req).map_err(|e| {
+            let e = e.reproduce(curl(ctx, &t));
+            if t.contains("%C3") {
+                e.detail(format!("The file is `sub dir/{accented}`. Percent-decoding gives bytes: collect them, then read them as UTF-8 (a %XX made a character of its own turns `é` into `Ã©`)."))
+            } else {
+                e
+            }
+        })?;
     }
     Ok(())
+}
+
+/// Percent-encodes every byte but the unreserved ones (RFC 3986 §2.3).
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 /// Sends `bytes` from a background thread (the server may stop reading and close) and
@@ -1073,12 +1121,19 @@ fn oversized(ctx: &mut Ctx, req: &Request) -> Result<Response, Failure> {
 }
 
 /// An endless request line gets 414; an endless header section 431 (or 400).
+///
+/// Neither ever ends: the line has no version and no CRLF, the header section no empty
+/// line. A server that checks its limits only once the head is complete has buffered
+/// everything and is still waiting; only one that refuses as soon as its buffer passes
+/// the limit answers.
 pub fn oversized_requests(ctx: &mut Ctx) -> ProbeResult {
     put(ctx, "index.html", b"<p>ok</p>\n")?;
     let h = host(ctx);
     let long = format!("/{}", "a".repeat(ctx.rng.range(70_000, 100_000)));
-    let req = Request::get(&long, &h);
-    let r = oversized(ctx, &req).map_err(|e| e.detail("The request line was 70-100 KB long. Limit how much you buffer while looking for its end."))?;
+    let req = Request::raw("GET", &long, format!("GET {long}").into_bytes());
+    let r = oversized(ctx, &req).map_err(|e| {
+        e.detail("The request line was 70-100 KB long and had not ended (no version, no CRLF yet). Limit how much you buffer while looking for its end: past the limit, answer 414 at once.")
+    })?;
     expect_status(&r, &[414], &req).map_err(|e| {
         e.detail("RFC 9112 §3: a server that receives a request-target longer than any URI it wishes to parse MUST respond with 414. Everything received had no line end yet, so it was all request line: count it against a line limit before (and besides) the limit on the whole head.")
     })?;
@@ -1086,14 +1141,15 @@ pub fn oversized_requests(ctx: &mut Ctx) -> ProbeResult {
     for i in 0..ctx.rng.range(150, 250) {
         headers.push_str(&format!("X-Filler-{i}: {}\r\n", "b".repeat(1000)));
     }
-    let text = format!("GET /index.html HTTP/1.1\r\nHost: {h}\r\n{headers}\r\n");
+    let text = format!("GET /index.html HTTP/1.1\r\nHost: {h}\r\n{headers}");
     let req = Request::raw(
         "GET",
         "/index.html (with 150-250 KB of headers)",
         text.into_bytes(),
     );
-    let r =
-        oversized(ctx, &req).map_err(|e| e.detail("The header section was 150-250 KB long."))?;
+    let r = oversized(ctx, &req).map_err(|e| {
+        e.detail("The header section was 150-250 KB long and had not ended (no empty line yet). Past your limit, answer 431 at once.")
+    })?;
     expect_status(&r, &[431, 400], &req)?;
     Ok(())
 }
@@ -1284,7 +1340,25 @@ pub fn directory_redirect(ctx: &mut Ctx) -> ProbeResult {
 /// `If-Modified-Since` with the file's own date gets 304; an older date gets 200.
 pub fn if_modified_since(ctx: &mut Ctx) -> ProbeResult {
     let body = format!("cached {}\n", ctx.rng.token(20));
-    put(ctx, "c.txt", body.as_bytes())?;
+    let path = put(ctx, "c.txt", body.as_bytes())?;
+    // A past modification time with a fraction of a second (file systems keep
+    // nanoseconds, HTTP dates whole seconds), on a Friday or a Monday: its Last-Modified
+    // then sorts before the older date below as text ("Fri, …" and "Mon, …" before
+    // "Sat, …"), so a server that compares the dates as strings answers that one 304.
+    let today = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400);
+    let mut day = today.saturating_sub(ctx.rng.range(30, 900) as u64);
+    // Day 0, 1 January 1970, was a Thursday: day % 7 is 1 on Fridays, 4 on Mondays.
+    while day % 7 != 1 && day % 7 != 4 {
+        day -= 1;
+    }
+    let mtime = SystemTime::UNIX_EPOCH
+        + Duration::new(
+            day * 86_400 + ctx.rng.range(0, 86_399) as u64,
+            ctx.rng.range(1, 999_999_999) as u32,
+        );
+    set_modified(&path, mtime)?;
     let h = host(ctx);
     let mut f = Fetcher::new();
     let req = Request::get("/c.txt", &h);
@@ -1305,11 +1379,19 @@ pub fn if_modified_since(ctx: &mut Ctx) -> ProbeResult {
                 ctx.reproduce_port
             ))
     })?;
-    expect_status(&r, &[304], &req)?;
+    expect_status(&r, &[304], &req).map_err(|e| {
+        e.detail(format!(
+            "If-Modified-Since was the file's own Last-Modified ({lm}): the file has not changed since. (Its time on disk has a fraction of a second, HTTP dates whole seconds only: compare at whole seconds.)"
+        ))
+    })?;
     let old = "Sat, 01 Jan 2000 00:00:00 GMT";
     let req = Request::new("GET", "/c.txt", &h, &[("If-Modified-Since", old)]);
     let r = f.fetch(ctx, &req)?;
-    Ok(expect_ok_body(&r, body.as_bytes(), &req)?)
+    Ok(expect_ok_body(&r, body.as_bytes(), &req).map_err(|e| {
+        e.detail(format!(
+            "If-Modified-Since was {old}, long before the file's Last-Modified ({lm}): the file has changed since. Compare the dates as times, not as text."
+        ))
+    })?)
 }
 
 /// A single byte range gets 206 with `Content-Range`; an unsatisfiable one 416.
@@ -1321,32 +1403,46 @@ pub fn range(ctx: &mut Ctx) -> ProbeResult {
     let a = ctx.rng.range(0, size / 2);
     let b = ctx.rng.range(a, size - 1);
     let n = ctx.rng.range(1, 1000);
+    // An end at or past the end of the file means "to the end" (RFC 9110 §14.1.2), as
+    // curl's `-r 1000-99999999` or a video player asking for more than is left.
+    let c = ctx.rng.range(size / 2, size - 1);
+    let past = size + ctx.rng.range(0, 100_000);
     let mut f = Fetcher::new();
     let cases = [
         (format!("bytes={a}-{b}"), a, b),
         (format!("bytes={a}-"), a, size - 1),
         (format!("bytes=-{n}"), size - n, size - 1),
+        (format!("bytes={c}-{past}"), c, size - 1),
     ];
+    let port = ctx.reproduce_port;
     for (spec, first, last) in &cases {
-        let req = Request::new("GET", "/r.bin", &h, &[("Range", spec)]);
-        let r = f.fetch(ctx, &req).map_err(|e| {
-            e.reproduce(format!(
-                "curl -v -H 'Range: {spec}' http://127.0.0.1:{}/r.bin -o part.bin",
-                ctx.reproduce_port
+        let note = |e: Failure| {
+            let e = e
+                .detail(format!("Range: {spec}, for a {size}-byte file"))
+                .reproduce(format!(
+                    "curl -v -H 'Range: {spec}' http://127.0.0.1:{port}/r.bin -o part.bin"
+                ));
+            if !spec.ends_with(&format!("-{past}")) {
+                return e;
+            }
+            e.detail(format!(
+                "The range ends past the end of the file: it ends at the last byte, {}, and Content-Length counts only the bytes that exist.",
+                size - 1
             ))
-        })?;
-        expect_status(&r, &[206], &req).map_err(|e| e.detail(format!("Range: {spec}")))?;
+        };
+        let req = Request::new("GET", "/r.bin", &h, &[("Range", spec)]);
+        let r = f.fetch(ctx, &req).map_err(note)?;
+        expect_status(&r, &[206], &req).map_err(note)?;
         let want_cr = format!("bytes {first}-{last}/{size}");
         if r.header("content-range") != Some(want_cr.as_str()) {
-            return Err(
+            return Err(note(
                 Failure::new(format!("wrong Content-Range for Range: {spec}"))
                     .expected(format!("Content-Range: {want_cr}"))
-                    .got(r.head_text())
-                    .into(),
-            );
+                    .got(r.head_text()),
+            )
+            .into());
         }
-        expect_body(&r, &bytes[*first..=*last], &req)
-            .map_err(|e| e.detail(format!("Range: {spec}")))?;
+        expect_body(&r, &bytes[*first..=*last], &req).map_err(note)?;
     }
     let spec = format!("bytes={}-", size + ctx.rng.range(1, 100));
     let req = Request::new("GET", "/r.bin", &h, &[("Range", &spec)]);
@@ -1737,29 +1833,40 @@ pub fn demo_site(ctx: &mut Ctx) -> ProbeResult {
         .map_err(|e| Failure::new(format!("the grader could not write the demo site: {e}")))?;
     let h = host(ctx);
     let cookie = format!("session={}", ctx.rng.token(16));
-    let browser_request = |target: &str, accept: &str| -> Request {
-        Request::new(
-            "GET",
-            target,
-            &h,
-            &[
-                ("Connection", "keep-alive"),
-                ("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36 netlabs-autograder"),
-                ("Accept", accept),
-                ("Accept-Language", "en-US,en;q=0.9"),
-                ("Cache-Control", "no-cache"),
-                ("Pragma", "no-cache"),
-                ("Referer", &format!("http://{h}/")),
-                ("Sec-Fetch-Mode", "no-cors"),
-                ("Cookie", &cookie),
-            ],
-        )
+    // `lowercase`: header names as a proxy in front of the server may send them (Envoy,
+    // for one, lowercases every name on HTTP/1.1); names are case-insensitive.
+    let browser_request = |target: &str, accept: &str, lowercase: bool| -> Request {
+        let referer = format!("http://{h}/");
+        let headers = [
+            ("Host", h.as_str()),
+            ("Connection", "keep-alive"),
+            ("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36 netlabs-autograder"),
+            ("Accept", accept),
+            ("Accept-Language", "en-US,en;q=0.9"),
+            ("Cache-Control", "no-cache"),
+            ("Pragma", "no-cache"),
+            ("Referer", &referer),
+            ("Sec-Fetch-Mode", "no-cors"),
+            ("Cookie", &cookie),
+        ];
+        let mut text = format!("GET {target} HTTP/1.1\r\n");
+        for (name, value) in headers {
+            let name = if lowercase {
+                name.to_ascii_lowercase()
+            } else {
+                name.to_string()
+            };
+            text.push_str(&format!("{name}: {value}\r\n"));
+        }
+        text.push_str("\r\n");
+        Request::raw("GET", target, text.into_bytes())
     };
     let index = &site.resources[0];
     let mut first = Fetcher::new();
     let req = browser_request(
         "/",
         "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        false,
     );
     let r = first.fetch(ctx, &req)?;
     expect_ok_body(&r, &index.bytes, &req)?;
@@ -1777,14 +1884,16 @@ pub fn demo_site(ctx: &mut Ctx) -> ProbeResult {
         fetchers.push(f);
     }
     let mut handles = Vec::new();
-    for (lane, mut f) in lanes.into_iter().zip(fetchers) {
+    for (i, (lane, mut f)) in lanes.into_iter().zip(fetchers).enumerate() {
+        // Every other connection comes through a proxy that lowercases header names.
+        let lowercase = i % 2 == 1;
         // Patient, like a browser: this test is about what arrives, not how fast (the
         // concurrency tests check that). A server that serves one connection at a time
         // still completes here, one keep-alive timeout per connection.
         f.patience = Some(Duration::from_secs(40));
         let requests: Vec<(Request, site::Resource)> = lane
             .into_iter()
-            .map(|res| (browser_request(&res.url, "*/*"), res))
+            .map(|res| (browser_request(&res.url, "*/*", lowercase), res))
             .collect();
         // Each lane reconnects through a context of its own if the server closes.
         let mut lane_ctx = Ctx::new(
@@ -1800,10 +1909,16 @@ pub fn demo_site(ctx: &mut Ctx) -> ProbeResult {
         );
         lane_ctx.transcript = ctx.transcript.clone();
         handles.push(thread::spawn(move || -> Result<(), Failure> {
+            let through_proxy = |e: Failure| {
+                if !lowercase {
+                    return e;
+                }
+                e.detail("This connection's requests name their headers in lowercase (`host:`, `connection:`), as a proxy such as Envoy sends them: header names are case-insensitive (RFC 9110 §5.1).")
+            };
             for (req, res) in requests {
-                let r = f.fetch(&mut lane_ctx, &req)?;
-                expect_ok_body(&r, &res.bytes, &req)?;
-                expect_type(&r, res.types, &req)?;
+                let r = f.fetch(&mut lane_ctx, &req).map_err(through_proxy)?;
+                expect_ok_body(&r, &res.bytes, &req).map_err(through_proxy)?;
+                expect_type(&r, res.types, &req).map_err(through_proxy)?;
             }
             Ok(())
         }));

@@ -70,7 +70,8 @@ enum RangeSpec {
 /// which the RFC allows.
 fn parse_range(spec: &str, size: u64) -> RangeSpec {
     // TODO: Step 10 — `bytes=a-b`, `bytes=a-`, `bytes=-n`; ignore several ranges or bad syntax
-    // (Whole); a start past the end is Unsatisfiable.
+    // (Whole); an end past the end of the file means its last byte; a start past the end is
+    // Unsatisfiable.
     let _ = (spec, size);
     todo!("Step 10 of handouts/lab5.md: parse a byte range")
 }

@@ -7,6 +7,7 @@ and that a server written differently from the reference (Python, sendfile, no s
 code) passes. Each --mistake reproduces one error students make; autograder/tests/lab5.rs
 checks that exactly the tests meant to catch it fail. See README.md for the table.
 """
+import calendar
 import email.utils
 import os
 import signal
@@ -20,7 +21,12 @@ MISTAKES = {
     "none", "no-keep-alive", "serial-keep-alive", "head-body", "path-escape",
     "binary-length", "drops-pipelined", "per-read-timeout", "read-whole-file",
     "small-pool", "no-graceful", "follows-symlinks", "head-error-body", "ignores-close",
-    "crash-on-timeout",
+    "crash-on-timeout", "http10-persistent", "status-http10", "date-not-gmt",
+    "last-modified-now", "image-jpg", "post-as-get", "no-idle-timeout", "host-optional",
+    "duplicate-host", "enotdir-500", "keeps-query", "latin1-decoding", "no-size-limits",
+    "limits-after-head", "version-400", "root-index-only", "raw-links", "no-redirect",
+    "ims-subsecond", "ims-text-compare", "range-exclusive-end", "range-no-clamp",
+    "large-pool", "case-sensitive-headers",
 }
 args = sys.argv[1:]
 port = int(args[args.index("--port") + 1])
@@ -37,10 +43,13 @@ TYPES = {
     "svg": "image/svg+xml", "ico": "image/x-icon", "pdf": "application/pdf",
     "wasm": "application/wasm",
 }
+if mistake == "image-jpg":
+    TYPES["jpg"] = "image/jpg"  # Mistake: not a registered type (it is image/jpeg).
 REASONS = {200: "OK", 206: "Partial Content", 301: "Moved Permanently", 304: "Not Modified",
            400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
            408: "Request Timeout", 414: "URI Too Long", 416: "Range Not Satisfiable",
-           431: "Request Header Fields Too Large", 501: "Not Implemented",
+           431: "Request Header Fields Too Large", 500: "Internal Server Error",
+           501: "Not Implemented",
            505: "HTTP Version Not Supported"}
 TCHARS = set(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
@@ -54,23 +63,36 @@ class Bad(Exception):
         self.status = status
 
 
+def field(name):
+    """The key under which the header `name` (canonical spelling) is stored."""
+    # The mistake: names kept as sent, looked up as spelled here (`host` is not `Host`).
+    return name if mistake == "case-sensitive-headers" else name.lower()
+
+
 def parse_head(buf):
     """Returns (method, target, version, headers, used) or None if incomplete."""
+    # The mistakes: no limits, or limits checked only once the head has ended (a line or
+    # a head that never ends is buffered for ever).
+    limits_early = mistake not in ("no-size-limits", "limits-after-head")
     nl = buf.find(b"\n")
-    if (nl < 0 and len(buf) > MAX_LINE) or nl > MAX_LINE:
+    if limits_early and ((nl < 0 and len(buf) > MAX_LINE) or nl > MAX_LINE):
         raise Bad(414)
     end = buf.find(b"\r\n\r\n")
     if end < 0:
-        if len(buf) > MAX_HEAD:
+        if limits_early and len(buf) > MAX_HEAD:
             raise Bad(431)
         return None
-    if end > MAX_HEAD:
+    if mistake == "limits-after-head" and nl > MAX_LINE:
+        raise Bad(414)
+    if end > MAX_HEAD and mistake != "no-size-limits":
         raise Bad(431)
     lines = buf[:end].split(b"\r\n")
     parts = lines[0].split(b" ")
     if len(parts) != 3 or not parts[0] or not set(parts[0]) <= TCHARS or parts[0] != parts[0].upper():
         raise Bad(400)
     method, target, version = (p.decode("latin-1") for p in parts)
+    if mistake == "version-400" and version not in ("HTTP/1.0", "HTTP/1.1"):
+        raise Bad(400)  # Mistake: a version we do not speak is not malformed (505).
     if not version.startswith("HTTP/") or len(version) != 8 or version[6] != ".":
         raise Bad(400)
     if version[5] != "1":
@@ -80,18 +102,28 @@ def parse_head(buf):
         name, sep, value = line.partition(b":")
         if not sep or not name or not set(name) <= TCHARS:
             raise Bad(400)
-        key = name.decode().lower()
-        if key == "host" and key in headers:
+        key = field(name.decode())
+        # The mistake: a second Host overwrites the first, like any other header.
+        if key == field("Host") and key in headers and mistake != "duplicate-host":
             raise Bad(400)
         headers[key] = value.strip(b" \t").decode("latin-1")
-    if version == "HTTP/1.1" and "host" not in headers:
+    # The mistake: Host treated as optional, as in HTTP/1.0.
+    if version == "HTTP/1.1" and field("Host") not in headers and mistake != "host-optional":
         raise Bad(400)
     return method, target, version, headers, end + 4
 
 
+def httpdate(t=None):
+    """An IMF-fixdate (`t` in seconds since the epoch; now by default)."""
+    # The mistake: Python's default is RFC 2822's `-0000`, not `GMT`.
+    return email.utils.formatdate(t, usegmt=mistake != "date-not-gmt")
+
+
 def head_bytes(status, headers, keep):
-    lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}",
-             f"Date: {email.utils.formatdate(usegmt=True)}", "Server: corpus-server.py"]
+    # The mistake: the status line of an HTTP/1.0 server (lab 4's v1, say).
+    version = "HTTP/1.0" if mistake == "status-http10" else "HTTP/1.1"
+    lines = [f"{version} {status} {REASONS.get(status, 'Unknown')}",
+             f"Date: {httpdate()}", "Server: corpus-server.py"]
     lines += [f"{k}: {v}" for k, v in headers]
     lines.append("Connection: keep-alive" if keep else "Connection: close")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
@@ -104,7 +136,8 @@ def error(status, extra=()):
 
 def resolve(target):
     """Maps a target to ('file'|'dir'|'redirect', value) or raises Bad."""
-    path = target.split("?", 1)[0].split("#", 1)[0]
+    # The mistake: the query string taken for part of the file name.
+    path = target if mistake == "keeps-query" else target.split("?", 1)[0].split("#", 1)[0]
     if "://" in path:
         path = "/" + path.split("://", 1)[1].partition("/")[2]
     if not path.startswith("/"):
@@ -116,7 +149,10 @@ def resolve(target):
         decoded = urllib.parse.unquote(path)
         full = os.path.join(root, decoded.lstrip("/"))
     else:
-        decoded = urllib.parse.unquote(path)
+        # The mistake: each %XX made a character of its own (in Rust, `byte as char`), so
+        # the UTF-8 bytes of a name like `é` (%C3%A9) become two characters.
+        encoding = "latin-1" if mistake == "latin1-decoding" else "utf-8"
+        decoded = urllib.parse.unquote(path, encoding=encoding)
         if "\0" in decoded or ".." in decoded.split("/"):
             raise Bad(403)
         full = os.path.join(root, *[s for s in decoded.split("/") if s not in ("", ".")])
@@ -126,8 +162,18 @@ def resolve(target):
     trusts_text = mistake in ("follows-symlinks", "path-escape")
     if not trusts_text and real != root and not real.startswith(root + os.sep):
         raise Bad(403)
+    if mistake == "enotdir-500":
+        # Mistake: only "no such file" is a 404; any other error from the file system
+        # (here ENOTDIR, for /file.txt/more) is taken for the server's own fault.
+        try:
+            os.stat(full)
+        except FileNotFoundError:
+            raise Bad(404)
+        except OSError:
+            raise Bad(500)
     if os.path.isdir(full):
-        if not path.endswith("/"):
+        # The mistake: a directory without its trailing slash served as it is.
+        if not path.endswith("/") and mistake != "no-redirect":
             return "redirect", path + "/"
         return "dir", full
     if os.path.isfile(full):
@@ -137,40 +183,53 @@ def resolve(target):
 
 def listing(directory, url):
     names = sorted(os.listdir(directory))
+    # The mistake: names put in links as they are (a space is not allowed in a URL).
+    href = (lambda n: n) if mistake == "raw-links" else urllib.parse.quote
     items = "".join(
-        f'<li><a href="{urllib.parse.quote(n)}{"/" if os.path.isdir(os.path.join(directory, n)) else ""}">{n}</a></li>\n'
+        f'<li><a href="{href(n)}{"/" if os.path.isdir(os.path.join(directory, n)) else ""}">{n}</a></li>\n'
         for n in names)
     return f"<!DOCTYPE html><html><body><h1>{url}</h1><ul>\n{items}</ul></body></html>\n".encode()
 
 
 def respond(method, target, headers):
     """Returns (status, headers, body) where body is bytes or (path, start, length)."""
-    if method not in ("GET", "HEAD"):
+    # The mistake: every method served like GET.
+    if method not in ("GET", "HEAD") and mistake != "post-as-get":
         return error(405, [("Allow", "GET, HEAD")])
     kind, value = resolve(target)
     if kind == "redirect":
         return error(301, [("Location", value)])
     if kind == "dir":
         index = os.path.join(value, "index.html")
-        if not os.path.isfile(index):
+        # The mistake: `/` is mapped to /index.html, every other directory is listed.
+        index_here = mistake != "root-index-only" or value == root
+        if not os.path.isfile(index) or not index_here:
             body = listing(value, target)
             return 200, [("Content-Type", "text/html"), ("Content-Length", str(len(body)))], body
         value = index
     st = os.stat(value)
     mtime = int(st.st_mtime)
-    lm = email.utils.formatdate(mtime, usegmt=True)
+    # The mistake: the time of the response, not of the file.
+    lm = httpdate(None if mistake == "last-modified-now" else mtime)
     ext = value.rsplit(".", 1)[-1].lower() if "." in os.path.basename(value) else ""
     hs = [("Content-Type", TYPES.get(ext, "application/octet-stream")), ("Last-Modified", lm)]
-    ims = headers.get("if-modified-since")
-    if ims:
+    ims = headers.get(field("If-Modified-Since"))
+    if ims and mistake == "ims-text-compare":
+        # Mistake: the dates compared as text ("Sat, ..." sorts after "Mon, ...").
+        if ims >= lm:
+            return 304, hs, b""
+    elif ims:
         try:
-            if mtime <= email.utils.parsedate_to_datetime(ims).timestamp():
+            since = calendar.timegm(email.utils.parsedate(ims)[:6])
+            # The mistake: the file's time with its fraction of a second, against a date
+            # that has whole seconds only: never "not modified".
+            if (st.st_mtime if mistake == "ims-subsecond" else mtime) <= since:
                 return 304, hs, b""
         except (TypeError, ValueError):
             pass
     size = st.st_size
     start, length, status = 0, size, 200
-    rng = headers.get("range", "")
+    rng = headers.get(field("Range"), "")
     if rng.startswith("bytes=") and "," not in rng:
         a, _, b = rng[6:].partition("-")
         try:
@@ -181,7 +240,13 @@ def respond(method, target, headers):
                 first = int(a)
                 if first >= size:
                     return error(416, [("Content-Range", f"bytes */{size}")])
-                last = min(int(b), size - 1) if b else size - 1
+                if mistake == "range-exclusive-end" and b:
+                    # Mistake: the end taken as exclusive, like a slice's.
+                    last = min(int(b), size) - 1
+                elif mistake == "range-no-clamp" and b:
+                    last = int(b)  # Mistake: an end past the file is not cut to its size.
+                else:
+                    last = min(int(b), size - 1) if b else size - 1
                 start, length, status = first, last - first + 1, 206
         except ValueError:
             pass
@@ -234,7 +299,12 @@ def serve(conn):
                     if stopping.is_set() and not buf:
                         return
                     left = TIMEOUT if mistake == "per-read-timeout" else deadline - time.monotonic()
-                    if left <= 0:
+                    if mistake == "no-idle-timeout" and not buf:
+                        # Mistake: the head's deadline starts at its first byte, so a
+                        # connection waiting for its next request waits for ever.
+                        deadline = time.monotonic() + TIMEOUT
+                        left = None
+                    elif left <= 0:
                         if mistake == "crash-on-timeout":
                             # Mistake: the timeout is an error nobody catches; the thread
                             # dies (and its connection with it), the server lives on.
@@ -258,15 +328,19 @@ def serve(conn):
                 return
             method, target, version, headers, used = parsed
             buf = b"" if mistake == "drops-pipelined" else buf[used:]
-            length = int(headers.get("content-length", "0") or 0)
+            length = int(headers.get(field("Content-Length"), "0") or 0)
             while len(buf) < length:
                 data = conn.recv(65536)
                 if not data:
                     return
                 buf += data
             buf = buf[length:]
-            conn_opts = [o.strip().lower() for o in headers.get("connection", "").split(",")]
-            keep = ("close" not in conn_opts) if version != "HTTP/1.0" else ("keep-alive" in conn_opts)
+            conn_opts = [o.strip().lower() for o in headers.get(field("Connection"), "").split(",")]
+            # The mistake: HTTP/1.0 kept open by default, like HTTP/1.1.
+            if version != "HTTP/1.0" or mistake == "http10-persistent":
+                keep = "close" not in conn_opts
+            else:
+                keep = "keep-alive" in conn_opts
             if mistake == "ignores-close":
                 # Mistake: every connection is kept alive until the idle timeout ends it.
                 keep = True
@@ -315,16 +389,21 @@ if mistake != "no-graceful":
     signal.signal(signal.SIGINT, on_term)
 
 pool = []
-if mistake == "small-pool":
-    # Mistake: four workers, each serving one connection until it closes.
+if mistake in ("small-pool", "large-pool"):
+    # Mistake: a fixed pool of workers (4, or 64: more than a few browsers need), each
+    # serving one connection until it closes.
     import queue
     jobs = queue.Queue()
 
     def worker():
         while True:
-            serve(jobs.get())
+            conn = jobs.get()
+            if conn is None:
+                return
+            serve(conn)
 
-    pool = [threading.Thread(target=worker, daemon=True) for _ in range(4)]
+    pool = [threading.Thread(target=worker, daemon=True)
+            for _ in range(4 if mistake == "small-pool" else 64)]
     for t in pool:
         t.start()
 
@@ -339,7 +418,7 @@ while not stopping.is_set():
     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if mistake == "serial-keep-alive":
         serve(conn)  # Mistake: one connection at a time, kept alive.
-    elif mistake == "small-pool":
+    elif pool:
         jobs.put(conn)
     else:
         t = threading.Thread(target=serve, args=(conn,), daemon=True)
@@ -352,5 +431,7 @@ with live_lock:
             c.shutdown(socket.SHUT_RD)
         except OSError:
             pass
-for t in threads:
+for _ in pool:
+    jobs.put(None)
+for t in threads + pool:
     t.join()
