@@ -241,7 +241,7 @@ const TESTS: &[TestCase] = &[
         group: "server",
         points: 10,
         visibility: Visibility::Visible,
-        checks: "stalls as many downloads as the grader's machine has cores (at least 2; RETR \
+        checks: "stalls as many downloads as the grader's machine has cores (2 to 16; RETR \
                  of an 8-10 MiB file, the grader not reading after 64 KiB); meanwhile another \
                  session must get NOOP, PWD and a small RETR answered, and a new session its \
                  greeting and login, each reply within 3 s; the downloads then resume and \

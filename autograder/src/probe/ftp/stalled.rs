@@ -69,10 +69,16 @@ struct Stalls<'a> {
 }
 
 /// Sessions stalled per phase: one per core, so that a blocking call in each occupies
-/// every worker of tokio's default runtime, and at least two.
+/// every worker of tokio's default runtime; at least two, and at most [`MAX_STALLS`].
 fn stalls_per_phase() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, MAX_STALLS))
 }
+
+/// The most transfers stalled at once: each holds megabytes of socket buffers, and each
+/// upload a file on disk. Beyond this many cores, a runtime with one worker per core keeps
+/// some free; tokio's still stalls when the worker polling the sockets blocks, but that
+/// is the scheduler's doing, not a guarantee.
+const MAX_STALLS: usize = 16;
 
 /// While as many downloads as the machine has cores are stalled, another session gets
 /// NOOP, PWD and a small RETR answered at once and a new session is greeted; then the
@@ -86,7 +92,7 @@ pub fn stalled_transfers(ctx: &mut Ctx) -> ProbeResult {
     let small = binary(ctx, small_len);
     let upload_len = ctx
         .rng
-        .range(UPLOAD_START + (1 << 20), UPLOAD_START + (3 << 20));
+        .range(UPLOAD_START + (256 << 10), UPLOAD_START + (1 << 20));
     let upload = binary(ctx, upload_len);
     let big_name = format!("big-{tok}.bin");
     let small_name = format!("small-{tok}.bin");
