@@ -224,6 +224,7 @@ impl Stalls<'_> {
 
     /// Starts a download of `name` on `s`, and stops reading it after its first bytes.
     fn start_download(&mut self, ctx: &mut Ctx, mut s: Session, name: &str) -> ProbeResult {
+        s.conn().set_idle_limit(PROMPT);
         let who = format!(
             "the session starting download {} ({})",
             self.list.len() + 1,
@@ -275,6 +276,7 @@ impl Stalls<'_> {
 
     /// Starts an upload as `name` on `s`, and pauses once the server has read most of it.
     fn start_upload(&mut self, ctx: &mut Ctx, mut s: Session, name: &str) -> ProbeResult {
+        s.conn().set_idle_limit(PROMPT);
         let who = format!(
             "the session starting upload {} ({})",
             self.list.len() + 1,
@@ -423,6 +425,8 @@ impl Stalls<'_> {
     fn finish(&mut self, ctx: &Ctx) -> Result<Vec<Session>, Failure> {
         let mut sessions = Vec::new();
         for (i, mut t) in std::mem::take(&mut self.list).into_iter().enumerate() {
+            // Once resumed, a transfer may take its time: the server may sync the file.
+            t.session.conn().set_idle_limit(IDLE_LIMIT);
             let line = match self.direction {
                 Direction::Download => {
                     let rest = t.data.recv_to_eof(self.file.len() + 65536);
