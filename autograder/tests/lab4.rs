@@ -151,69 +151,69 @@ const USES_EPSV: &[&str] = &[
 mutants! { "lab4":
     fn a_server_ending_replies_in_lf_fails_every_server_test: "ftpd.py --mistake lf-endings"
         aims at "greeting-login", fails SERVER_TESTS,
-        graded |_| python_server("lf-endings"),
+        needs "python3", graded |_| python_server("lf-endings"),
         then |g| { assert!(g.feedback("greeting-login").contains("bare LF")); };
 
     /// Linux routes 0.0.0.0 to the local machine, so only the address check catches it.
     fn a_server_announcing_its_wildcard_address_fails_the_pasv_tests:
         "ftpd.py --mistake pasv-wildcard" aims at "retr-pasv", fails USES_PASV,
-        graded |_| python_server("pasv-wildcard"),
+        needs "python3", graded |_| python_server("pasv-wildcard"),
         then |g| { assert!(g.feedback("retr-pasv").contains("names 0.0.0.0"), "{}", g.describe()); };
 
     fn a_server_filling_in_the_epsv_address_fails_the_epsv_tests:
         "ftpd.py --mistake epsv-address" aims at "retr-epsv", fails USES_EPSV,
-        graded |_| python_server("epsv-address"),
+        needs "python3", graded |_| python_server("epsv-address"),
         then |g| { assert!(g.feedback("retr-epsv").contains("must be blank"), "{}", g.describe()); };
 
     fn a_server_translating_line_endings_on_upload_fails_the_upload_tests:
         "ftpd.py --mistake stor-text" aims at "stor",
         fails &["stor", "directories", "stalled-transfers"],
-        graded |_| python_server("stor-text");
+        needs "python3", graded |_| python_server("stor-text");
 
     fn a_server_that_does_not_truncate_fails_stor: "ftpd.py --mistake stor-no-truncate"
         aims at "stor", fails &["stor"],
-        graded |_| python_server("stor-no-truncate"),
+        needs "python3", graded |_| python_server("stor-no-truncate"),
         then |g| { assert!(g.feedback("stor").contains("stored over a larger file"), "{}", g.describe()); };
 
     fn a_server_answering_nlst_with_long_lines_fails_list_nlst: "ftpd.py --mistake nlst-long"
         aims at "list-nlst", fails &["list-nlst"],
-        graded |_| python_server("nlst-long");
+        needs "python3", graded |_| python_server("nlst-long");
 
     /// Without normalisation, CDUP also leaves "/sub/.." as the current directory.
     fn a_server_that_joins_paths_unchecked_fails_jail: "ftpd.py --mistake path-escape"
         aims at "jail", fails &["directories", "jail"],
-        graded |_| python_server("path-escape"),
+        needs "python3", graded |_| python_server("path-escape"),
         then |g| { assert!(g.feedback("jail").contains("outside the root"), "{}", g.feedback("jail")); };
 
     fn a_server_that_lets_cwd_enter_a_file_fails_directories: "ftpd.py --mistake cwd-file"
         aims at "directories", fails &["directories"],
-        graded |_| python_server("cwd-file");
+        needs "python3", graded |_| python_server("cwd-file");
 
     fn a_server_accepting_pass_without_user_fails_not_logged_in: "ftpd.py --mistake pass-first"
         aims at "not-logged-in", fails &["not-logged-in"],
-        graded |_| python_server("pass-first"),
+        needs "python3", graded |_| python_server("pass-first"),
         then |g| { assert!(g.feedback("not-logged-in").contains("RFC 959"), "{}", g.describe()); };
 
     fn a_server_creating_existing_directories_fails_error_replies:
         "ftpd.py --mistake mkd-exist-ok" aims at "error-replies", fails &["error-replies"],
-        graded |_| python_server("mkd-exist-ok");
+        needs "python3", graded |_| python_server("mkd-exist-ok");
 
     /// The second session is not greeted while the first is served, so the stalls of
     /// `stalled-transfers` cannot even begin.
     fn a_server_with_one_session_at_a_time_fails_the_concurrency_tests:
         "ftpd.py --mistake one-session" aims at "concurrent-sessions",
         fails &["concurrent-sessions", "stalled-transfers"],
-        graded |_| python_server("one-session");
+        needs "python3", graded |_| python_server("one-session");
 
     fn a_server_taking_each_read_as_a_command_fails_fragments: "ftpd.py --mistake one-recv"
         aims at "fragments", fails &["fragments"],
-        graded |_| python_server("one-recv");
+        needs "python3", graded |_| python_server("one-recv");
 
     /// Two resets kill both pool threads; and stalled downloads occupy them just as well.
     fn a_transfer_pool_whose_workers_die_on_errors_fails_vanishing_client:
         "ftpd.py --mistake transfer-pool" aims at "vanishing-client",
         fails &["vanishing-client", "stalled-transfers"],
-        graded |_| python_server("transfer-pool");
+        needs "python3", graded |_| python_server("transfer-pool");
 
     /// One blocked worker is enough here: it was the one polling the sockets (tokio hands
     /// a woken task to the worker that parked last, the one holding the I/O driver), and
@@ -222,7 +222,7 @@ mutants! { "lab4":
     fn sendfile_in_a_task_fails_the_stalled_download_tests:
         "lab4-solution + blocking_send_file.diff" aims at "stalled-transfers",
         fails &["concurrent-sessions", "stalled-transfers"],
-        graded |_| grade_bin("lab4", &patched_solution("lab4/blocking_send_file.diff")),
+        needs "git", graded |_| grade_bin("lab4", &patched_solution("lab4/blocking_send_file.diff")),
         then |g| {
             let feedback = g.feedback("stalled-transfers");
             assert!(feedback.contains("stalled (RETR"), "{feedback}");
@@ -232,7 +232,7 @@ mutants! { "lab4":
     fn a_blocking_std_copy_in_a_task_fails_only_stalled_transfers:
         "lab4-solution + blocking_receive.diff"
         aims at "stalled-transfers", fails &["stalled-transfers"],
-        graded |_| grade_bin("lab4", &patched_solution("lab4/blocking_receive.diff")),
+        needs "git", graded |_| grade_bin("lab4", &patched_solution("lab4/blocking_receive.diff")),
         then |g| {
             let feedback = g.feedback("stalled-transfers");
             assert!(feedback.contains("stalled (STOR"), "{feedback}");
@@ -241,26 +241,26 @@ mutants! { "lab4":
 
     fn a_client_in_ascii_type_fails_the_binary_transfers: "ftp_client.py --mistake ascii"
         aims at "client-get", fails &["client-get", "client-put", "client-concurrent"],
-        graded |_| python_client("ascii"),
+        needs "python3", graded |_| python_client("ascii"),
         then |g| { assert!(g.feedback("client-get").contains("TYPE I")); };
 
     /// The test server waits 15 s for the end of each upload before it gives up.
     fn a_client_that_never_closes_its_upload_fails_client_put: "ftp_client.py --mistake put-no-close"
         aims at "client-put", fails &["client-put"],
-        graded |_| python_client("put-no-close"),
+        needs "python3", graded |_| python_client("put-no-close"),
         then |g| { assert!(g.feedback("client-put").contains("stayed open and silent"), "{}", g.describe()); };
 
     fn a_client_ignoring_the_ls_argument_fails_client_ls: "ftp_client.py --mistake ls-ignores-dir"
         aims at "client-ls", fails &["client-ls"],
-        graded |_| python_client("ls-ignores-dir");
+        needs "python3", graded |_| python_client("ls-ignores-dir");
 
     fn a_client_exiting_0_after_a_550_fails_client_missing:
         "ftp_client.py --mistake missing-exit-0" aims at "client-missing", fails &["client-missing"],
-        graded |_| python_client("missing-exit-0");
+        needs "python3", graded |_| python_client("missing-exit-0");
 
     fn a_client_transferring_one_file_after_another_fails_client_concurrent:
         "ftp_client.py --mistake sequential" aims at "client-concurrent", fails &["client-concurrent"],
-        graded |_| python_client("sequential");
+        needs "python3", graded |_| python_client("sequential");
 }
 
 fn python_has(module: &str) -> bool {

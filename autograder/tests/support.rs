@@ -374,11 +374,12 @@ pub struct Mutant {
 /// ```
 ///
 /// `graded` is a closure given `fails`, for labs that grade only the tests concerned.
+/// `needs "tool",` before it skips the row where the tool is missing (see `require_tool`).
 macro_rules! mutants {
     ($lab:literal: $(
         $(#[doc = $doc:literal])*
         fn $name:ident: $program:literal aims at $aim:literal, fails $fails:expr,
-            graded $grade:expr $(, then |$g:ident| $check:block)?;
+            $(needs $tool:literal,)? graded $grade:expr $(, then |$g:ident| $check:block)?;
     )*) => {
         /// This lab's mutants, for the coverage test in `mutation.rs`.
         pub const MUTANTS: &[$crate::support::Mutant] = &[$(
@@ -388,6 +389,7 @@ macro_rules! mutants {
             $(#[doc = $doc])*
             #[test]
             fn $name() {
+                $( if !$crate::support::require_tool($tool) { return; } )?
                 let graded: $crate::support::Graded = ($grade)($fails);
                 graded.assert_failed_exactly($fails);
                 $( let $g = &graded; $check )?
