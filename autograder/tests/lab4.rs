@@ -21,6 +21,7 @@ const SERVER_TESTS: &[&str] = &[
     "concurrent-sessions",
     "fragments",
     "vanishing-client",
+    "stalled-transfers",
 ];
 
 fn python_server(mistake: &str) -> Graded {
@@ -45,7 +46,7 @@ fn python_client(mistake: &str) -> Graded {
 fn reference_solution_gets_full_marks() {
     let g = grade_bin("lab4", &package_bin("lab4-solution"));
     g.assert_failed_exactly(&[]);
-    assert_eq!(g.score(), (125, 125));
+    assert_eq!(g.score(), (135, 135));
 }
 
 #[test]
@@ -81,23 +82,16 @@ fn pyftpdlib_gets_full_marks_on_the_server_group() {
         ],
     );
     g.assert_failed_exactly(&[]);
-    assert_eq!(g.score(), (85, 85));
+    assert_eq!(g.score(), (95, 95));
 }
 
 #[test]
-fn pass_before_user_may_be_refused_with_503_or_530_but_not_accepted() {
+fn pass_before_user_may_be_refused_with_503_or_530() {
     if !require_tool("python3") {
         return;
     }
     // pure-ftpd answers 530 where the reference answers 503: RFC 959 allows both.
     python_server("pass-530").assert_failed_exactly(&[]);
-    let g = python_server("pass-first");
-    g.assert_failed_exactly(&["not-logged-in"]);
-    assert!(
-        g.feedback("not-logged-in").contains("RFC 959"),
-        "{}",
-        g.describe()
-    );
 }
 
 #[test]
@@ -131,56 +125,142 @@ fn a_correct_python_server_and_ftplib_client_get_full_marks() {
     python_client("none").assert_failed_exactly(&[]);
 }
 
-#[test]
-fn a_server_that_joins_paths_unchecked_fails_jail() {
-    if !require_tool("python3") {
-        return;
-    }
-    let g = python_server("path-escape");
-    // Without normalisation, CDUP also leaves "/sub/.." as the current directory.
-    g.assert_failed_exactly(&["directories", "jail"]);
-    assert!(
-        g.feedback("jail").contains("outside the root"),
-        "{}",
-        g.feedback("jail")
-    );
-}
+/// The tests that open a data connection with PASV.
+const USES_PASV: &[&str] = &[
+    "retr-pasv",
+    "stor",
+    "list-nlst",
+    "directories",
+    "concurrent-sessions",
+    "vanishing-client",
+];
 
-#[test]
-fn a_server_with_one_session_at_a_time_fails_concurrent_sessions() {
-    if !require_tool("python3") {
-        return;
-    }
-    python_server("one-session").assert_failed_exactly(&["concurrent-sessions"]);
-}
+/// The tests that open a data connection with EPSV.
+const USES_EPSV: &[&str] = &[
+    "retr-epsv",
+    "stor",
+    "list-nlst",
+    "directories",
+    "error-replies",
+    "jail",
+    "concurrent-sessions",
+    "vanishing-client",
+    "stalled-transfers",
+];
 
-#[test]
-fn a_server_ending_replies_in_lf_fails_every_server_test() {
-    if !require_tool("python3") {
-        return;
-    }
-    let g = python_server("lf-endings");
-    g.assert_failed_exactly(SERVER_TESTS);
-    assert!(g.feedback("greeting-login").contains("bare LF"));
-}
+mutants! { "lab4":
+    fn a_server_ending_replies_in_lf_fails_every_server_test: "ftpd.py --mistake lf-endings"
+        aims at "greeting-login", fails SERVER_TESTS,
+        needs "python3", graded |_| python_server("lf-endings"),
+        then |g| { assert!(g.feedback("greeting-login").contains("bare LF")); };
 
-#[test]
-fn a_client_transferring_one_file_after_another_fails_client_concurrent() {
-    if !require_tool("python3") {
-        return;
-    }
-    let g = python_client("sequential");
-    g.assert_failed_exactly(&["client-concurrent"]);
-}
+    /// Linux routes 0.0.0.0 to the local machine, so only the address check catches it.
+    fn a_server_announcing_its_wildcard_address_fails_the_pasv_tests:
+        "ftpd.py --mistake pasv-wildcard" aims at "retr-pasv", fails USES_PASV,
+        needs "python3", graded |_| python_server("pasv-wildcard"),
+        then |g| { assert!(g.feedback("retr-pasv").contains("names 0.0.0.0"), "{}", g.describe()); };
 
-#[test]
-fn a_client_in_ascii_type_fails_the_binary_transfers() {
-    if !require_tool("python3") {
-        return;
-    }
-    let g = python_client("ascii");
-    g.assert_failed_exactly(&["client-get", "client-put", "client-concurrent"]);
-    assert!(g.feedback("client-get").contains("TYPE I"));
+    fn a_server_filling_in_the_epsv_address_fails_the_epsv_tests:
+        "ftpd.py --mistake epsv-address" aims at "retr-epsv", fails USES_EPSV,
+        needs "python3", graded |_| python_server("epsv-address"),
+        then |g| { assert!(g.feedback("retr-epsv").contains("must be blank"), "{}", g.describe()); };
+
+    fn a_server_translating_line_endings_on_upload_fails_the_upload_tests:
+        "ftpd.py --mistake stor-text" aims at "stor",
+        fails &["stor", "directories", "stalled-transfers"],
+        needs "python3", graded |_| python_server("stor-text");
+
+    fn a_server_that_does_not_truncate_fails_stor: "ftpd.py --mistake stor-no-truncate"
+        aims at "stor", fails &["stor"],
+        needs "python3", graded |_| python_server("stor-no-truncate"),
+        then |g| { assert!(g.feedback("stor").contains("stored over a larger file"), "{}", g.describe()); };
+
+    fn a_server_answering_nlst_with_long_lines_fails_list_nlst: "ftpd.py --mistake nlst-long"
+        aims at "list-nlst", fails &["list-nlst"],
+        needs "python3", graded |_| python_server("nlst-long");
+
+    /// Without normalisation, CDUP also leaves "/sub/.." as the current directory.
+    fn a_server_that_joins_paths_unchecked_fails_jail: "ftpd.py --mistake path-escape"
+        aims at "jail", fails &["directories", "jail"],
+        needs "python3", graded |_| python_server("path-escape"),
+        then |g| { assert!(g.feedback("jail").contains("outside the root"), "{}", g.feedback("jail")); };
+
+    fn a_server_that_lets_cwd_enter_a_file_fails_directories: "ftpd.py --mistake cwd-file"
+        aims at "directories", fails &["directories"],
+        needs "python3", graded |_| python_server("cwd-file");
+
+    fn a_server_accepting_pass_without_user_fails_not_logged_in: "ftpd.py --mistake pass-first"
+        aims at "not-logged-in", fails &["not-logged-in"],
+        needs "python3", graded |_| python_server("pass-first"),
+        then |g| { assert!(g.feedback("not-logged-in").contains("RFC 959"), "{}", g.describe()); };
+
+    fn a_server_creating_existing_directories_fails_error_replies:
+        "ftpd.py --mistake mkd-exist-ok" aims at "error-replies", fails &["error-replies"],
+        needs "python3", graded |_| python_server("mkd-exist-ok");
+
+    /// The second session is not greeted while the first is served, so the stalls of
+    /// `stalled-transfers` cannot even begin.
+    fn a_server_with_one_session_at_a_time_fails_the_concurrency_tests:
+        "ftpd.py --mistake one-session" aims at "concurrent-sessions",
+        fails &["concurrent-sessions", "stalled-transfers"],
+        needs "python3", graded |_| python_server("one-session");
+
+    fn a_server_taking_each_read_as_a_command_fails_fragments: "ftpd.py --mistake one-recv"
+        aims at "fragments", fails &["fragments"],
+        needs "python3", graded |_| python_server("one-recv");
+
+    /// Two resets kill both pool threads; and stalled downloads occupy them just as well.
+    fn a_transfer_pool_whose_workers_die_on_errors_fails_vanishing_client:
+        "ftpd.py --mistake transfer-pool" aims at "vanishing-client",
+        fails &["vanishing-client", "stalled-transfers"],
+        needs "python3", graded |_| python_server("transfer-pool");
+
+    /// One blocked worker is enough here: it was the one polling the sockets (tokio hands
+    /// a woken task to the worker that parked last, the one holding the I/O driver), and
+    /// the idle workers sleep until someone wakes them. So `concurrent-sessions`, with
+    /// its one stalled download, fails too; uploads (below) it never stalls.
+    fn sendfile_in_a_task_fails_the_stalled_download_tests:
+        "lab4-solution + blocking_send_file.diff" aims at "stalled-transfers",
+        fails &["concurrent-sessions", "stalled-transfers"],
+        needs "git", graded |_| grade_bin("lab4", &patched_solution("lab4/blocking_send_file.diff")),
+        then |g| {
+            let feedback = g.feedback("stalled-transfers");
+            assert!(feedback.contains("stalled (RETR"), "{feedback}");
+            assert!(feedback.contains("only after the grader had resumed"), "{feedback}");
+        };
+
+    fn a_blocking_std_copy_in_a_task_fails_only_stalled_transfers:
+        "lab4-solution + blocking_receive.diff"
+        aims at "stalled-transfers", fails &["stalled-transfers"],
+        needs "git", graded |_| grade_bin("lab4", &patched_solution("lab4/blocking_receive.diff")),
+        then |g| {
+            let feedback = g.feedback("stalled-transfers");
+            assert!(feedback.contains("stalled (STOR"), "{feedback}");
+            assert!(feedback.contains("only after the grader had resumed"), "{feedback}");
+        };
+
+    fn a_client_in_ascii_type_fails_the_binary_transfers: "ftp_client.py --mistake ascii"
+        aims at "client-get", fails &["client-get", "client-put", "client-concurrent"],
+        needs "python3", graded |_| python_client("ascii"),
+        then |g| { assert!(g.feedback("client-get").contains("TYPE I")); };
+
+    /// The test server waits 15 s for the end of each upload before it gives up.
+    fn a_client_that_never_closes_its_upload_fails_client_put: "ftp_client.py --mistake put-no-close"
+        aims at "client-put", fails &["client-put"],
+        needs "python3", graded |_| python_client("put-no-close"),
+        then |g| { assert!(g.feedback("client-put").contains("stayed open and silent"), "{}", g.describe()); };
+
+    fn a_client_ignoring_the_ls_argument_fails_client_ls: "ftp_client.py --mistake ls-ignores-dir"
+        aims at "client-ls", fails &["client-ls"],
+        needs "python3", graded |_| python_client("ls-ignores-dir");
+
+    fn a_client_exiting_0_after_a_550_fails_client_missing:
+        "ftp_client.py --mistake missing-exit-0" aims at "client-missing", fails &["client-missing"],
+        needs "python3", graded |_| python_client("missing-exit-0");
+
+    fn a_client_transferring_one_file_after_another_fails_client_concurrent:
+        "ftp_client.py --mistake sequential" aims at "client-concurrent", fails &["client-concurrent"],
+        needs "python3", graded |_| python_client("sequential");
 }
 
 fn python_has(module: &str) -> bool {
@@ -456,6 +536,3 @@ fn the_reference_answers_421_beyond_its_session_limit() {
     drop(first);
     greeted(server.port);
 }
-
-/// Filled in as the mutants move into `mutants!` rows.
-pub const MUTANTS: &[crate::support::Mutant] = &[];

@@ -53,9 +53,7 @@ pub fn corpus_rust(relative: &str) -> PathBuf {
     let _one_at_a_time = COMPILING.lock().unwrap_or_else(|e| e.into_inner());
     let source = corpus(relative);
     let text = std::fs::read(&source).unwrap_or_else(|e| panic!("{}: {e}", source.display()));
-    let hash = text.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
+    let hash = fnv(0xcbf2_9ce4_8422_2325, &text);
     let dir = target_dir().join("corpus");
     std::fs::create_dir_all(&dir).unwrap();
     let stem = relative.replace(['/', '.'], "_");
@@ -79,6 +77,112 @@ pub fn corpus_rust(relative: &str) -> PathBuf {
         std::fs::rename(&tmp, &exe).unwrap();
     }
     exe
+}
+
+/// Builds a reference solution with one mistake: a copy of `solutions/labN` with the
+/// corpus patch `labN/NAME.diff` applied (with `git apply`), under the package and binary
+/// name `labN-mutant-NAME`. For mistakes that only show in the real program, such as a
+/// blocking call inside one of its tokio tasks.
+///
+/// The copy is built with cargo in our own target directory, so it shares the compiled
+/// dependencies, and its binary is cached under the target directory by the content of
+/// the patch and of the solution.
+pub fn patched_solution(relative: &str) -> PathBuf {
+    static BUILDING: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
+    let (lab, file) = relative
+        .split_once('/')
+        .expect("a corpus patch is named labN/NAME.diff");
+    let stem = file.strip_suffix(".diff").expect("a .diff file");
+    let solution = workspace().join("solutions").join(lab);
+    let patch = corpus(relative);
+    let mut hash = fnv(0xcbf2_9ce4_8422_2325, &std::fs::read(&patch).unwrap());
+    for path in files_under(&solution) {
+        hash = fnv(
+            hash,
+            path.strip_prefix(&solution)
+                .unwrap()
+                .to_string_lossy()
+                .as_bytes(),
+        );
+        hash = fnv(hash, &std::fs::read(&path).unwrap());
+    }
+    let package = format!("{lab}-mutant-{}", stem.replace('_', "-"));
+    let dir = target_dir().join("corpus");
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = dir.join(format!("{package}-{hash:016x}"));
+    if exe.exists() {
+        return exe;
+    }
+    // A private copy, so that a concurrent build of the same patch cannot see it half made.
+    let scratch = tempfile::tempdir_in(&dir).unwrap();
+    let copy = scratch.path().join(&package);
+    copy_dir(&solution, &copy);
+    std::fs::copy(workspace().join("Cargo.lock"), copy.join("Cargo.lock")).unwrap();
+    let manifest = std::fs::read_to_string(copy.join("Cargo.toml")).unwrap();
+    let solution_name = format!("\"{lab}-solution\"");
+    assert!(manifest.contains(&solution_name), "{}", copy.display());
+    // Its own package and binary name (the library keeps its name, which the code uses),
+    // and a workspace of its own: the copy sits inside our target directory.
+    let manifest = manifest.replace(&solution_name, &format!("\"{package}\"")) + "\n[workspace]\n";
+    std::fs::write(copy.join("Cargo.toml"), manifest).unwrap();
+    let applied = Command::new("git")
+        .args(["apply", "--verbose", "-p1"])
+        .arg(&patch)
+        .current_dir(&copy)
+        // Outside any repository, `git apply` patches the current directory (inside ours
+        // it would skip paths it considers outside the repository's current folder).
+        .env("GIT_CEILING_DIRECTORIES", scratch.path())
+        .output()
+        .expect("git runs");
+    assert!(
+        applied.status.success()
+            && String::from_utf8_lossy(&applied.stderr).contains("Applied patch"),
+        "git apply {relative} failed:\n{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--offline", "--quiet", "--bin", &package])
+        .current_dir(&copy)
+        .env("CARGO_TARGET_DIR", target_dir())
+        .output()
+        .expect("cargo runs");
+    assert!(
+        out.status.success(),
+        "cargo build of {relative} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let built = target_dir().join("debug").join(&package);
+    let tmp = scratch.path().join("exe");
+    std::fs::copy(&built, &tmp).unwrap();
+    std::fs::rename(&tmp, &exe).unwrap();
+    exe
+}
+
+fn fnv(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// Every file under `dir` (leaving out `target`), in a fixed order.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n != "target") {
+                files.extend(files_under(&path));
+            }
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }
 
 /// Path of a corpus file.
@@ -271,11 +375,12 @@ pub struct Mutant {
 /// ```
 ///
 /// `graded` is a closure given `fails`, for labs that grade only the tests concerned.
+/// `needs "tool",` before it skips the row where the tool is missing (see `require_tool`).
 macro_rules! mutants {
     ($lab:literal: $(
         $(#[doc = $doc:literal])*
         fn $name:ident: $program:literal aims at $aim:literal, fails $fails:expr,
-            graded $grade:expr $(, then |$g:ident| $check:block)?;
+            $(needs $tool:literal,)? graded $grade:expr $(, then |$g:ident| $check:block)?;
     )*) => {
         /// This lab's mutants, for the coverage test in `mutation.rs`.
         pub const MUTANTS: &[$crate::support::Mutant] = &[$(
@@ -285,6 +390,7 @@ macro_rules! mutants {
             $(#[doc = $doc])*
             #[test]
             fn $name() {
+                $( if !$crate::support::require_tool($tool) { return; } )?
                 let graded: $crate::support::Graded = ($grade)($fails);
                 graded.assert_failed_exactly($fails);
                 $( let $g = &graded; $check )?

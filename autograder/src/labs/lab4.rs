@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use crate::probe::ftp::{client_tests, server_tests};
+use crate::probe::ftp::{client_tests, server_tests, stalled};
 use crate::rubric::{Kind, Lab, TestCase, Visibility};
 
 /// The lab 4 rubric.
@@ -54,10 +54,12 @@ const TESTS: &[TestCase] = &[
         points: 10,
         visibility: Visibility::Visible,
         checks: "puts an empty, a small and a 3-5 MiB random binary file in the root; after TYPE I, \
-                 RETRs each through PASV (227) and compares every byte; expects 150/125 before \
-                 and 226/250 after, and the data connection closed at the end",
+                 RETRs each through PASV (227, naming the address of the control connection) \
+                 and compares every byte; expects 150/125 before and 226/250 after, and the \
+                 data connection closed at the end",
         hints: &[
             "Open a listener on a free port, reply 227 with (h1,h2,h3,h4,p1,p2), accept, send the file, close.",
+            "h1-h4 is the address the client reached you on (the control connection's local address), never 0.0.0.0.",
             "Copy through a fixed-size buffer; never read the file into a String.",
             RFC959,
         ],
@@ -71,7 +73,8 @@ const TESTS: &[TestCase] = &[
         group: "server",
         points: 10,
         visibility: Visibility::Visible,
-        checks: "as retr-pasv, with EPSV (a 229 reply that names only the port) instead of PASV",
+        checks: "as retr-pasv, with EPSV (a 229 reply that names only the port and leaves \
+                 the address fields blank) instead of PASV",
         hints: &[
             "EPSV's reply names only the port: `229 Entering Extended Passive Mode (|||50123|)`.",
             "RFC 2428: https://www.rfc-editor.org/rfc/rfc2428",
@@ -87,10 +90,12 @@ const TESTS: &[TestCase] = &[
         points: 10,
         visibility: Visibility::Visible,
         checks: "after TYPE I, STORs an empty, a small and a 3-5 MiB random binary file (EPSV \
-                 and PASV), compares each file on disk after 226, and checks SIZE → 213 with its length",
+                 and PASV), compares each file on disk after 226, and checks SIZE → 213 with its \
+                 length; then STORs a shorter file over the largest and expects exactly the new bytes",
         hints: &[
             "Read the data connection until it closes: in stream mode the close is the end of the file.",
             "Only reply 226 once the whole file is on disk.",
+            "A STOR over an existing file replaces it: create the file with truncation, or rename a temporary file over it.",
             RFC959,
         ],
         time_limit: Duration::from_secs(20),
@@ -120,7 +125,8 @@ const TESTS: &[TestCase] = &[
         points: 5,
         visibility: Visibility::Visible,
         checks: "MKD → 257, CWD into it → 250, PWD shows it, STOR and RETR of a relative name \
-                 there, CDUP back to \"/\", RETR by a path from the root, CWD to a missing directory → 550",
+                 there, CDUP back to \"/\", RETR by a path from the root, CWD to a missing directory or \
+                 to a file → 550",
         hints: &[
             "The current directory is per session state; relative paths start from it.",
             "PWD's reply quotes the path: 257 \"/sub\" is the current directory.",
@@ -230,6 +236,27 @@ const TESTS: &[TestCase] = &[
         time_limit: Duration::from_secs(20),
         kind: Kind::Server,
         probe: server_tests::vanishing_client,
+    },
+    TestCase {
+        id: "stalled-transfers",
+        name: "answers other sessions at once while many transfers wait on their clients",
+        group: "server",
+        points: 10,
+        visibility: Visibility::Visible,
+        checks: "stalls as many downloads as the grader's machine has cores (2 to 16; RETR \
+                 of an 8-10 MiB file, the grader not reading after 64 KiB); meanwhile another \
+                 session must get NOOP, PWD and a small RETR answered, and a new session its \
+                 greeting and login, each reply within 3 s; the downloads then resume and \
+                 must arrive whole; the same with as many stalled uploads (STOR, the grader \
+                 pausing after 6 MiB), which must then be stored whole",
+        hints: &[
+            "A blocking call in a task (std::net, std::fs, std::thread::sleep, sendfile or std::io::copy on a blocking socket) holds the worker thread that runs it: tokio has one per core, and the grader stalls one transfer per core.",
+            "Await tokio's sockets and files; run any blocking call with tokio::task::spawn_blocking.",
+            "https://docs.rs/tokio/latest/tokio/task/fn.spawn_blocking.html",
+        ],
+        time_limit: Duration::from_secs(40),
+        kind: Kind::Server,
+        probe: stalled::stalled_transfers,
     },
     TestCase {
         id: "client-get",

@@ -8,6 +8,8 @@
 //! - [`Session`] (this file): a control connection that insists on CRLF line endings,
 //!   understands multi-line replies, and opens PASV or EPSV data connections.
 //! - [`server_tests`]: the `server` group's probes.
+//! - [`stalled`]: the `server` group's probe for blocking calls: many transfers stalled at
+//!   once, and another session timed meanwhile.
 //! - [`test_server`]: a small FTP server with teeth: multi-line replies, replies split
 //!   across packets, RFC 959's default ASCII type (which corrupts binary files for a
 //!   client that never sends `TYPE I`), and a delay before each transfer.
@@ -15,6 +17,7 @@
 
 pub mod client_tests;
 pub mod server_tests;
+pub mod stalled;
 pub mod test_server;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -73,12 +76,7 @@ impl Session {
     /// # Errors
     /// A failure if the connection or the greeting is wrong.
     pub fn open(ctx: &mut Ctx) -> Result<Session, Failure> {
-        let conn = ctx.connect()?;
-        let mut s = Session {
-            conn,
-            pending: Vec::new(),
-            port: ctx.reproduce_port,
-        };
+        let mut s = Session::on(ctx.connect()?, ctx.reproduce_port);
         let greeting = s.read_reply("after connecting")?;
         if greeting.code != 220 {
             return Err(Failure::new("the greeting is not a 220 reply")
@@ -87,6 +85,17 @@ impl Session {
                 .reproduce(s.curl("/")));
         }
         Ok(s)
+    }
+
+    /// A session on a connection already made, before its greeting: for probes that
+    /// read the greeting themselves (to time it). `port` is the one shown in the commands
+    /// a failure suggests.
+    pub fn on(conn: Conn, port: u16) -> Session {
+        Session {
+            conn,
+            pending: Vec::new(),
+            port,
+        }
     }
 
     /// Connects, then logs in anonymously (`USER anonymous`, `PASS …`).
@@ -284,22 +293,59 @@ impl Session {
                         .expected("six numbers h1,h2,h3,h4,p1,p2, e.g. (127,0,0,1,195,80)")
                         .got(r.show())
                 })?;
-                SocketAddr::new(
-                    IpAddr::V4(Ipv4Addr::new(a, b, c, d)),
-                    u16::from(p1) << 8 | u16::from(p2),
-                )
+                let ip = Ipv4Addr::new(a, b, c, d);
+                self.check_pasv_address(&r, ip)?;
+                SocketAddr::new(IpAddr::V4(ip), u16::from(p1) << 8 | u16::from(p2))
             }
             Mode::Epsv => {
                 let r = self.expect("EPSV", &[229])?;
-                let port = parse_epsv(&r.lines.join(" ")).ok_or_else(|| {
+                let text = r.lines.join(" ");
+                let port = parse_epsv(&text).ok_or_else(|| {
                     Failure::new("the 229 reply to EPSV has no port in it")
                         .expected("(|||port|) as in RFC 2428")
                         .got(r.show())
                 })?;
+                check_epsv_fields(&r, &text)?;
                 SocketAddr::new(ctx.addr().ip(), port)
             }
         };
         ctx.connect_to(addr)
+    }
+
+    /// A 227 reply must name the address this control connection reached: that is where
+    /// the client connects. 0.0.0.0 is what a listener bound to every address reports,
+    /// not an address to connect to (Linux happens to route it to the local machine, so
+    /// the mistake only shows for clients on other machines).
+    fn check_pasv_address(&self, reply: &Reply, named: Ipv4Addr) -> Result<(), Failure> {
+        let Ok(server) = self.conn.stream().peer_addr() else {
+            return Ok(());
+        };
+        let server_v4 = match server.ip() {
+            IpAddr::V4(v4) => v4,
+            // Over IPv6 a 227 cannot name the server at all: nothing to compare.
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => v4,
+                None => return Ok(()),
+            },
+        };
+        if named == server_v4 {
+            return Ok(());
+        }
+        let [a, b, c, d] = server_v4.octets();
+        let f = if named.is_unspecified() {
+            Failure::new("the 227 reply to PASV names 0.0.0.0, which is not an address a client can connect to")
+                .detail("0.0.0.0 means \"every address\" to bind(); announce the data listener with the address the client reached the control connection on (its local address). Connecting to 0.0.0.0 happens to reach the local machine on Linux, so this works on your own computer and fails for every client elsewhere.")
+        } else {
+            Failure::new(format!(
+                "the 227 reply to PASV names {named}, not the address the control connection reached ({server_v4})"
+            ))
+            .detail("The client connects to the address in the reply: name the control connection's local address.")
+        };
+        Err(f
+            .expected(format!(
+                "({a},{b},{c},{d},p1,p2): this server's address on the control connection"
+            ))
+            .got(reply.show()))
     }
 
     /// Downloads `path` in binary type (the caller sent `TYPE I`).
@@ -415,11 +461,33 @@ pub fn parse_pasv(text: &str) -> Option<[u8; 6]> {
 
 /// The port of a 229 reply: `(|||port|)`, with any delimiter character.
 pub fn parse_epsv(text: &str) -> Option<u16> {
+    epsv_fields(text)?[2].parse().ok()
+}
+
+/// The three fields between the delimiters of a 229 reply's `(|||port|)`: network
+/// protocol, network address, port.
+pub fn epsv_fields(text: &str) -> Option<[&str; 3]> {
     let open = text.find('(')?;
     let close = open + text[open..].find(')')?;
     let inner = &text[open + 1..close];
     let delim = inner.chars().next()?;
-    inner.split(delim).nth(3)?.parse().ok()
+    let mut fields = inner.split(delim).skip(1);
+    Some([fields.next()?, fields.next()?, fields.next()?])
+}
+
+/// RFC 2428: in a 229 reply "the first two fields contained in the parenthesis MUST be
+/// blank": the client reuses the control connection's address. (EPRT, the client's
+/// command, is the one that fills them in.)
+fn check_epsv_fields(reply: &Reply, text: &str) -> Result<(), Failure> {
+    match epsv_fields(text) {
+        Some([proto, addr, _]) if !proto.is_empty() || !addr.is_empty() => Err(Failure::new(
+            "the 229 reply to EPSV fills in the fields that must be blank",
+        )
+        .expected("(|||port|): only the port, the first two fields empty (RFC 2428, section 3)")
+        .got(reply.show())
+        .detail("EPSV's reply names only the port; the client connects to the address it already reached. The (|1|address|port|) form is EPRT's, a command the client sends.")),
+        _ => Ok(()),
+    }
 }
 
 /// The names in a listing: NLST lines as they are, LIST lines' last field.
@@ -463,6 +531,11 @@ mod tests {
             Some(43831)
         );
         assert_eq!(parse_epsv("x (!!!7!)"), Some(7));
+        assert_eq!(
+            epsv_fields("(|1|127.0.0.1|5000|)"),
+            Some(["1", "127.0.0.1", "5000"])
+        );
+        assert_eq!(parse_epsv("(||5000|)"), None);
     }
 
     #[test]

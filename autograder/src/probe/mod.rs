@@ -299,19 +299,24 @@ impl Conn {
         })
     }
 
-    fn remaining(&self) -> Option<Duration> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        (!left.is_zero()).then_some(left)
-    }
-
     /// Sends all of `bytes`.
     ///
     /// # Errors
     /// A failure if the connection breaks or the program stops reading until the deadline.
     pub fn send(&mut self, bytes: &[u8]) -> Result<(), Failure> {
+        self.send_until(bytes, self.deadline)
+    }
+
+    /// Like [`Conn::send`] with an earlier deadline of its own.
+    ///
+    /// # Errors
+    /// A failure if the connection breaks or the program stops reading until `deadline`.
+    pub fn send_until(&mut self, bytes: &[u8], deadline: Instant) -> Result<(), Failure> {
+        let deadline = deadline.min(self.deadline);
         let mut rest = bytes;
         while !rest.is_empty() {
-            let Some(left) = self.remaining() else {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Some(left) = (!left.is_zero()).then_some(left) else {
                 return Err(self.send_failure(bytes.len() - rest.len(), bytes.len(), None));
             };
             let _ = self.stream.set_write_timeout(Some(left));
@@ -344,7 +349,10 @@ impl Conn {
     pub fn send_while_taken(&mut self, bytes: &[u8], patience: Duration) -> Result<usize, Failure> {
         let mut sent = 0;
         while sent < bytes.len() {
-            let Some(left) = self.remaining() else { break };
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
             // A write that has sent part of its bytes when the timeout strikes returns
             // that part, so progress is never lost to the timeout.
             let _ = self.stream.set_write_timeout(Some(left.min(patience)));

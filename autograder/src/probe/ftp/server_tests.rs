@@ -5,9 +5,9 @@
 //! |---|---|
 //! | [`greeting_and_login`] | no 220 greeting, LF-only line endings, no multi-line FEAT |
 //! | [`retr_pasv`], [`retr_epsv`] | text-mode transfers, lost bytes, no close at the end |
-//! | [`stor`] | uploads altered or truncated |
+//! | [`stor`] | uploads altered or truncated; a shorter upload over a file keeping its tail |
 //! | [`listings`] | LIST/NLST missing files |
-//! | [`directories`] | CWD/PWD/CDUP/MKD wrong or ignored by later commands |
+//! | [`directories`] | CWD/PWD/CDUP/MKD wrong or ignored by later commands; CWD into a file |
 //! | [`not_logged_in`] | commands served before login; PASS without USER accepted (503 or 530 refuse it) |
 //! | [`error_replies`] | missing files not answered 550; unknown commands not 500/502 |
 //! | [`jail`] | `..`, absolute paths, encoded names or symlinks reaching outside the root |
@@ -23,7 +23,7 @@ use crate::probe::{expect_bytes, Ctx, End, Received};
 use crate::rubric::{Failure, ProbeResult};
 
 /// Writes a file into the served root (the program reads it from disk).
-fn put_file(ctx: &Ctx, name: &str, bytes: &[u8]) -> Result<PathBuf, Failure> {
+pub(super) fn put_file(ctx: &Ctx, name: &str, bytes: &[u8]) -> Result<PathBuf, Failure> {
     let path = ctx.root.join(name);
     std::fs::write(&path, bytes)
         .map_err(|e| Failure::new(format!("the grader cannot write {}: {e}", path.display())))?;
@@ -32,7 +32,7 @@ fn put_file(ctx: &Ctx, name: &str, bytes: &[u8]) -> Result<PathBuf, Failure> {
 
 /// Random bytes that surely contain LF, CR LF and bytes that are not UTF-8, so text-mode
 /// conversions and text decoding both show.
-fn binary(ctx: &mut Ctx, len: usize) -> Vec<u8> {
+pub(super) fn binary(ctx: &mut Ctx, len: usize) -> Vec<u8> {
     let mut b = ctx.rng.bytes(len);
     for (i, x) in b.iter_mut().enumerate() {
         match i % 997 {
@@ -112,7 +112,8 @@ pub fn retr_epsv(ctx: &mut Ctx) -> ProbeResult {
     retr(ctx, Mode::Epsv, "epsv")
 }
 
-/// STOR of three binary files (EPSV and PASV), checked on disk and with SIZE.
+/// STOR of three binary files (EPSV and PASV), checked on disk and with SIZE; then a
+/// shorter file stored over the largest must replace it.
 pub fn stor(ctx: &mut Ctx) -> ProbeResult {
     let files = sample_files(ctx, "up");
     let mut s = Session::login(ctx)?;
@@ -120,31 +121,50 @@ pub fn stor(ctx: &mut Ctx) -> ProbeResult {
     for (i, (name, bytes)) in files.iter().enumerate() {
         let mode = if i % 2 == 0 { Mode::Epsv } else { Mode::Pasv };
         s.stor(ctx, name, bytes, mode)?;
-        let on_disk = std::fs::read(ctx.root.join(name)).map_err(|e| {
-            Failure::new(format!(
-                "after 226 for STOR {name}, the file is not in the root: {e}"
-            ))
-        })?;
-        expect_bytes(
-            &format!("the stored file {name}"),
-            bytes,
-            &received(on_disk),
-        )
-        .map_err(|f| {
-            f.reproduce(format!(
-                "curl -T in.bin ftp://127.0.0.1:{}/   # then compare the file in your root",
-                ctx.reproduce_port
-            ))
-        })?;
-        let size = s.expect(&format!("SIZE {name}"), &[213])?;
-        if size.lines[0].trim() != bytes.len().to_string() {
-            return Err(Failure::new(format!("SIZE {name} is wrong"))
-                .expected(format!("213 {}", bytes.len()))
-                .got(size.show())
-                .into());
-        }
+        stored_exactly(ctx, &mut s, name, bytes, "")?;
     }
+    // Over an existing file: a file opened for writing without truncation keeps the old
+    // file's tail after the new bytes.
+    let (name, _) = &files[2];
+    let len = ctx.rng.range(1000, 4000);
+    let shorter = binary(ctx, len);
+    s.stor(ctx, name, &shorter, Mode::Epsv)?;
+    stored_exactly(ctx, &mut s, name, &shorter, " (stored over a larger file of that name)")
+        .map_err(|f| f.detail("A STOR over an existing file replaces it: open the target with truncation (File::create, or OpenOptions with .truncate(true)), or write a temporary file and rename it over the target."))?;
     s.quit()?;
+    Ok(())
+}
+
+/// After a 226 for STOR `name`: the file in the root holds exactly `bytes`, and SIZE says so.
+fn stored_exactly(
+    ctx: &Ctx,
+    s: &mut Session,
+    name: &str,
+    bytes: &[u8],
+    how: &str,
+) -> Result<(), Failure> {
+    let on_disk = std::fs::read(ctx.root.join(name)).map_err(|e| {
+        Failure::new(format!(
+            "after 226 for STOR {name}, the file is not in the root: {e}"
+        ))
+    })?;
+    expect_bytes(
+        &format!("the stored file {name}{how}"),
+        bytes,
+        &received(on_disk),
+    )
+    .map_err(|f| {
+        f.reproduce(format!(
+            "curl -T in.bin ftp://127.0.0.1:{}/   # then compare the file in your root",
+            ctx.reproduce_port
+        ))
+    })?;
+    let size = s.expect(&format!("SIZE {name}"), &[213])?;
+    if size.lines[0].trim() != bytes.len().to_string() {
+        return Err(Failure::new(format!("SIZE {name} is wrong"))
+            .expected(format!("213 {}", bytes.len()))
+            .got(size.show()));
+    }
     Ok(())
 }
 
@@ -248,6 +268,9 @@ pub fn directories(ctx: &mut Ctx) -> ProbeResult {
     )?;
     expect_bytes(&format!("RETR {dir}/inner.bin"), &bytes, &received(by_path))?;
     s.expect(&format!("CWD no-such-dir-{tok}"), &[550])?;
+    s.expect(&format!("CWD {dir}/inner.bin"), &[550]).map_err(|f| {
+        f.detail("CWD into a file must be refused: check that the path is a directory, not only that it exists.")
+    })?;
     s.quit()?;
     Ok(())
 }

@@ -446,7 +446,14 @@ impl Session {
             return self.reply("425 No data connection.\r\n");
         };
         let mut got = Vec::new();
-        if data.read_to_end(&mut got).is_err() {
+        if let Err(e) = data.read_to_end(&mut got) {
+            if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
+                self.violation(format!(
+                    "the data connection of STOR {arg} stayed open and silent for {} s after {} bytes: in stream mode only its close marks the end of the file, so close it before waiting for the 226",
+                    PATIENCE.as_secs(),
+                    got.len()
+                ));
+            }
             return self.reply("426 Transfer aborted.\r\n");
         }
         if !self.binary {

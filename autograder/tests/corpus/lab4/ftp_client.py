@@ -4,6 +4,13 @@
   none        correct: one session per file, all in threads at once, binary type
   sequential  transfers the files one after another
   ascii       transfers in ASCII type (TYPE A) and keeps the bytes as they arrive
+  put-no-close
+              sends each upload's bytes but never closes the data connection before
+              waiting for the 226 (in stream mode, the close is the end of the file)
+  ls-ignores-dir
+              `ls DIR` sends a bare LIST: it always prints the root
+  missing-exit-0
+              reports a failed transfer (the server's 550) but exits with status 0
 
 Usage: ftp_client.py [--mistake M] get|put|ls --host H --port P [--out DIR] FILE...
 """
@@ -61,6 +68,11 @@ def put(path):
             conn.sendall(f.read())
             conn.close()
             ftp.voidresp()
+        elif MISTAKE == "put-no-close":
+            conn = ftp.transfercmd("STOR " + os.path.basename(path))
+            conn.sendall(f.read())
+            ftp.voidresp()  # the server is still waiting for the end of the file
+            conn.close()
         else:
             ftp.storbinary("STOR " + os.path.basename(path), f)
     ftp.quit()
@@ -78,7 +90,7 @@ def attempt(fn, arg):
 
 if verb == "ls":
     ftp = session()
-    ftp.retrlines("LIST " + files[0] if files else "LIST")
+    ftp.retrlines("LIST " + files[0] if files and MISTAKE != "ls-ignores-dir" else "LIST")
     ftp.quit()
 else:
     fn = get if verb == "get" else put
@@ -93,4 +105,4 @@ else:
             t.join()
 for e in errors:
     print(e, file=sys.stderr)
-sys.exit(1 if errors else 0)
+sys.exit(1 if errors and MISTAKE != "missing-exit-0" else 0)

@@ -9,10 +9,30 @@ with one optional mistake chosen by --mistake:
   pass-530     correct too: refuses PASS before USER with 530, as pure-ftpd does (RFC 959
                §5.4 allows 503 and 530)
   pass-first   accepts PASS without USER: logs the session in
+  pasv-wildcard
+               binds each passive listener to 0.0.0.0 and tells the client that address
+               in the 227 reply (connecting to 0.0.0.0 happens to work on Linux loopback)
+  epsv-address fills in the 229 reply's address fields as EPRT's are: (|1|127.0.0.1|port|)
+  stor-text    turns CR LF into LF in every upload, even after TYPE I
+  stor-no-truncate
+               writes uploads straight into the target, opened without truncating it
+               (Rust's OpenOptions::new().write(true).create(true)): a shorter upload over
+               a longer file leaves the old file's tail
+  nlst-long    answers NLST with the same `ls -l` lines as LIST
+  cwd-file     CWD checks that the path exists, not that it is a directory
+  mkd-exist-ok MKD with makedirs(exist_ok=True) (create_dir_all in Rust): MKD of an
+               existing directory succeeds
+  one-recv     takes each recv() as one command: fragments are misread, and commands
+               that arrive together are lost
+  transfer-pool
+               hands every RETR and STOR copy to a pool of 2 worker threads of its own;
+               a copy that fails (the client reset) raises inside the worker, which dies,
+               so after two resets no transfer ever runs again
 
 Usage: ftpd.py [--mistake M] server --port P --root DIR
 """
 import os
+import queue
 import socket
 import sys
 import threading
@@ -46,6 +66,11 @@ class Session:
         self.sock.sendall(b"%d %s" % (code, text.encode()) + EOL)
 
     def line(self):
+        if MISTAKE == "one-recv":
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                return None
+            return chunk.split(b"\n")[0].rstrip(b"\r").decode("utf-8", "replace")
         while b"\n" not in self.buf:
             chunk = self.sock.recv(4096)
             if not chunk:
@@ -90,6 +115,20 @@ class Session:
         finally:
             listener.close()
         return conn
+
+    def transfer(self, copy):
+        """Runs copy(), the loop that moves a file over the data connection."""
+        if MISTAKE != "transfer-pool":
+            copy()
+            return
+        done = threading.Event()
+
+        def job():
+            copy()
+            done.set()
+
+        JOBS.put(job)
+        done.wait()
 
     def run(self):
         self.reply(220, "ftpd.py ready.")
@@ -141,17 +180,19 @@ class Session:
             self.reply(257, '"%s" is the current directory.' % self.cwd)
         elif verb in ("CWD", "CDUP"):
             path, virtual = self.real(".." if verb == "CDUP" else arg)
-            if not os.path.isdir(path):
+            if not (os.path.exists(path) if MISTAKE == "cwd-file" else os.path.isdir(path)):
                 raise FileNotFoundError()
             self.cwd = virtual
             self.reply(250, "OK.")
         elif verb in ("PASV", "EPSV"):
             listener = socket.socket()
-            listener.bind((self.sock.getsockname()[0], 0))
+            listener.bind(("0.0.0.0" if MISTAKE == "pasv-wildcard" else self.sock.getsockname()[0], 0))
             listener.listen(1)
             self.pasv = listener
             host, port = listener.getsockname()
-            if verb == "EPSV":
+            if verb == "EPSV" and MISTAKE == "epsv-address":
+                self.reply(229, "Entering Extended Passive Mode (|1|%s|%d|)." % (host, port))
+            elif verb == "EPSV":
                 self.reply(229, "Entering Extended Passive Mode (|||%d|)." % port)
             else:
                 self.reply(227, "Entering Passive Mode (%s,%d,%d)." % (host.replace(".", ","), port >> 8, port & 255))
@@ -161,7 +202,7 @@ class Session:
             conn = self.data()
             if conn:
                 for n in names:
-                    if verb == "LIST":
+                    if verb == "LIST" or MISTAKE == "nlst-long":
                         st = os.stat(os.path.join(path, n)) if os.path.isdir(path) else os.stat(path)
                         n = "-rw-r--r-- 1 ftp ftp %d Jan  1 00:00 %s" % (st.st_size, n)
                     conn.sendall(n.encode() + b"\r\n")
@@ -172,32 +213,46 @@ class Session:
             with open(path, "rb") as f:
                 conn = self.data()
                 if conn:
-                    while True:
-                        chunk = f.read(65536)
-                        if not chunk:
-                            break
-                        conn.sendall(chunk if self.binary else chunk.replace(b"\n", b"\r\n"))
-                    conn.close()
+
+                    def copy():
+                        while True:
+                            chunk = f.read(65536)
+                            if not chunk:
+                                break
+                            conn.sendall(chunk if self.binary else chunk.replace(b"\n", b"\r\n"))
+                        conn.close()
+
+                    self.transfer(copy)
                     self.reply(226, "Done.")
         elif verb == "STOR":
             path, _ = self.real(arg, new=True)
-            tmp = os.path.join(os.path.dirname(path), ".upload-" + os.path.basename(path))
-            with open(tmp, "wb") as f:
+            if MISTAKE == "stor-no-truncate":
+                tmp = path
+                f = os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT, 0o644), "wb")
+            else:
+                tmp = os.path.join(os.path.dirname(path), ".upload-" + os.path.basename(path))
+                f = open(tmp, "wb")
+            with f:
                 conn = self.data()
                 if conn:
-                    try:
+
+                    def copy():
                         while True:
                             chunk = conn.recv(65536)
                             if not chunk:
                                 break
-                            f.write(chunk)
+                            f.write(chunk.replace(b"\r\n", b"\n") if MISTAKE == "stor-text" else chunk)
+                        conn.close()
+
+                    try:
+                        self.transfer(copy)
                     except OSError:
                         os.unlink(tmp)
                         self.reply(426, "Aborted.")
                         return True
-                    conn.close()
             if conn:
-                os.rename(tmp, path)
+                if tmp != path:
+                    os.rename(tmp, path)
                 self.reply(226, "Stored.")
             else:
                 os.unlink(tmp)
@@ -212,7 +267,10 @@ class Session:
             self.reply(250, "Deleted.")
         elif verb == "MKD":
             path, virtual = self.real(arg, new=True)
-            os.mkdir(path)
+            if MISTAKE == "mkd-exist-ok":
+                os.makedirs(path, exist_ok=True)
+            else:
+                os.mkdir(path)
             self.reply(257, '"%s" created.' % virtual)
         else:
             self.reply(502, "Not implemented.")
@@ -227,6 +285,20 @@ def serve(sock):
     finally:
         sock.close()
 
+
+# transfer-pool: the worker threads that run every transfer's copy loop.
+JOBS = queue.Queue()
+
+
+def transfer_worker():
+    while True:
+        job = JOBS.get()
+        job()  # the mistake: an exception here ends this worker thread for good
+
+
+if MISTAKE == "transfer-pool":
+    for _ in range(2):
+        threading.Thread(target=transfer_worker, daemon=True).start()
 
 listener = socket.socket()
 listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
