@@ -71,7 +71,7 @@ fn proftpd_fails_only_fragments_for_a_line_end_split_across_two_reads() {
         "{}",
         g.describe()
     );
-    assert_eq!(g.score(), (80, 85));
+    assert_eq!(g.score(), (90, 95));
 }
 
 #[test]
@@ -81,7 +81,7 @@ fn pure_ftpd_gets_full_marks_on_the_server_group() {
     };
     let g = grade_server("pure-ftpd.sh", &daemon);
     g.assert_failed_exactly(&[]);
-    assert_eq!(g.score(), (85, 85));
+    assert_eq!(g.score(), (95, 95));
 }
 
 #[test]
@@ -99,7 +99,13 @@ fn vsftpd_fails_the_tests_that_write_into_its_root() {
     // stor: STOR into `/` → 553.
     // directories: MKD in `/` → 550.
     // vanishing-client: the STOR it means to reset mid-transfer → 553.
-    g.assert_failed_exactly(&["directories", "stor", "vanishing-client"]);
+    // stalled-transfers: the uploads it stalls cannot start (STOR → 553).
+    g.assert_failed_exactly(&[
+        "directories",
+        "stalled-transfers",
+        "stor",
+        "vanishing-client",
+    ]);
     for id in ["directories", "stor", "vanishing-client"] {
         assert!(
             g.feedback(id)
@@ -108,5 +114,5 @@ fn vsftpd_fails_the_tests_that_write_into_its_root() {
             g.describe()
         );
     }
-    assert_eq!(g.score(), (65, 85));
+    assert_eq!(g.score(), (65, 95));
 }

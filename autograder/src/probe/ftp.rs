@@ -395,6 +395,34 @@ impl Session {
         self.check(&line, &done, &[226, 250])
     }
 
+    /// Uploads `bytes` as `path` like [`Session::stor`], except that the server may refuse
+    /// with 550 or 553 (RFC 959 lets a server deny a write it does not permit, and some
+    /// never let anonymous users replace a file: pure-ftpd). Returns whether it stored.
+    ///
+    /// # Errors
+    /// A failure for any other reply, a broken transfer or a wrong final reply.
+    pub fn stor_unless_refused(
+        &mut self,
+        ctx: &mut Ctx,
+        path: &str,
+        bytes: &[u8],
+        mode: Mode,
+    ) -> Result<bool, Failure> {
+        let mut data = self.data(ctx, mode)?;
+        let line = format!("STOR {path}");
+        let reply = self.command(&line)?;
+        if matches!(reply.code, 550 | 553) {
+            data.close();
+            return Ok(false);
+        }
+        self.check(&line, &reply, &[125, 150])?;
+        data.send(bytes)?;
+        data.close();
+        let done = self.read_reply(&format!("after the data of {line}"))?;
+        self.check(&line, &done, &[226, 250])?;
+        Ok(true)
+    }
+
     /// Runs LIST or NLST (`line`) and returns the listing's bytes.
     ///
     /// # Errors

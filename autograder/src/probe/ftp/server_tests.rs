@@ -124,13 +124,24 @@ pub fn stor(ctx: &mut Ctx) -> ProbeResult {
         stored_exactly(ctx, &mut s, name, bytes, "")?;
     }
     // Over an existing file: a file opened for writing without truncation keeps the old
-    // file's tail after the new bytes.
-    let (name, _) = &files[2];
+    // file's tail after the new bytes. A server may refuse to replace a file (RFC 959
+    // allows the refusal, and pure-ftpd never lets anonymous users overwrite), as long
+    // as the old file is left whole; if it accepts, the new bytes must replace the old.
+    let (name, old) = &files[2];
     let len = ctx.rng.range(1000, 4000);
     let shorter = binary(ctx, len);
-    s.stor(ctx, name, &shorter, Mode::Epsv)?;
-    stored_exactly(ctx, &mut s, name, &shorter, " (stored over a larger file of that name)")
-        .map_err(|f| f.detail("A STOR over an existing file replaces it: open the target with truncation (File::create, or OpenOptions with .truncate(true)), or write a temporary file and rename it over the target."))?;
+    if s.stor_unless_refused(ctx, name, &shorter, Mode::Epsv)? {
+        stored_exactly(ctx, &mut s, name, &shorter, " (stored over a larger file of that name)")
+            .map_err(|f| f.detail("A STOR over an existing file replaces it: open the target with truncation (File::create, or OpenOptions with .truncate(true)), or write a temporary file and rename it over the target."))?;
+    } else {
+        stored_exactly(
+            ctx,
+            &mut s,
+            name,
+            old,
+            " (after the server refused to replace it)",
+        )?;
+    }
     s.quit()?;
     Ok(())
 }

@@ -211,6 +211,7 @@ impl Stalls<'_> {
             match self.direction {
                 Direction::Download => {
                     let _ = t.data.recv_to_eof(self.file.len() + 65536);
+                    t.data.close(); // some servers reply only once the client has closed
                 }
                 Direction::Upload => {
                     let until = Instant::now() + IDLE_LIMIT;
@@ -377,6 +378,9 @@ impl Stalls<'_> {
             data_moved,
         )?;
         expect_bytes(&format!("the data of `{line}`"), small, &got)?;
+        // Our end closes first, as ftplib's and curl's do: some servers (ProFTPD, vsftpd)
+        // send the final reply only once the client has closed the data connection.
+        data.close();
         self.within(
             other,
             &who,
@@ -441,6 +445,8 @@ impl Stalls<'_> {
                             end: rest.end,
                         },
                     )?;
+                    // Closed before the final reply, which some servers send only then.
+                    t.data.close();
                     format!("RETR {}", t.name)
                 }
                 Direction::Upload => {
