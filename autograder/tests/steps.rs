@@ -160,3 +160,21 @@ fn an_untouched_stubs_own_tests_pass() {
         "{stdout}"
     );
 }
+
+#[test]
+fn completing_lab5_file_by_file_raises_the_step_checks_and_then_the_score() {
+    // Steps 1-2 are in server.rs, 3-5 in request.rs, 6-8 in files.rs, 9-10 in handler.rs
+    // and 11-12 in connection.rs; each reference file compiles on its own against the rest
+    // of the stub. The score stays 0 until connection.rs: every request goes through it.
+    walk(
+        "lab5",
+        &[
+            "server.rs",
+            "request.rs",
+            "files.rs",
+            "handler.rs",
+            "connection.rs",
+        ],
+        185,
+    );
+}
