@@ -101,7 +101,7 @@ fn walk_groups(lab: &str, groups: &[&[&str]], full: u64) {
         if let Some(step) = first_failing {
             assert!(
                 report.contains(&format!("\nNext: Step {step} of handouts/{lab}.md")),
-                "after {file}, `Next:` should name Step {step}:\n{report}"
+                "after {files:?}, `Next:` should name Step {step}:\n{report}"
             );
         }
         (passed, score) = (now_passed, now_score);
