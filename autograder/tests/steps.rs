@@ -250,6 +250,6 @@ fn completing_lab4_file_by_file_raises_the_step_checks_and_then_the_score() {
             &["jail.rs"],
             &["client.rs"],
         ],
-        125,
+        135,
     );
 }
