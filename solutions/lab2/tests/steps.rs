@@ -415,7 +415,18 @@ fn step3_names_the_thread_after_the_client_and_counts_it_while_it_serves() {
         "while its client is connected, the thread counts itself in `active` with \
          `ActiveClient::enter(&active)`, and keeps the guard until the client is done"
     );
-    match thread_names() {
+    // The kernel's list of threads is read until the name shows (a thread sets its own
+    // name as it starts), or the deadline passes.
+    let deadline = Instant::now() + DEADLINE;
+    let mut names = thread_names();
+    while let Some(found) = &names {
+        if found.iter().any(|n| n.contains("1.2.3.4")) || Instant::now() >= deadline {
+            break;
+        }
+        thread::sleep(Duration::from_millis(10));
+        names = thread_names();
+    }
+    match names {
         Some(names) => assert!(
             names.iter().any(|n| n.contains("1.2.3.4")),
             "no thread is named after the client ({peer}); this process's threads are \
