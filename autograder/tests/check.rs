@@ -63,7 +63,11 @@ fn an_unfinished_client_step_is_named_and_uses_no_hint() {
 }
 
 fn explain(root: &std::path::Path, program: &std::path::Path, only: &str) -> String {
-    let lab = autograder::labs::find("lab1").unwrap();
+    explain_argv(root, "lab1", &[program.display().to_string()], only)
+}
+
+fn explain_argv(root: &std::path::Path, lab: &str, argv: &[String], only: &str) -> String {
+    let lab = autograder::labs::find(lab).unwrap();
     let options = Options {
         only: Some(only.into()),
         seed: 7,
@@ -74,7 +78,7 @@ fn explain(root: &std::path::Path, program: &std::path::Path, only: &str) -> Str
     let mut out = Vec::new();
     grade_and_explain(
         lab,
-        &Program::new(vec![program.display().to_string()]),
+        &Program::new(argv.to_vec()),
         root,
         &options,
         &[],
@@ -223,4 +227,24 @@ fn the_same_mistake_gets_the_same_diagnosis_in_every_test_it_breaks() {
             });
         }
     });
+}
+
+/// Lab 5 explains a crash as a crash in every test it breaks: a connection's thread that
+/// dies on a timeout fails both timeout tests, with the same explanation.
+#[test]
+fn a_crashing_http_server_gets_one_diagnosis_in_both_tests_it_breaks() {
+    let root = tempfile::tempdir().unwrap();
+    let server = corpus("lab5/server.py");
+    let argv = [
+        "python3".to_string(),
+        server.display().to_string(),
+        "--mistake".to_string(),
+        "crash-on-timeout".to_string(),
+    ];
+    let report = explain_argv(root.path(), "lab5", &argv, "idle-timeout,slow-headers");
+    assert_eq!(
+        symptoms_in(&report),
+        std::collections::BTreeSet::from(["crashed".to_string()]),
+        "{report}"
+    );
 }

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use crate::probe::ftp::{client_tests, server_tests, stalled};
-use crate::rubric::{Kind, Lab, TestCase, Visibility};
+use crate::rubric::{Kind, Lab, Symptom, TestCase, Visibility};
 
 /// The lab 4 rubric.
 pub static LAB: Lab = Lab {
@@ -21,8 +21,7 @@ pub static LAB: Lab = Lab {
     server_args: &["server", "--port", "{port}", "--root", "{root}"],
     tests: TESTS,
     still_serves: crate::probe::ftp::Session::still_serves,
-    // No explanations by symptom yet: each test's own hints are shown.
-    symptom_hints: &[],
+    symptom_hints: SESSION_HINTS,
     ends_program: &[],
 };
 
@@ -336,4 +335,42 @@ const TESTS: &[TestCase] = &[
         kind: Kind::Client,
         probe: client_tests::concurrent_get,
     },
+];
+
+/// What a symptom means for an async FTP server, whichever test saw it. Only the
+/// symptoms whose cause does not depend on the command: for a wrong reply or transfer,
+/// each test's own hints say more.
+const SESSION_HINTS: &[(Symptom, &[&str])] = &[
+    (
+        Symptom::Crashed,
+        &[
+            "Your server crashed during the test; its last output lines show where. One \
+             session's trouble (a reset, a missing file, a bad command) must end that \
+             session at most, never the server.",
+            "In a session task, turn errors into replies (550, 501, 426) or into the end of \
+             that task: `?` inside the task's own function, logged where it is spawned; no \
+             `unwrap()` on I/O.",
+        ],
+    ),
+    (
+        Symptom::Exited,
+        &["Your server exited during the test: it must serve sessions until it is stopped."],
+    ),
+    (
+        Symptom::Refused,
+        &[
+            "A client could not connect: the server was gone or no longer accepting. Is the \
+             accept loop still running after a session ends or fails?",
+        ],
+    ),
+    (
+        Symptom::Stalled,
+        &[
+            "A session was kept waiting while the server dealt with another: something holds \
+             the runtime's threads (a blocking call in a task: std::fs, std::thread::sleep, a \
+             std socket) or sessions are served one at a time.",
+            "Spawn a task per session, use tokio's async I/O inside it, and move unavoidable \
+             blocking work to `tokio::task::spawn_blocking`.",
+        ],
+    ),
 ];

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use crate::probe::http;
-use crate::rubric::{Kind, Lab, TestCase, Visibility};
+use crate::rubric::{Kind, Lab, Symptom, TestCase, Visibility};
 
 /// The lab 5 rubric.
 pub static LAB: Lab = Lab {
@@ -21,8 +21,7 @@ pub static LAB: Lab = Lab {
     server_args: &["--port", "{port}", "--root", "{root}"],
     tests: TESTS,
     still_serves: crate::probe::http::still_serves,
-    // No explanations by symptom yet: each test's own hints are shown.
-    symptom_hints: &[],
+    symptom_hints: CONNECTION_HINTS,
     ends_program: &["graceful-shutdown"],
 };
 
@@ -223,4 +222,40 @@ const TESTS: &[TestCase] = &[
         ["Load the same kind of site in your browser with the developer tools' Network tab open: every row should be 200.",
          "Browsers send many headers (Cookie, Accept, Sec-Fetch-Mode, …) and open six connections at once; proxies may lowercase header names, which are case-insensitive.",
          "https://developer.mozilla.org/en-US/docs/Web/HTTP/Overview"]),
+];
+
+/// What a symptom means for a thread-per-connection HTTP server, whichever test saw it.
+/// Only the symptoms whose cause does not depend on the request: for a wrong status,
+/// header or body, each test's own hints say more.
+const CONNECTION_HINTS: &[(Symptom, &[&str])] = &[
+    (
+        Symptom::Crashed,
+        &[
+            "Your server crashed during the test (a connection's thread panicked, or the whole \
+             process died); its last output lines show where. A malformed or cut-off request \
+             must get an error answer or a close, never a panic.",
+            "In the connection's thread, turn every error into a response (400, 404, 500…) or \
+             the end of that connection: `?` inside its own function, no `unwrap()` on \
+             input or I/O.",
+        ],
+    ),
+    (
+        Symptom::Exited,
+        &["Your server exited during the test: it must serve until it is stopped (SIGTERM)."],
+    ),
+    (
+        Symptom::Refused,
+        &[
+            "A client could not connect: the server was gone or no longer accepting. Is the \
+             accept loop still running after a connection ends or fails?",
+        ],
+    ),
+    (
+        Symptom::Stalled,
+        &[
+            "A client was kept waiting while the server served another: each connection needs \
+             its own thread (up to `--threads` at once), and a keep-alive connection holds its \
+             thread while it is open, so a small pool starves the others.",
+        ],
+    ),
 ];
