@@ -226,10 +226,21 @@ pub fn render(checks: &[StepCheck], titles: &BTreeMap<u32, String>, file: &str) 
             "  {mark} Step {step:<2} {title:<width$}  {passed}/{}",
             checks.len()
         ));
-        let unfinished = checks.iter().find_map(|c| match &c.outcome {
-            Outcome::Unfinished(todo) => Some(todo),
-            _ => None,
-        });
+        // This step's own `todo!()` first: "not written yet" is the news; a later step's
+        // or an earlier one's only explains the rest.
+        let todos: Vec<&Unfinished> = checks
+            .iter()
+            .filter_map(|c| match &c.outcome {
+                Outcome::Unfinished(todo) => Some(todo),
+                _ => None,
+            })
+            .collect();
+        let own = format!("Step {step}");
+        let unfinished = todos
+            .iter()
+            .find(|t| t.step_number() == Some(own.as_str()))
+            .or(todos.first())
+            .copied();
         let failed = checks
             .iter()
             .find(|c| matches!(c.outcome, Outcome::Failed(_)));
