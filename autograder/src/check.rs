@@ -397,20 +397,7 @@ fn diagnosis(r: &TestResult) -> Option<String> {
     if let Some(symptom) = failure.symptom {
         return Some(symptom.label().to_string());
     }
-    let mut out = String::new();
-    let mut in_number = false;
-    for c in failure.summary.chars() {
-        if c.is_ascii_digit() {
-            if !in_number {
-                out.push('#');
-            }
-            in_number = true;
-        } else {
-            in_number = false;
-            out.push(c);
-        }
-    }
-    Some(out)
+    Some(text::without_numbers(&failure.summary))
 }
 
 impl HintStreaks {
