@@ -1,5 +1,5 @@
 //! The `autograder` command; see `autograder --help` and the project README.
 
 fn main() -> std::process::ExitCode {
-    autograder::cli::main()
+    autograder::cmd::cli::main()
 }

@@ -2,9 +2,9 @@
 //! explained once and names the step to do; hints get more explicit when a test keeps
 //! failing; the score is always the last line.
 
-use autograder::check::{grade_and_explain, HintStreaks};
-use autograder::harness::Program;
-use autograder::runner::Options;
+use autograder::cmd::check::{grade_and_explain, HintStreaks};
+use autograder::grade::runner::Options;
+use autograder::os::harness::Program;
 
 use crate::support::*;
 
@@ -67,7 +67,7 @@ fn explain(root: &std::path::Path, program: &std::path::Path, only: &str) -> Str
 }
 
 fn explain_argv(root: &std::path::Path, lab: &str, argv: &[String], only: &str) -> String {
-    let lab = autograder::labs::find(lab).unwrap();
+    let lab = autograder::grade::labs::find(lab).unwrap();
     let options = Options {
         only: Some(only.into()),
         seed: 7,
@@ -99,10 +99,10 @@ fn edit(root: &std::path::Path, version: usize) {
 fn hints_get_more_explicit_while_a_test_keeps_failing_after_edits_and_reset_on_a_pass() {
     let root = tempfile::tempdir().unwrap();
     let one_read = corpus_rust("lab1/one_read.rs");
-    let lab = autograder::labs::find("lab1").unwrap();
+    let lab = autograder::grade::labs::find("lab1").unwrap();
     // One read, then close: the echo is cut short, and lab 1 explains that symptom.
     let hints = lab
-        .hints_for(autograder::rubric::Symptom::ClosedEarly)
+        .hints_for(autograder::grade::probe::Symptom::ClosedEarly)
         .unwrap();
     assert_eq!(hints.len(), 3);
 

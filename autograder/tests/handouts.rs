@@ -9,13 +9,13 @@
 //! - each "common mistakes" row quotes the feedback its corpus program really gets;
 //! - the handouts build as an mdBook, and the book lists every handout.
 //!
-//! The checker itself (`autograder::handouts`) is proved both ways on a small fake
+//! The checker itself (`autograder::cmd::handouts`) is proved both ways on a small fake
 //! workspace: correct handouts pass, each kind of drift is reported, and `--fix` repairs.
 
 use std::path::Path;
 use std::process::Command;
 
-use autograder::handouts::{self, Problem};
+use autograder::cmd::handouts::{self, Problem};
 
 use crate::support::*;
 
@@ -28,7 +28,7 @@ fn describe(problems: &[Problem]) -> String {
 
 #[test]
 fn every_handout_rubric_table_matches_the_rubric() {
-    for lab in autograder::labs::LABS {
+    for lab in autograder::grade::labs::LABS {
         let path = workspace().join(lab.handout);
         let text =
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -41,7 +41,7 @@ fn every_handout_rubric_table_matches_the_rubric() {
             + text[start..]
                 .find("<!-- /rubric -->")
                 .expect("closing marker");
-        let expected = autograder::cli::rubric_markdown(lab);
+        let expected = lab.as_markdown();
         assert_eq!(
             &text[start..end],
             expected,
@@ -193,7 +193,7 @@ fn common_mistakes_quote_the_feedback_their_corpus_programs_get() {
         "handouts/lab1.md has no <!-- mistakes:lab1 --> table"
     );
     for m in &rows {
-        let lab = autograder::labs::find(&m.lab)
+        let lab = autograder::grade::labs::find(&m.lab)
             .unwrap_or_else(|| panic!("mistakes table of unknown lab {}", m.lab));
         assert!(
             lab.test(&m.test).is_some(),

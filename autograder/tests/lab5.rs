@@ -447,10 +447,13 @@ impl Drop for Reference {
     }
 }
 
-fn demo_root() -> (tempfile::TempDir, autograder::probe::http::site::Site) {
+fn demo_root() -> (
+    tempfile::TempDir,
+    autograder::grade::probe::http::site::Site,
+) {
     let dir = tempfile::tempdir().unwrap();
     let mut rng = autograder::rng::Rng::new(5);
-    let site = autograder::probe::http::site::write(dir.path(), &mut rng).unwrap();
+    let site = autograder::grade::probe::http::site::write(dir.path(), &mut rng).unwrap();
     (dir, site)
 }
 

@@ -18,6 +18,7 @@ mod lab2;
 mod lab3;
 mod lab4;
 mod lab5;
+mod layers;
 mod mutation;
 mod steps;
 mod thirdparty;

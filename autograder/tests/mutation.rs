@@ -26,8 +26,8 @@ const NOT_YET_PROVED: &[&str] = &[];
 #[test]
 fn every_rubric_test_is_the_aim_of_a_mutant() {
     let mut unproved = BTreeSet::new();
-    for name in autograder::labs::names() {
-        let lab = autograder::labs::find(name).expect("a listed lab");
+    for name in autograder::grade::labs::names() {
+        let lab = autograder::grade::labs::find(name).expect("a listed lab");
         for test in lab.tests {
             if !all_mutants().any(|m| m.aims_at == test.id && same_test(m.lab, name, test)) {
                 unproved.insert(format!("{name}/{}", test.id));
@@ -44,7 +44,7 @@ fn every_rubric_test_is_the_aim_of_a_mutant() {
 #[test]
 fn every_mutant_fails_its_aim_and_names_only_real_tests() {
     for m in all_mutants() {
-        let lab = autograder::labs::find(m.lab).expect("a mutant's lab exists");
+        let lab = autograder::grade::labs::find(m.lab).expect("a mutant's lab exists");
         assert!(
             m.fails.contains(&m.aims_at),
             "{} ({}) is aimed at {} but is not said to fail it",
@@ -82,7 +82,7 @@ fn corpus_readmes_say_what_each_mutant_fails() {
             .expect("a table row has cells")
             .trim();
         if last_cell.starts_with("every test") {
-            let lab = autograder::labs::find(m.lab).expect("a mutant's lab exists");
+            let lab = autograder::grade::labs::find(m.lab).expect("a mutant's lab exists");
             assert_eq!(
                 m.fails.len(),
                 lab.tests.len(),
@@ -110,13 +110,13 @@ fn corpus_readmes_say_what_each_mutant_fails() {
 /// Whether `lab`'s test of that id is `test` itself: labs 2 and 3 take lab 1's echo tests
 /// (and lab 3 lab 2's concurrency tests) from one definition, and a definition proved once
 /// is proved. A test with the same id but other checks is another test.
-fn same_test(lab: &str, other_lab: &str, test: &autograder::rubric::TestCase) -> bool {
-    let Some(mine) = autograder::labs::find(lab).and_then(|l| l.test(test.id)) else {
+fn same_test(lab: &str, other_lab: &str, test: &autograder::grade::rubric::TestCase) -> bool {
+    let Some(mine) = autograder::grade::labs::find(lab).and_then(|l| l.test(test.id)) else {
         return false;
     };
     lab == other_lab || (mine.probe as usize == test.probe as usize && mine.checks == test.checks)
 }
 
 fn lab_has(lab: &str, id: &str) -> bool {
-    autograder::labs::find(lab).is_some_and(|l| l.test(id).is_some())
+    autograder::grade::labs::find(lab).is_some_and(|l| l.test(id).is_some())
 }

@@ -144,7 +144,7 @@ fn completing_lab1_file_by_file_raises_the_step_checks_and_then_the_score() {
 
 #[test]
 fn the_stubs_step_checks_are_the_references_with_ignores() {
-    for lab in autograder::labs::names() {
+    for lab in autograder::grade::labs::names() {
         let stub = workspace().join("labs").join(lab).join("tests/steps.rs");
         let reference = workspace()
             .join("solutions")

@@ -36,7 +36,7 @@ pub fn package_bin(package: &str) -> PathBuf {
     built
         .entry(package.to_string())
         .or_insert_with(|| {
-            autograder::cargo::build(&workspace(), package, false)
+            autograder::os::cargo::build(&workspace(), package, false)
                 .unwrap_or_else(|e| panic!("cannot build {package}: {e:#}"))
         })
         .clone()

@@ -110,7 +110,7 @@ fn public_api(source: &str) -> std::collections::BTreeSet<String> {
 /// stub to reference rely on it), and no `todo!()` left in a reference.
 #[test]
 fn each_stub_mirrors_its_reference() {
-    for lab in autograder::labs::names() {
+    for lab in autograder::grade::labs::names() {
         let stub = workspace().join("labs").join(lab).join("src");
         let reference = workspace().join("solutions").join(lab).join("src");
         let files = source_files(&stub);

@@ -1,0 +1,417 @@
+//! `autograder export`: what an instructor hands to Gradescope, GitHub Classroom and students.
+//!
+//! ```text
+//! autograder export gradescope lab1 --out lab1-gradescope.zip
+//! autograder export student --out ../netlabs-student
+//! autograder export classroom --out classroom.yml
+//! ```
+//!
+//! - `gradescope`: a zip with `setup.sh` and `run_autograder` at its root (the templates in
+//!   `autograder/export/`, with the lab filled in) and `netlabs/`, the sources needed to
+//!   build the autograder (the workspace manifest and lock file, `autograder/`, the lab
+//!   stubs; never `solutions/`). Gradescope's root is `/autograder`; both scripts honour
+//!   `AUTOGRADER_ROOT`, so the bundle can be tried in a temporary directory.
+//! - `student`: the workspace without `solutions/`, `target/`, `.git`, the grader's own
+//!   tests and CI, with a README written for students (its two commands work in the copy:
+//!   `check lab1`, and `cargo test --workspace`, which passes on the untouched stubs) and a
+//!   GitHub Classroom workflow in `.github/workflows/classroom.yml`. It builds offline like
+//!   the original (the lock file is kept). Refuses to export a handout that includes code
+//!   from `solutions/`.
+//! - `classroom`: just the workflow: one step per rubric test, worth its points.
+//!
+//! The zip writer is ours (stored entries, no compression): small, and keeps the execute
+//! bits Gradescope needs on the scripts.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+
+use crate::os::harness::shell_quote;
+
+const SETUP_SH: &str = include_str!("../../export/setup.sh");
+const RUN_AUTOGRADER: &str = include_str!("../../export/run_autograder");
+const CLASSROOM_YML: &str = include_str!("../../export/classroom.yml");
+const STUDENT_README: &str = include_str!("../../export/student-README.md");
+
+/// What the student copy leaves out besides [`skipped`] names, relative to the root:
+/// the grader's own test suite (its corpus holds complete, correct servers, and its tests
+/// need `solutions/`), the project's CI, and the instructors' README (replaced by
+/// [`STUDENT_README`]).
+const NOT_FOR_STUDENTS: &[&str] = &["autograder/tests", ".ci", "README.md"];
+
+/// `autograder export` arguments.
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(Subcommand, Debug)]
+enum What {
+    /// A Gradescope autograder bundle (zip) for one lab.
+    Gradescope {
+        /// The lab (lab1 … lab5).
+        lab: String,
+        /// The zip file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Grade only this group of tests or test id (several separated by commas).
+        #[arg(long)]
+        only: Option<String>,
+    },
+    /// The student copy of the workspace: no solutions, with a GitHub Classroom workflow.
+    Student {
+        /// The folder to create (must not exist, or be empty).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The GitHub Classroom workflow alone.
+    Classroom {
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+impl ExportArgs {
+    /// Runs the export.
+    ///
+    /// # Errors
+    /// Unknown lab, unreadable workspace, unwritable output, a handout that reveals solutions.
+    pub fn execute(self) -> anyhow::Result<ExitCode> {
+        let root = crate::os::cargo::workspace_root()?;
+        match self.what {
+            What::Gradescope { lab, out, only } => {
+                let lab = crate::grade::labs::find(&lab).with_context(|| {
+                    format!(
+                        "unknown lab `{lab}`; the labs are: {}",
+                        crate::grade::labs::names().join(", ")
+                    )
+                })?;
+                if let Some(o) = &only {
+                    if crate::grade::runner::select(lab, Some(o)).is_empty() {
+                        bail!("`--only {o}` matches no test of {}", lab.name);
+                    }
+                }
+                let bytes = gradescope_zip(&root, lab.name, only.as_deref())?;
+                std::fs::write(&out, bytes)
+                    .with_context(|| format!("cannot write {}", out.display()))?;
+                sayln!(
+                    "Wrote {}: upload it as the autograder of the {} assignment on Gradescope",
+                    out.display(),
+                    lab.name
+                );
+            }
+            What::Student { out } => {
+                student_copy(&root, &out)?;
+                sayln!(
+                    "Wrote the student copy to {} (no solutions/; GitHub Classroom workflow in .github/workflows/classroom.yml)",
+                    out.display()
+                );
+            }
+            What::Classroom { out } => {
+                std::fs::write(&out, classroom_workflow())
+                    .with_context(|| format!("cannot write {}", out.display()))?;
+                sayln!("Wrote {}", out.display());
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// Names never exported: build output, version control, and the reference solutions.
+fn skipped(name: &str) -> bool {
+    name == "target" || name == ".git" || name == "solutions"
+}
+
+/// Files under `dir` (relative paths), recursively, minus [`skipped`] names.
+fn files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let entries = std::fs::read_dir(dir.join(&rel))
+            .with_context(|| format!("cannot read {}", dir.join(&rel).display()))?;
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name();
+            if skipped(&name.to_string_lossy()) {
+                continue;
+            }
+            let path = rel.join(&name);
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                stack.push(path);
+            } else if kind.is_file() {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// The Gradescope bundle for `lab`, as zip bytes.
+///
+/// # Errors
+/// If the workspace's files cannot be read.
+pub fn gradescope_zip(root: &Path, lab: &str, only: Option<&str>) -> anyhow::Result<Vec<u8>> {
+    let args = only
+        .map(|o| format!("--only {}", shell_quote(o)))
+        .unwrap_or_default();
+    let mut zip = Zip::default();
+    zip.add("setup.sh", SETUP_SH.replace("@LAB@", lab).as_bytes(), 0o755);
+    zip.add(
+        "run_autograder",
+        RUN_AUTOGRADER
+            .replace("@LAB@", lab)
+            .replace("@ARGS@", &args)
+            .as_bytes(),
+        0o755,
+    );
+    for part in ["Cargo.toml", "Cargo.lock"] {
+        let bytes = std::fs::read(root.join(part))
+            .with_context(|| format!("cannot read {}", root.join(part).display()))?;
+        zip.add(&format!("netlabs/{part}"), &bytes, 0o644);
+    }
+    for dir in ["autograder", "labs"] {
+        for rel in files(&root.join(dir))? {
+            let path = root.join(dir).join(&rel);
+            let bytes = std::fs::read(&path)?;
+            zip.add(
+                &format!("netlabs/{dir}/{}", rel.to_string_lossy()),
+                &bytes,
+                mode_of(&path),
+            );
+        }
+    }
+    Ok(zip.finish())
+}
+
+fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = path
+        .metadata()
+        .map(|m| m.permissions().mode())
+        .unwrap_or(0o644);
+    if mode & 0o111 != 0 {
+        0o755
+    } else {
+        0o644
+    }
+}
+
+/// Copies the workspace at `root` to `out` for students.
+///
+/// # Errors
+/// If `out` exists and is not empty, if a handout includes solution code, or on I/O errors.
+pub fn student_copy(root: &Path, out: &Path) -> anyhow::Result<()> {
+    if out.exists() && std::fs::read_dir(out)?.next().is_some() {
+        bail!("{} exists and is not empty", out.display());
+    }
+    let all: Vec<PathBuf> = files(root)?
+        .into_iter()
+        .filter(|rel| {
+            !NOT_FOR_STUDENTS
+                .iter()
+                .any(|left_out| rel.starts_with(left_out))
+        })
+        .collect();
+    for rel in &all {
+        let reveals = rel.starts_with("handouts")
+            && std::fs::read_to_string(root.join(rel))
+                .is_ok_and(|t| t.contains("<!-- include: solutions/"));
+        if reveals {
+            bail!(
+                "{} includes code from solutions/, which students must not get; include from labs/ instead",
+                rel.display()
+            );
+        }
+    }
+    for rel in &all {
+        let dest = out.join(rel);
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        if rel == Path::new("autograder/Cargo.toml") {
+            let manifest = std::fs::read_to_string(root.join(rel))?;
+            std::fs::write(&dest, without_test_targets(&manifest))?;
+            continue;
+        }
+        std::fs::copy(root.join(rel), &dest)
+            .with_context(|| format!("cannot copy {}", rel.display()))?;
+    }
+    std::fs::write(out.join("README.md"), STUDENT_README)?;
+    let workflow = out.join(".github/workflows/classroom.yml");
+    std::fs::create_dir_all(workflow.parent().expect("has a parent"))?;
+    std::fs::write(workflow, classroom_workflow())?;
+    Ok(())
+}
+
+/// The autograder's manifest without its `[[test]]` targets (and the comment above each),
+/// whose files the student copy does not have.
+fn without_test_targets(manifest: &str) -> String {
+    let mut kept: Vec<&str> = Vec::new();
+    let mut in_test_target = false;
+    for line in manifest.lines() {
+        if line.trim() == "[[test]]" {
+            in_test_target = true;
+            while kept.last().is_some_and(|l| l.starts_with('#')) {
+                kept.pop();
+            }
+            continue;
+        }
+        if in_test_target && line.starts_with('[') {
+            in_test_target = false;
+        }
+        if !in_test_target {
+            kept.push(line);
+        }
+    }
+    let mut text = kept.join("\n").trim_end().to_string();
+    text.push('\n');
+    text
+}
+
+/// The GitHub Classroom workflow: one step per rubric test of every lab.
+pub fn classroom_workflow() -> String {
+    let mut steps = String::new();
+    let mut env = String::new();
+    let mut runners = Vec::new();
+    for lab in crate::grade::labs::LABS {
+        for t in lab.tests {
+            let id = format!("{}_{}", lab.name, t.id.replace('-', "_"));
+            // Minutes, rounded up, with room for the build and the start-up.
+            let minutes = t.time_limit.as_secs().div_ceil(60) + 2;
+            steps.push_str(&format!(
+                "      - name: {lab} {test}\n        id: {id}\n        uses: education/autograding-command-grader@v1\n        with:\n          test-name: {lab} {test}\n          setup-command: ''\n          command: cargo run -q -p autograder -- check {lab} --only {test} --format junit\n          timeout: {minutes}\n          max-score: {points}\n",
+                lab = lab.name,
+                test = t.id,
+                points = t.points,
+            ));
+            env.push_str(&format!(
+                "          {}_RESULTS: \"${{{{steps.{id}.outputs.result}}}}\"\n",
+                id.to_uppercase()
+            ));
+            runners.push(id);
+        }
+    }
+    CLASSROOM_YML
+        .replace("@STEPS@\n", &steps)
+        .replace("@ENV@\n", &env)
+        .replace("@RUNNERS@", &runners.join(","))
+}
+
+/// A minimal zip writer: stored (uncompressed) entries, Unix permissions, UTF-8 names.
+#[derive(Default)]
+struct Zip {
+    bytes: Vec<u8>,
+    central: Vec<u8>,
+    count: u16,
+}
+
+impl Zip {
+    fn add(&mut self, name: &str, data: &[u8], mode: u32) {
+        let crc = crc32(data);
+        let offset = self.bytes.len() as u32;
+        let size = data.len() as u32;
+        // DOS date 1980-01-01 00:00: a fixed date keeps bundles reproducible.
+        let (time, date) = (0u16, 0x21u16);
+        let common = |out: &mut Vec<u8>| {
+            out.extend(20u16.to_le_bytes()); // version needed: 2.0
+            out.extend(0x0800u16.to_le_bytes()); // flags: UTF-8 names
+            out.extend(0u16.to_le_bytes()); // method: stored
+            out.extend(time.to_le_bytes());
+            out.extend(date.to_le_bytes());
+            out.extend(crc.to_le_bytes());
+            out.extend(size.to_le_bytes()); // compressed size
+            out.extend(size.to_le_bytes()); // uncompressed size
+            out.extend((name.len() as u16).to_le_bytes());
+            out.extend(0u16.to_le_bytes()); // extra field length
+        };
+        self.bytes.extend(0x0403_4b50u32.to_le_bytes());
+        common(&mut self.bytes);
+        self.bytes.extend(name.as_bytes());
+        self.bytes.extend(data);
+
+        self.central.extend(0x0201_4b50u32.to_le_bytes());
+        self.central.extend(((3u16 << 8) | 20).to_le_bytes()); // made by: Unix, 2.0
+        common(&mut self.central);
+        self.central.extend(0u16.to_le_bytes()); // comment length
+        self.central.extend(0u16.to_le_bytes()); // disk number
+        self.central.extend(0u16.to_le_bytes()); // internal attributes
+        self.central
+            .extend(((0o100_000 | mode) << 16).to_le_bytes()); // regular file + mode
+        self.central.extend(offset.to_le_bytes());
+        self.central.extend(name.as_bytes());
+        self.count += 1;
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        let offset = self.bytes.len() as u32;
+        let size = self.central.len() as u32;
+        self.bytes.extend(&self.central);
+        self.bytes.extend(0x0605_4b50u32.to_le_bytes());
+        self.bytes.extend(0u16.to_le_bytes()); // this disk
+        self.bytes.extend(0u16.to_le_bytes()); // disk with the directory
+        self.bytes.extend(self.count.to_le_bytes());
+        self.bytes.extend(self.count.to_le_bytes());
+        self.bytes.extend(size.to_le_bytes());
+        self.bytes.extend(offset.to_le_bytes());
+        self.bytes.extend(0u16.to_le_bytes()); // comment length
+        self.bytes
+    }
+}
+
+/// CRC-32 (IEEE), as zip requires, bit by bit: bundles are small.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_student_manifest_keeps_everything_but_the_test_targets() {
+        let manifest = "[package]\nname = \"autograder\"\n\n[dev-dependencies]\nx = \"1\"\n\n\
+                        # One binary.\n[[test]]\nname = \"integration\"\npath = \"tests/main.rs\"\n\n\
+                        [features]\nfast = []\n";
+        assert_eq!(
+            without_test_targets(manifest),
+            "[package]\nname = \"autograder\"\n\n[dev-dependencies]\nx = \"1\"\n\n[features]\nfast = []\n"
+        );
+    }
+
+    #[test]
+    fn crc32_matches_the_standard_check_value() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn the_workflow_has_one_step_per_test() {
+        let yml = classroom_workflow();
+        let tests: usize = crate::grade::labs::LABS.iter().map(|l| l.tests.len()).sum();
+        assert_eq!(
+            yml.matches("uses: education/autograding-command-grader@v1")
+                .count(),
+            tests
+        );
+        assert!(
+            yml.contains("LAB1_ECHO_SHORT_RESULTS: \"${{steps.lab1_echo_short.outputs.result}}\"")
+        );
+        assert!(!yml.contains('@') || !yml.contains("@STEPS@"));
+    }
+}

@@ -1,0 +1,19 @@
+//! # The grading core: rubrics, probes and reports
+//!
+//! Independent of how it was invoked (the commands in [`crate::cmd`]) and built on the OS
+//! layer ([`crate::os`]) for starting and watching programs.
+//!
+//! - [`labs`]: one rubric per lab — a new lab's tests and hints go here.
+//! - [`rubric`]: what a rubric is made of, and its Markdown table.
+//! - [`probe`]: the black-box clients (and, for lab 4's client, servers) that test a
+//!   program over real sockets, the toolkit they share (recorded connections, deadlines,
+//!   byte diffs) and their verdicts — a new lab's probes go here.
+//! - [`runner`]: runs a rubric, one fresh program per test, with time limits.
+//! - [`report`]: text, Gradescope JSON, JUnit and the worker's wire format — a new report
+//!   format goes here.
+
+pub mod labs;
+pub mod probe;
+pub mod report;
+pub mod rubric;
+pub mod runner;

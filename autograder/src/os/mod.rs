@@ -1,0 +1,18 @@
+//! # The OS layer: processes, containment and `/proc`
+//!
+//! Everything that talks to the kernel about processes rather than sockets: it knows
+//! nothing of rubrics or labs.
+//!
+//! - [`harness`]: starts programs in their own process group, waits until they listen,
+//!   and always tears them down.
+//! - [`sandbox`]: containment of untrusted submissions (bubblewrap, cgroups, subreaper
+//!   sweep, rlimits) — a new containment rule goes here.
+//! - [`procfs`]: facts about processes from Linux's `/proc`.
+//! - [`cleanup`]: the registry of live process groups, killed if the grader is interrupted.
+//! - [`cargo`]: finding the workspace and building a lab's package (contained).
+
+pub mod cargo;
+pub mod cleanup;
+pub mod harness;
+pub mod procfs;
+pub mod sandbox;

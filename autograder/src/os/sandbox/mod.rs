@@ -1,0 +1,750 @@
+//! Containment for untrusted submissions: whatever a program does, grading ends within its
+//! budget and nothing of it survives.
+//!
+//! The kernel tools used, and where each applies:
+//!
+//! | threat | tool | where |
+//! |---|---|---|
+//! | children, grandchildren, fork bombs | process group per program, SIGTERM then SIGKILL (`harness`) | every Unix |
+//! | the grader dies unexpectedly | `PR_SET_PDEATHSIG` on each child (`harness`) | Linux |
+//! | double fork, `setsid`, daemons | the grader is a **child subreaper** (`PR_SET_CHILD_SUBREAPER`): orphans are re-parented to it instead of to init, so a walk of `/proc` finds every descendant, which [`sweep`] kills and reaps | Linux ≥ 3.4 |
+//! | memory hogs | a watcher sums the resident memory of all descendants (not backed by files, so pages shared after `fork` count once per copy only when written) and kills them past the limit (1 GiB by default), reported as such | Linux (`/proc`) |
+//! | port collisions, traffic off the machine | `batch` grades each submission in a **network namespace** of its own (`unshare(CLONE_NEWNET)`, loopback brought up), when the kernel allows it (root, or `CAP_SYS_ADMIN`); otherwise random free ports with retries (`harness`) | Linux, privileged |
+//! | core dumps filling the disk | `RLIMIT_CORE = 0` | every Unix |
+//!
+//! Deliberately *not* used: `RLIMIT_AS` (a thread reserves 8 MiB+ of address space it never
+//! touches, and allocators reserve in bulk, so an address-space limit punishes correct
+//! multi-threaded servers); `RLIMIT_NPROC` (it counts every process of the user, including
+//! the instructor's own, and root ignores it). cgroups would bound memory and process counts
+//! exactly, but need a delegated, writable cgroup v2 tree that most machines (and Gradescope
+//! containers) do not give a grader; the subreaper and the watcher work without one.
+//!
+//! Try it by hand: `autograder grade lab1 -- sh -c 'setsid sleep 1000 & exec ./server "$@"' x
+//! --port {port}` leaves no `sleep` behind (check with `pgrep sleep`).
+
+pub mod bwrap;
+pub mod cgroup;
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub use bwrap::Bwrap;
+use cgroup::{Cgroup, CgroupLimits};
+
+use crate::os::cleanup;
+
+/// The default limit on a submission's memory.
+pub const DEFAULT_MEMORY_LIMIT: u64 = 1 << 30;
+
+/// Whether this process became a subreaper. The one process-wide fact here: it is a
+/// property of the process itself.
+static SUBREAPER: AtomicBool = AtomicBool::new(false);
+
+/// Makes this process a child subreaper, so that descendants that escape their process
+/// group (double fork, `setsid`) are re-parented to us and can be found and killed by
+/// [`sweep`]. Returns whether it worked (always `false` outside Linux).
+pub fn become_subreaper() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: prctl with these arguments only sets a flag on the calling process.
+        let ok = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } == 0;
+        SUBREAPER.store(ok, Ordering::SeqCst);
+        ok
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
+    }
+}
+
+/// Whether [`become_subreaper`] succeeded (sweeps are only done then).
+pub fn is_subreaper() -> bool {
+    SUBREAPER.load(Ordering::SeqCst)
+}
+
+/// One line of the process table.
+#[derive(Debug, Clone, Copy)]
+struct Proc {
+    pid: i32,
+    ppid: i32,
+    pgid: i32,
+}
+
+/// Every process on the machine, read from `/proc` (empty where there is none).
+fn processes() -> Vec<Proc> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut procs = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue; // it exited while we were reading
+        };
+        // The command name is in parentheses and may contain spaces or ')'.
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        // state ppid pgrp …
+        let (Some(ppid), Some(pgid)) = (
+            fields.get(1).and_then(|s| s.parse().ok()),
+            fields.get(2).and_then(|s| s.parse().ok()),
+        ) else {
+            continue;
+        };
+        procs.push(Proc { pid, ppid, pgid });
+    }
+    procs
+}
+
+/// The descendants of `root` (not `root` itself), skipping — with their own descendants —
+/// the processes for which `protected` is true.
+fn descendants(procs: &[Proc], root: i32, protected: &dyn Fn(&Proc) -> bool) -> Vec<Proc> {
+    let mut found = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for p in procs.iter().filter(|p| p.ppid == parent && p.pid != root) {
+            if !protected(p) {
+                found.push(*p);
+                frontier.push(p.pid);
+            }
+        }
+    }
+    found
+}
+
+/// The pids of every descendant of `pid` (not `pid` itself), from `/proc`.
+pub fn descendants_of(pid: i32) -> Vec<u32> {
+    descendants(&processes(), pid, &|_| false)
+        .iter()
+        .map(|p| p.pid as u32)
+        .collect()
+}
+
+/// Gives `path` and everything under it to `uid` (and its group), without following
+/// symbolic links: what a sandbox running as `uid` must be able to write.
+///
+/// # Errors
+/// When an entry cannot be read or changed.
+pub fn chown_tree(path: &std::path::Path, uid: u32) -> io::Result<()> {
+    std::os::unix::fs::lchown(path, Some(uid), Some(uid))?;
+    if std::fs::symlink_metadata(path)?.is_dir() {
+        for entry in std::fs::read_dir(path)? {
+            chown_tree(&entry?.path(), uid)?;
+        }
+    }
+    Ok(())
+}
+
+/// Kills and reaps every descendant of this process that does not belong to a live,
+/// registered process group (those are torn down by their owners, see `harness`). Repeats
+/// until none is left, so that processes forked during the sweep are caught too.
+///
+/// Does nothing unless this process is a subreaper: otherwise escaped processes are not
+/// our descendants any more, and the descendants we do have are all owned by someone.
+/// Returns how many processes were killed.
+pub fn sweep() -> usize {
+    if !is_subreaper() {
+        return 0;
+    }
+    let me = std::process::id() as i32;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut killed = 0;
+    loop {
+        // Holding the registry lock means no program is being spawned (and not yet
+        // registered) while we decide who is unprotected.
+        let registry = cleanup::lock();
+        let live = registry.groups();
+        let procs = processes();
+        let victims = descendants(&procs, me, &|p| live.contains(&p.pgid));
+        for v in &victims {
+            // SAFETY: kill has no memory-safety preconditions.
+            if unsafe { libc::kill(v.pid, libc::SIGKILL) } == 0 {
+                killed += 1;
+            }
+            if v.ppid == me {
+                // Reap it if it is already a zombie (non-blocking). It is not registered,
+                // so no `Child` handle will ever wait for it.
+                let mut status = 0;
+                // SAFETY: waitpid on a specific pid of ours, status is a valid pointer.
+                unsafe {
+                    libc::waitpid(v.pid, &mut status, libc::WNOHANG);
+                }
+            }
+        }
+        drop(registry);
+        if victims.is_empty() || Instant::now() >= deadline {
+            return killed;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// How a program is contained: limits, and optionally a sandbox. One value per run,
+/// handed to every spawn (never process-wide state), so that two tests running at once
+/// each get their own group, their own limit and their own blame.
+#[derive(Debug, Clone, Default)]
+pub struct Containment {
+    /// Memory of the program and all its processes together, in bytes.
+    pub memory_limit: Option<u64>,
+    /// Tasks (processes and threads) at once, where a cgroup can enforce it.
+    pub max_tasks: Option<u64>,
+    /// CPUs' worth of time, where a cgroup can enforce it.
+    pub max_cpus: Option<u32>,
+    /// The bubblewrap sandbox to run it in, if any.
+    pub sandbox: Option<Bwrap>,
+    /// Without a sandbox, as root: run the program under this uid, so that it cannot
+    /// write the grader's files or read its results (see `batch`).
+    pub run_as: Option<u32>,
+}
+
+/// The uid of `nobody`: what a program runs as when root grades it and nothing else is said.
+pub const NOBODY: u32 = 65534;
+
+/// Whether the grader runs as root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// CPUs per program when nothing else is said: enough for every rubric test (none measures
+/// speed), and on a 2-core machine grading two submissions at once, a program spinning on
+/// every core still leaves one for its neighbour and the grader.
+pub const DEFAULT_CPUS: u32 = 1;
+
+/// Processes per program when nothing else is said: far above what a thread-per-connection
+/// server needs for the rubric's clients, far below what makes a machine unusable.
+pub const DEFAULT_MAX_TASKS: u64 = 2048;
+
+impl Containment {
+    /// The uid the program runs as, when it is not ours.
+    pub fn uid(&self) -> Option<u32> {
+        self.sandbox.as_ref().map_or(self.run_as, |s| s.uid)
+    }
+
+    /// One sentence for reports: how the program is contained.
+    pub fn describe(&self) -> String {
+        let memory = self
+            .memory_limit
+            .map(|m| format!(", memory limit {}", mib(m)))
+            .unwrap_or_default();
+        match (&self.sandbox, self.run_as) {
+            (Some(s), _) => format!(
+                "sandboxed (bubblewrap{}{memory})",
+                s.uid.map(|u| format!(", uid {u}")).unwrap_or_default()
+            ),
+            (None, Some(uid)) => format!("not sandboxed: run as uid {uid}{memory}"),
+            (None, None) => format!("not sandboxed{memory}"),
+        }
+    }
+}
+
+/// What holds one running program to its limits, owned by that program's handle: its
+/// cgroup where one can be made, the `/proc` watcher otherwise.
+#[derive(Debug)]
+pub enum Guard {
+    /// No memory limit was asked for.
+    None,
+    /// A control group of its own.
+    Cgroup(Cgroup),
+    /// A thread that samples the program's memory.
+    Watcher(MemoryWatch),
+}
+
+impl Guard {
+    /// Prepares the guard for a program about to start: a cgroup if the machine gives one.
+    pub fn before_spawn(containment: &Containment) -> Guard {
+        match containment.memory_limit {
+            None => Guard::None,
+            Some(memory) => Cgroup::create(CgroupLimits {
+                memory,
+                tasks: containment.max_tasks.unwrap_or(DEFAULT_MAX_TASKS),
+                cpus: containment.max_cpus.unwrap_or(DEFAULT_CPUS),
+            })
+            .map_or(Guard::None, Guard::Cgroup),
+        }
+    }
+
+    /// Completes the guard once the program runs as `pid`: without a cgroup, starts the
+    /// watcher on it.
+    pub fn after_spawn(&mut self, containment: &Containment, pid: i32) {
+        if let (Guard::None, Some(limit)) = (&*self, containment.memory_limit) {
+            if crate::os::procfs::available() {
+                *self = Guard::Watcher(MemoryWatch::start(pid, limit));
+            }
+        }
+    }
+
+    /// If the program was killed for its memory, the sentence that says so.
+    pub fn memory_violation(&self) -> Option<String> {
+        let (limit, used) = match self {
+            Guard::None => return None,
+            Guard::Cgroup(group) => {
+                if !group.memory_killed() {
+                    return None;
+                }
+                (group.memory_limit()?, group.peak_memory()?)
+            }
+            Guard::Watcher(watch) => (watch.limit, watch.violation()?),
+        };
+        Some(format!(
+            "the program exceeded the {} memory limit (it reached {}) and was killed",
+            mib(limit),
+            mib(used)
+        ))
+    }
+
+    /// Kills whatever of the program is still in its cgroup.
+    pub fn kill_all(&self) {
+        if let Guard::Cgroup(group) = self {
+            group.kill_all();
+        }
+    }
+}
+
+/// A thread that watches the memory of one program (its process and all descendants,
+/// summed) and kills them all past a limit. Stops when dropped.
+#[derive(Debug)]
+pub struct MemoryWatch {
+    limit: u64,
+    violation: Arc<Mutex<Option<u64>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl MemoryWatch {
+    /// Starts watching `pid` and its descendants.
+    pub fn start(pid: i32, limit: u64) -> MemoryWatch {
+        let violation = Arc::new(Mutex::new(None));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (seen, done) = (Arc::clone(&violation), Arc::clone(&stop));
+        let _ = thread::Builder::new()
+            .name("memory watch".into())
+            .spawn(move || {
+                while !done.load(Ordering::SeqCst) {
+                    // Fast enough that a program touching memory at full speed overshoots
+                    // by a few hundred MiB at most; cheap enough to be invisible.
+                    thread::sleep(Duration::from_millis(50));
+                    let procs = processes();
+                    let mut all = descendants(&procs, pid, &|_| false);
+                    if let Some(me) = procs.iter().find(|p| p.pid == pid) {
+                        all.push(*me);
+                    }
+                    let used: u64 = all.iter().map(|p| private_memory(p.pid)).sum();
+                    if used > limit {
+                        // Recorded before the kill: whoever sees the program die must find it.
+                        {
+                            let mut v = seen.lock().unwrap_or_else(|e| e.into_inner());
+                            *v = Some(v.unwrap_or(0).max(used));
+                        }
+                        for p in &all {
+                            // SAFETY: kill has no memory-safety preconditions.
+                            unsafe {
+                                libc::kill(p.pid, libc::SIGKILL);
+                            }
+                        }
+                    }
+                }
+            });
+        MemoryWatch {
+            limit,
+            violation,
+            stop,
+        }
+    }
+
+    /// The memory in use when the limit was passed, if it was.
+    pub fn violation(&self) -> Option<u64> {
+        *self.violation.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for MemoryWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Memory of `pid` that no file backs, in bytes: anonymous pages (heap, stacks) and shared
+/// memory (`MAP_SHARED` anonymous mappings, `/dev/shm`), which `statm`'s "shared" would
+/// wrongly let a program hide. Libraries mapped from files are not counted.
+fn private_memory(pid: i32) -> u64 {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return 0;
+    };
+    let kib = |key: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    (kib("RssAnon:") + kib("RssShmem:")) * 1024
+}
+
+/// `1 GiB`, `256 MiB`.
+pub fn mib(bytes: u64) -> String {
+    let m = bytes / (1 << 20);
+    if m >= 1024 && m.is_multiple_of(1024) {
+        format!("{} GiB", m / 1024)
+    } else {
+        format!("{m} MiB")
+    }
+}
+
+/// Resource limits for a child, applied between fork and exec: no core dumps, the usual
+/// soft limit on open files.
+///
+/// # Safety
+/// Only async-signal-safe calls: meant for `CommandExt::pre_exec`.
+pub unsafe fn limit_child() {
+    let none = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    libc::setrlimit(libc::RLIMIT_CORE, &none);
+    // Every program starts with the usual soft limit on open files (what a login shell
+    // gives, and what a student's own machine has), whatever the grader raised its own to
+    // or the container's default is: a server that must raise it, or that is built on
+    // select() and FD_SETSIZE, shows it in the grader as it would in the world.
+    let mut files = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    if libc::getrlimit(libc::RLIMIT_NOFILE, &mut files) == 0 {
+        files.rlim_cur = files.rlim_max.min(USUAL_OPEN_FILES);
+        libc::setrlimit(libc::RLIMIT_NOFILE, &files);
+    }
+}
+
+/// The soft limit on open files most systems give a process (Linux's default, and
+/// `FD_SETSIZE` for `select()`).
+pub const USUAL_OPEN_FILES: libc::rlim_t = 1024;
+
+/// Moves this process into a mount namespace of its own whose mounts do not propagate
+/// back, so that binds made for its sandboxes are seen by it and its children only, and
+/// vanish with it. Requires root, and a single-threaded process.
+///
+/// # Errors
+/// When the kernel refuses.
+pub fn private_mounts() -> io::Result<()> {
+    // SAFETY: unshare and mount with these constant arguments have no memory preconditions.
+    unsafe {
+        if libc::unshare(libc::CLONE_NEWNS) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let root = c"/";
+        if libc::mount(
+            std::ptr::null(),
+            root.as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        ) != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Binds `from` on `to`, read-only (in this process's mount namespace).
+///
+/// # Errors
+/// When the kernel refuses.
+pub fn bind_read_only(from: &std::path::Path, to: &std::path::Path) -> io::Result<()> {
+    let c = |p: &std::path::Path| {
+        std::ffi::CString::new(p.as_os_str().as_encoded_bytes())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+    };
+    let (from, to) = (c(from)?, c(to)?);
+    // SAFETY: valid NUL-terminated paths; a bind, then its remount read-only.
+    unsafe {
+        if libc::mount(
+            from.as_ptr(),
+            to.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND | libc::MS_REC,
+            std::ptr::null(),
+        ) != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        let flags =
+            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV;
+        if libc::mount(
+            std::ptr::null(),
+            to.as_ptr(),
+            std::ptr::null(),
+            flags,
+            std::ptr::null(),
+        ) != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Mounts a tmpfs of `size` bytes on `path` (in this process's mount namespace), enterable
+/// by others (mode 0711), so a sandbox's uid reaches its own folder inside and nothing else.
+///
+/// # Errors
+/// When the kernel refuses.
+pub fn mount_tmpfs(path: &std::path::Path, size: u64) -> io::Result<()> {
+    let target = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let options = std::ffi::CString::new(format!("size={size},mode=0711"))
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: valid NUL-terminated strings for the source, target, type and options.
+    let rc = unsafe {
+        libc::mount(
+            c"tmpfs".as_ptr(),
+            target.as_ptr(),
+            c"tmpfs".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            options.as_ptr().cast(),
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Detaches the mount at `path`, if any.
+pub fn unmount(path: &std::path::Path) {
+    if let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) {
+        // SAFETY: a valid NUL-terminated path.
+        unsafe {
+            libc::umount2(c.as_ptr(), libc::MNT_DETACH);
+        }
+    }
+}
+
+/// Moves the calling process into a new network namespace with only a loopback interface,
+/// and brings that interface up. Meant for `pre_exec`: after it, the program can bind any
+/// port without colliding with anyone, and can reach nothing but itself.
+///
+/// # Safety
+/// Only async-signal-safe calls (raw system calls, no allocation).
+///
+/// # Errors
+/// When the kernel refuses (no `CAP_SYS_ADMIN`, namespaces disabled).
+#[cfg(target_os = "linux")]
+pub unsafe fn enter_private_network() -> io::Result<()> {
+    if libc::unshare(libc::CLONE_NEWNET) != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut req: libc::ifreq = std::mem::zeroed();
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    let mut result = Ok(());
+    if libc::ioctl(fd, libc::SIOCGIFFLAGS as _, &mut req) != 0 {
+        result = Err(io::Error::last_os_error());
+    } else {
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(fd, libc::SIOCSIFFLAGS as _, &req) != 0 {
+            result = Err(io::Error::last_os_error());
+        }
+    }
+    libc::close(fd);
+    result
+}
+
+/// Network namespaces are Linux-only.
+///
+/// # Safety
+/// Trivially safe; `unsafe` to match the Linux signature.
+///
+/// # Errors
+/// Always: there are no network namespaces here.
+#[cfg(not(target_os = "linux"))]
+pub unsafe fn enter_private_network() -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "network namespaces are Linux-only",
+    ))
+}
+
+/// Whether this machine lets us give a child its own network namespace: tried for real,
+/// by starting `true` in one (a detection, not an assumption).
+pub fn private_network_available() -> bool {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new("true");
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: enter_private_network only makes async-signal-safe calls.
+    unsafe {
+        cmd.pre_exec(|| enter_private_network());
+    }
+    cmd.status().map(|s| s.success()).unwrap_or(false)
+}
+
+/// Sets up a child between fork and exec: its own process group, joined to its cgroup
+/// (by writing `0`, "this process", into each of `joins`), optionally in a network
+/// namespace of its own, killed if the grader dies, no core dumps.
+pub fn configure_child(
+    cmd: &mut std::process::Command,
+    joins: Vec<std::fs::File>,
+    private_net: bool,
+) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
+    let fds: Vec<i32> = joins.iter().map(|f| f.as_raw_fd()).collect();
+    // SAFETY: the closure runs between fork and exec and only makes async-signal-safe
+    // system calls (write, unshare, socket, ioctl, close, prctl, setrlimit); `fds` was
+    // allocated before the fork, and the files it names live as long as the closure.
+    unsafe {
+        cmd.pre_exec(move || {
+            let _keep_open = &joins;
+            for &fd in &fds {
+                if libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            if private_net {
+                enter_private_network()?;
+            }
+            // Last: std has switched uid by now, and a uid change clears this signal.
+            #[cfg(target_os = "linux")]
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            limit_child();
+            Ok(())
+        });
+    }
+}
+
+/// Starts `cmd` contained: in a process group of its own, registered (so that sweeps spare
+/// it and Ctrl-C kills it), in a cgroup of its own when `contain` asks for a memory limit
+/// and the machine has one, killed if we die, without core dumps, and, when
+/// `private_net`, in a network namespace of its own. The guard goes with the child.
+///
+/// # Errors
+/// When the program cannot be started (or the namespace cannot be created).
+pub fn spawn_contained(
+    cmd: &mut std::process::Command,
+    private_net: bool,
+    contain: &Containment,
+) -> io::Result<(std::process::Child, Guard)> {
+    let mut guard = Guard::before_spawn(contain);
+    let joins = match &guard {
+        Guard::Cgroup(group) => group.join_files()?,
+        _ => Vec::new(),
+    };
+    configure_child(cmd, joins, private_net);
+    // Held across fork, so that a sweep never sees the child unregistered.
+    let mut registry = cleanup::lock();
+    let child = cmd.spawn()?;
+    registry.push(child.id() as i32);
+    drop(registry);
+    guard.after_spawn(contain, child.id() as i32);
+    Ok((child, guard))
+}
+
+/// Waits for a child started by [`spawn_contained`] until `deadline`; past it, kills its
+/// whole group. Either way the group is forgotten and escaped descendants are swept.
+/// Returns the exit status, and whether it had to be killed.
+pub fn wait_contained(
+    child: &mut std::process::Child,
+    deadline: Instant,
+) -> (Option<std::process::ExitStatus>, bool) {
+    let pgid = child.id() as i32;
+    let mut pause = Duration::from_millis(5);
+    let mut killed = false;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() < deadline => {
+                thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            Ok(None) => {
+                killed = true;
+                // SAFETY: kill has no memory-safety preconditions; -pgid is the group.
+                unsafe {
+                    libc::kill(-pgid, libc::SIGKILL);
+                }
+                break child.wait().ok();
+            }
+            Err(_) => break None,
+        }
+    };
+    // The rest of the group, if any, dies with it.
+    // SAFETY: as above.
+    unsafe {
+        libc::kill(-pgid, libc::SIGKILL);
+    }
+    cleanup::forget(pgid);
+    sweep();
+    (status, killed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descendants_skip_protected_subtrees() {
+        let procs = [
+            Proc {
+                pid: 10,
+                ppid: 1,
+                pgid: 10,
+            },
+            Proc {
+                pid: 11,
+                ppid: 10,
+                pgid: 11,
+            },
+            Proc {
+                pid: 12,
+                ppid: 11,
+                pgid: 11,
+            },
+            Proc {
+                pid: 13,
+                ppid: 10,
+                pgid: 13,
+            },
+            Proc {
+                pid: 14,
+                ppid: 13,
+                pgid: 99,
+            },
+        ];
+        let mut all: Vec<i32> = descendants(&procs, 10, &|_| false)
+            .iter()
+            .map(|p| p.pid)
+            .collect();
+        all.sort();
+        assert_eq!(all, [11, 12, 13, 14]);
+        let mut some: Vec<i32> = descendants(&procs, 10, &|p| p.pgid == 11)
+            .iter()
+            .map(|p| p.pid)
+            .collect();
+        some.sort();
+        assert_eq!(some, [13, 14]);
+    }
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(mib(1 << 30), "1 GiB");
+        assert_eq!(mib(256 << 20), "256 MiB");
+    }
+}

@@ -1,6 +1,0 @@
-//! Turning a grading [`Report`](crate::runner::Report) into text, Gradescope JSON or JUnit.
-
-pub mod gradescope;
-pub mod junit;
-pub mod text;
-pub mod wire;
