@@ -28,7 +28,8 @@ mutants! { "lab1":
     /// Reads once, echoes, closes.
     fn one_read_per_client_fails_the_streaming_tests: "one_read.rs" aims at "echo-fragments",
         fails &["echo-large-binary", "echo-fragments", "half-close-flush"],
-        graded |_| grade_bin("lab1", &corpus_rust("lab1/one_read.rs"));
+        graded |_| grade_bin("lab1", &corpus_rust("lab1/one_read.rs")),
+        then |g| { g.assert_one_diagnosis("closed early"); };
 
     /// The tests with several clients see it refuse the second; the others see their one
     /// exchange go right and then find the server gone: a test passes only if the program
@@ -50,6 +51,7 @@ mutants! { "lab1":
         graded |_| grade_bin("lab1", &corpus_rust("lab1/drops_tail.rs")),
         then |g| {
             assert!(g.feedback("half-close-flush").contains("the program closed the connection"));
+            g.assert_one_diagnosis("stopped at a line end");
         };
 
     fn panicking_on_a_reset_fails_only_reset_mid_stream: "panics_on_reset.rs"
@@ -64,7 +66,10 @@ mutants! { "lab1":
         aims at "echo-large-binary",
         fails &["echo-large-binary", "echo-fragments", "half-close-flush", "sequential-clients"],
         graded |_| grade_bin("lab1", &corpus_rust("lab1/bytes_as_text.rs")),
-        then |g| { assert!(g.feedback("echo-large-binary").contains("EF BF BD")); };
+        then |g| {
+            assert!(g.feedback("echo-large-binary").contains("EF BF BD"));
+            g.assert_one_diagnosis("bytes converted to text");
+        };
 
     /// The slow reader makes its writes time out part-way. (`half-close-flush`, whose
     /// client also stops reading for a while, catches it in some runs only: whether a

@@ -274,6 +274,34 @@ impl Graded {
             .unwrap_or_else(|| panic!("no test {id}"))
     }
 
+    /// The diagnosis each failed test's hint names (`hint (closed early): …`), or
+    /// `"(its own hint)"` where a test fell back to its own hint.
+    pub fn diagnoses(&self) -> BTreeMap<String, String> {
+        self.failed()
+            .into_iter()
+            .map(|id| {
+                let feedback = self.feedback(&id);
+                let diagnosis = feedback
+                    .lines()
+                    .find_map(|l| l.trim_start().strip_prefix("hint ("))
+                    .and_then(|rest| rest.split_once("):"))
+                    .map_or("(its own hint)".to_string(), |(d, _)| d.to_string());
+                (id, diagnosis)
+            })
+            .collect()
+    }
+
+    /// Asserts that every failed test names the same diagnosis, `diagnosis`: one mistake,
+    /// one explanation, wherever it shows.
+    pub fn assert_one_diagnosis(&self, diagnosis: &str) {
+        let seen = self.diagnoses();
+        assert!(
+            seen.values().all(|d| d == diagnosis),
+            "every failed test should be diagnosed \"{diagnosis}\"; got {seen:#?}\n{}",
+            self.describe()
+        );
+    }
+
     /// Asserts that exactly `ids` failed, printing all feedback otherwise.
     pub fn assert_failed_exactly(&self, ids: &[&str]) {
         let want: BTreeSet<String> = ids.iter().map(|s| s.to_string()).collect();

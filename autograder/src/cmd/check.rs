@@ -390,10 +390,8 @@ impl HintStreaks {
             Outcome::Failed(f) => f.symptom,
             _ => None,
         };
-        let (hints, about) = match symptom.and_then(|s| lab.hints_for(s).map(|h| (h, s))) {
-            Some((hints, s)) => (hints, format!(" ({})", s.label())),
-            None => (r.test.hints, String::new()),
-        };
+        let (hints, diagnosis) = lab.hints_for_failure(r.test, symptom);
+        let about = diagnosis.map_or(String::new(), |d| format!(" ({})", d.label()));
         if hints.is_empty() {
             return None;
         }

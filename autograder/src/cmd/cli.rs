@@ -473,7 +473,7 @@ fn grade_and_print(
                 eprint!("\r\x1b[2K");
             }
             if streaming {
-                say!("{}", text::result(result, true));
+                say!("{}", text::result(lab, result, true));
                 let _ = std::io::stdout().flush();
             }
         }

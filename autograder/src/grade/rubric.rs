@@ -115,6 +115,20 @@ impl Lab {
             .map(|(_, hints)| *hints)
     }
 
+    /// The hints for a failure of `test` whose symptom is `symptom`: the lab's hints for
+    /// that diagnosis, which are the same in every test the mistake breaks, with the
+    /// diagnosis; or, where the lab has none for it, the test's own.
+    pub fn hints_for_failure(
+        &self,
+        test: &TestCase,
+        symptom: Option<Symptom>,
+    ) -> (&'static [&'static str], Option<Symptom>) {
+        match symptom.and_then(|s| self.hints_for(s).map(|h| (h, s))) {
+            Some((hints, s)) => (hints, Some(s)),
+            None => (test.hints, None),
+        }
+    }
+
     /// The test with this id.
     pub fn test(&self, id: &str) -> Option<&'static TestCase> {
         self.tests.iter().find(|t| t.id == id)

@@ -383,7 +383,16 @@ impl Conn {
     }
 
     fn send_failure(&self, sent: usize, total: usize, err: Option<io::Error>) -> Failure {
+        // A reset or broken pipe while we send means the program closed its socket with
+        // our bytes still unread: from outside, it closed early, whichever test saw it.
+        let closed = err.as_ref().is_some_and(|e| {
+            matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe)
+        });
         let why = match err {
+            Some(e) if closed => {
+                self.log.note(&self.label, '!', format!("send failed: {e}"));
+                format!("the program closed the connection while bytes were still coming ({e})")
+            }
             Some(e) => {
                 self.log.note(&self.label, '!', format!("send failed: {e}"));
                 format!("the connection failed while sending ({e})")
@@ -394,10 +403,15 @@ impl Conn {
                     .to_string()
             }
         };
-        Failure::new(format!(
+        let failure = Failure::new(format!(
             "could not send all bytes on {}: {why}, after {sent} of {total} bytes",
             self.label
-        ))
+        ));
+        if closed {
+            failure.symptom(Symptom::ClosedEarly)
+        } else {
+            failure
+        }
     }
 
     /// Sets how long reads wait for the next byte before giving up (default [`IDLE_LIMIT`]);

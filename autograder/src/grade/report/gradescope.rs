@@ -23,7 +23,7 @@ pub fn results_json(report: &Report) -> Value {
                 // stake, and its output says why it did not run.
                 Outcome::Failed(_) | Outcome::Skipped(_) | Outcome::NotGraded(_) => "failed",
             };
-            let detail = text::result(r, true);
+            let detail = text::result(report.lab, r, true);
             json!({
                 "name": r.test.name,
                 "number": format!("{}.{}", i + 1, r.test.id),

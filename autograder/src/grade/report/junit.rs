@@ -47,7 +47,7 @@ pub fn xml(report: &Report) -> String {
             Outcome::Failed(f) => out.push_str(&format!(
                 "<failure message=\"{}\">{}</failure>",
                 escape(&f.summary),
-                escape(&text::result(r, true))
+                escape(&text::result(report.lab, r, true))
             )),
         }
         out.push_str("</testcase>\n");

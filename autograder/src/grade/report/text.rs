@@ -1,9 +1,10 @@
 //! The human-readable report: a line per test, details under failures, a summary line.
 
+use crate::grade::rubric::Lab;
 use crate::grade::runner::{Outcome, Report, TestResult};
 
 /// The line printed before grading starts.
-pub fn header(report_lab: &crate::grade::rubric::Lab, program: &str, seed: u64) -> String {
+pub fn header(report_lab: &Lab, program: &str, seed: u64) -> String {
     format!(
         "Grading {} ({}): {program}\n(seed {seed}: add `--seed {seed}` to repeat this exact run)\n",
         report_lab.name, report_lab.title
@@ -11,10 +12,19 @@ pub fn header(report_lab: &crate::grade::rubric::Lab, program: &str, seed: u64) 
 }
 
 /// One test's result: the ✓/✗ line, and for failures everything needed to act on it
-/// (with the first hint when `show_hint`).
-pub fn result(r: &TestResult, show_hint: bool) -> String {
+/// (with the first hint when `show_hint`: the first of `lab`'s hints for the failure's
+/// diagnosis, as `check` gives, so one mistake gets one hint in every test it breaks).
+pub fn result(lab: &Lab, r: &TestResult, show_hint: bool) -> String {
+    let symptom = match &r.outcome {
+        Outcome::Failed(f) => f.symptom,
+        _ => None,
+    };
     let hint = if show_hint {
-        r.test.hints.first().map(|h| format!("hint: {h}\n"))
+        let (hints, diagnosis) = lab.hints_for_failure(r.test, symptom);
+        hints.first().map(|h| match diagnosis {
+            Some(d) => format!("hint ({}): {h}\n", d.label()),
+            None => format!("hint: {h}\n"),
+        })
     } else {
         None
     };
@@ -163,7 +173,7 @@ pub fn summary(report: &Report) -> String {
 pub fn full(report: &Report, show_hints: bool) -> String {
     let mut out = header(report.lab, &report.program, report.seed);
     for r in &report.results {
-        out.push_str(&result(r, show_hints));
+        out.push_str(&result(report.lab, r, show_hints));
     }
     out.push_str(&summary(report));
     out.push('\n');
