@@ -12,7 +12,7 @@ use crate::support::*;
 /// What `check` reported: step checks passed, and the score.
 fn check(copy: &Path, lab: &str) -> (usize, u64, String) {
     let out = autograder()
-        .args(["check", lab])
+        .args(["check", lab, "--seed", GOLDEN_SEED])
         .current_dir(copy)
         .env("NETLABS_ROOT", copy)
         .env("CARGO_TARGET_DIR", workspace().join("target/step-by-step"))
@@ -71,7 +71,14 @@ fn walk_groups(lab: &str, groups: &[&[&str]], full: u64) {
     add_the_references_dependencies(copy, lab);
     let (mut passed, mut score, first) = check(copy, lab);
     assert_eq!((passed, score), (0, 0), "{first}");
-    for files in groups {
+    // What the student reads at each point of the path is the product: locked by golden
+    // files, `check/LAB-0` for the untouched stub and one more per group of files.
+    let golden = |k: usize, report: &str| {
+        let report = report.replace(&copy.display().to_string(), "STUDENT_COPY");
+        assert_golden(&format!("check/{lab}-{k}"), &golden_form(&report));
+    };
+    golden(0, &first);
+    for (k, files) in groups.iter().enumerate() {
         for file in *files {
             std::fs::copy(
                 workspace()
@@ -104,6 +111,7 @@ fn walk_groups(lab: &str, groups: &[&[&str]], full: u64) {
                 "after {files:?}, `Next:` should name Step {step}:\n{report}"
             );
         }
+        golden(k + 1, &report);
         (passed, score) = (now_passed, now_score);
     }
     assert_eq!(score, full, "the completed stub should get full marks");

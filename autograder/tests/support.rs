@@ -302,6 +302,23 @@ impl Graded {
         );
     }
 
+    /// The feedback in the form its golden file keeps (see [`golden_form`]): every
+    /// test's text as the student reads it, then the score.
+    pub fn golden_text(&self) -> String {
+        let mut out = String::new();
+        for test in self.json["tests"].as_array().expect("tests[]") {
+            out.push_str(&golden_form(test["output"].as_str().unwrap_or("")));
+        }
+        let (score, max) = self.score();
+        out.push_str(&format!("score {score}/{max}\n"));
+        out
+    }
+
+    /// Compares [`Graded::golden_text`] with `tests/golden/LAB/NAME.txt`.
+    pub fn assert_golden(&self, lab: &str, name: &str) {
+        assert_golden(&format!("{lab}/{name}"), &self.golden_text());
+    }
+
     /// Asserts that exactly `ids` failed, printing all feedback otherwise.
     pub fn assert_failed_exactly(&self, ids: &[&str]) {
         let want: BTreeSet<String> = ids.iter().map(|s| s.to_string()).collect();
@@ -331,10 +348,16 @@ impl Graded {
 }
 
 /// Grades `program` (argv) on `lab` and returns the parsed Gradescope JSON.
+///
+/// The seed is fixed (unless `extra` gives one): the same program must get the same
+/// report, and its golden file holds that report's wording.
 pub fn grade(lab: &str, extra: &[&str], program: &[&str]) -> Graded {
     let mut cmd = autograder();
-    cmd.args(["grade", lab, "--format", "json"])
-        .args(extra)
+    cmd.args(["grade", lab, "--format", "json"]).args(extra);
+    if !extra.contains(&"--seed") {
+        cmd.args(["--seed", GOLDEN_SEED]);
+    }
+    cmd
         .arg("--")
         .args(program);
     let output = cmd.output().expect("autograder runs");
@@ -422,7 +445,108 @@ macro_rules! mutants {
                 let graded: $crate::support::Graded = ($grade)($fails);
                 graded.assert_failed_exactly($fails);
                 $( let $g = &graded; $check )?
+                graded.assert_golden($lab, stringify!($name));
             }
         )*
     };
+}
+
+/// Feedback text in the form golden files keep: what changes from run to run on a loaded
+/// machine is taken out — numbers (sizes, ports, times), the bytes inside `b"…"`, the
+/// transcripts (how the kernel split a stream into reads), the workspace's path — so that
+/// what stays is the product's wording: verdicts, explanations, hints and commands.
+pub fn golden_form(text: &str) -> String {
+    let root = workspace().display().to_string();
+    let mut out = String::new();
+    let mut in_transcript = false;
+    for line in text.lines() {
+        let depth = line.len() - line.trim_start().len();
+        if line.trim_start().starts_with("transcript (") {
+            in_transcript = true;
+            continue;
+        }
+        if in_transcript && depth > 4 {
+            continue;
+        }
+        in_transcript = false;
+        out.push_str(&normalise_run_details(&line.replace(&root, "WORKSPACE")));
+        out.push('\n');
+    }
+    out
+}
+
+/// Compares `text` with the golden file `tests/golden/NAME.txt`; with `UPDATE_GOLDEN=1` in
+/// the environment, writes it there instead (read the diff before committing it).
+pub fn assert_golden(name: &str, text: &str) {
+    let path = workspace()
+        .join("autograder/tests/golden")
+        .join(format!("{name}.txt"));
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        return;
+    }
+    let golden = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!("{}: {e}; create it with UPDATE_GOLDEN=1", path.display())
+    });
+    if golden != text {
+        let diff: String = golden
+            .lines()
+            .zip(text.lines())
+            .enumerate()
+            .filter(|(_, (a, b))| a != b)
+            .take(5)
+            .map(|(i, (a, b))| format!("line {}:\n  golden: {a}\n  now:    {b}\n", i + 1))
+            .collect();
+        panic!(
+            "the feedback changed from {} (rerun with UPDATE_GOLDEN=1 if the change is meant, \
+             and read the diff):\n{diff}(golden {} lines, now {} lines)\nnow:\n{text}",
+            path.display(),
+            golden.lines().count(),
+            text.lines().count()
+        );
+    }
+}
+
+/// The seed of every graded corpus program (see [`grade`]).
+pub const GOLDEN_SEED: &str = "20261202";
+
+/// One line of feedback without what varies between runs: runs of digits become `#`, the bytes
+/// inside `b"…"` become `…`, and temporary paths lose their random part.
+pub fn normalise_run_details(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(c) = rest.chars().next() {
+        if rest.starts_with("b\"") && !out.ends_with(|p: char| p.is_alphanumeric()) {
+            // A byte string: skip to its closing quote, escaped quotes included.
+            let body = &rest[2..];
+            let mut end = body.len();
+            let mut escaped = false;
+            for (i, d) in body.char_indices() {
+                match (escaped, d) {
+                    (false, '\\') => escaped = true,
+                    (false, '"') => {
+                        end = i + 1;
+                        break;
+                    }
+                    _ => escaped = false,
+                }
+            }
+            out.push_str("b\"…\"");
+            rest = &body[end..];
+        } else if c.is_ascii_digit() {
+            // A number: a run of digits (`4096`; `1.5` is two).
+            let len = rest.len() - rest.trim_start_matches(|d: char| d.is_ascii_digit()).len();
+            out.push('#');
+            rest = &rest[len..];
+        } else if let Some(after) = rest.strip_prefix("/.tmp") {
+            // A temporary directory: its random name goes.
+            out.push_str("/…");
+            rest = &after[after.find(['/', ' ', '\'', '"', ')']).unwrap_or(after.len())..];
+        } else {
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
 }
