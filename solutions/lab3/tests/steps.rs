@@ -1000,8 +1000,8 @@ fn step6_finishes_after_a_client_that_sends_nothing() {
     );
 }
 
-/// The mistakes this catches: `send` dropping what the socket did not take, or sending new
-/// bytes while older ones wait; `pump` not sending what is pending before anything else.
+/// The mistakes this catches: `send` dropping what the socket did not take, and `pump`
+/// not sending what is pending before anything else.
 #[test]
 fn step6_queues_what_a_full_socket_does_not_take_and_sends_it_in_order() {
     let (mut client, conn) = small_buffered_pair();
@@ -1061,6 +1061,72 @@ fn step6_queues_what_a_full_socket_does_not_take_and_sends_it_in_order() {
         );
     }
     assert_eq!(echo.len(), message.len(), "more came back than was sent");
+}
+
+/// A client that streams while it reads its echo, through a small send buffer on the
+/// server's side: most echoes find older bytes queued, and the socket frees room at any
+/// moment as the client reads. A `send` that writes to the socket while bytes wait in the
+/// queue sends them out of order (not at every run: it depends on when room appears).
+#[test]
+fn step6_never_lets_new_bytes_overtake_queued_ones() {
+    let (client, conn) = connection_pair();
+    set_buffer(&conn.stream, libc::SO_SNDBUF, 4096);
+    let message = binary(2 << 20);
+    let total = message.len();
+    let writer = {
+        let mut client = client.try_clone().unwrap();
+        let message = message.clone();
+        thread::spawn(move || client.write_all(&message))
+    };
+    let reader = {
+        let mut client = client.try_clone().unwrap();
+        thread::spawn(move || {
+            let mut echo = vec![0u8; total];
+            let mut got = 0;
+            while got < total {
+                match client.read(&mut echo[got..]) {
+                    Ok(0) => break,
+                    Ok(n) => got += n,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            echo.truncate(got);
+            echo
+        })
+    };
+    let (reader, pumped) = without_blocking(&client, 2 * DEADLINE, move || {
+        let mut conn = conn;
+        let mut scratch = vec![0u8; 64 * 1024];
+        let deadline = Instant::now() + DEADLINE;
+        while !reader.is_finished() && Instant::now() < deadline {
+            if let Err(e) = conn.pump(&mut scratch, trace()) {
+                return (reader, Err(e));
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        (reader, Ok(()))
+    });
+    let _ = client.shutdown(Shutdown::Both); // releases the client's threads, if stuck
+    assert!(
+        finished_within(&writer, DEADLINE) && finished_within(&reader, DEADLINE),
+        "the client's threads end"
+    );
+    let echo = reader.join().unwrap();
+    if let Some(at) = (0..echo.len()).find(|&i| echo[i] != message[i]) {
+        panic!(
+            "the echo differs from what was sent from byte {at} on: newer bytes overtook \
+             older ones. While output is pending, new bytes go behind it, not to the socket"
+        );
+    }
+    if let Err(e) = pumped {
+        panic!("`pump` failed: {e}");
+    }
+    assert_eq!(
+        echo.len(),
+        total,
+        "the client streamed 2 MiB while reading, and its echo stopped short"
+    );
 }
 
 #[test]
@@ -1146,7 +1212,6 @@ fn step8_re_registers_a_connection_so_that_a_slow_readers_whole_echo_comes_back(
     set_buffer(&listener, libc::SO_SNDBUF, 4096);
     let mut looping = Looping::start(listener);
     let mut client = StdStream::connect(addr).unwrap();
-    set_buffer(&client, libc::SO_RCVBUF, 4096);
     client.set_read_timeout(Some(DEADLINE)).unwrap();
     client.set_write_timeout(Some(DEADLINE)).unwrap();
     let message = binary(1 << 20);
