@@ -109,8 +109,7 @@ impl Connection {
         // TODO: Step 7 — tell the poller what this connection waits for: it reports only
         // what it is asked about. Input is wanted while the client may still send and
         // backpressure allows it; output only while some is pending (a socket with room in
-        // its send buffer is always writable: asking for that would wake the loop for
-        // nothing, a busy loop in disguise).
+        // its send buffer is always writable: asking then would wake the loop for nothing).
         todo!("Step 7 of handouts/lab3.md: choose which readiness to wait for")
     }
 

@@ -24,7 +24,8 @@ use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use lab3::connection::{self, Connection, PendingOutput, Status, PENDING_LIMIT, READS_PER_TURN};
+use lab3::connection::{self, Connection, PendingOutput, Status};
+use lab3::connection::{PENDING_LIMIT, READS_PER_TURN};
 use lab3::server::{self, Server};
 use lab3::trace::Trace;
 use mio::Interest;

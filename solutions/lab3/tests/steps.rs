@@ -24,7 +24,8 @@ use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use lab3_solution::connection::{self, Connection, PendingOutput, Status, PENDING_LIMIT, READS_PER_TURN};
+use lab3_solution::connection::{self, Connection, PendingOutput, Status};
+use lab3_solution::connection::{PENDING_LIMIT, READS_PER_TURN};
 use lab3_solution::server::{self, Server};
 use lab3_solution::trace::Trace;
 use mio::Interest;
