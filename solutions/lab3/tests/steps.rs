@@ -357,8 +357,8 @@ fn step3_registers_each_client_so_that_its_bytes_reach_pump() {
     if client.read_exact(&mut echo).is_ok() && &echo == b"ping" {
         return;
     }
-    let later = (4..=8).map(|n| format!("Step {n} of handouts/lab3.md"));
-    let later: Vec<String> = later.collect();
+    // A later step's todo!() (Steps 4-8) shows that the bytes got through.
+    let later: Vec<String> = (4..=8).map(|n| format!("Step {n} of")).collect();
     match looping.ended(DEADLINE) {
         Some(Err(message)) if later.iter().any(|s| message.contains(s)) => {}
         Some(Err(message)) => panic!("the loop stopped with: {message}"),
