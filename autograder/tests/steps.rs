@@ -239,7 +239,7 @@ fn completing_lab2_file_by_file_raises_the_step_checks_and_then_the_score() {
 
 #[test]
 fn completing_lab3_file_by_file_raises_the_step_checks_and_then_the_score() {
-    // Steps 1-3 are in server.rs, Steps 4-6 in connection.rs.
+    // Steps 1-3 and 8 are in server.rs, Steps 4-7 in connection.rs.
     walk("lab3", &["server.rs", "connection.rs"], 160);
 }
 

@@ -87,26 +87,18 @@ impl Connection {
     /// # Errors
     /// Any I/O error other than `WouldBlock` and `Interrupted`: the connection is dead.
     pub fn pump(&mut self, scratch: &mut [u8], trace: &Trace) -> io::Result<Status> {
-        // TODO: Step 5 — first `flush` pending output. Then, while the client has not
-        // half-closed and reading is not paused (`reading_paused`), read into `scratch`
-        // (never more than PENDING_LIMIT - pending bytes) and echo with `send`:
-        // 0 bytes means half-closed, WouldBlock means stop, Interrupted means retry. After
-        // READS_PER_TURN reads return `Status::Busy`. Once half-closed with nothing
-        // pending, shut down the write side and return `Status::Finished`.
-        let _ = (
-            scratch,
-            trace,
-            READS_PER_TURN,
-            Shutdown::Write,
-            <TcpStream as Read>::read,
-        );
-        let _ = (
-            self.peer_done,
-            Self::reading_paused,
-            Self::send,
-            Self::flush,
-        );
-        todo!("Step 5 of handouts/lab3.md: read, echo and queue without ever blocking")
+        // TODO: Step 6 — make all the progress this client allows right now, and never wait
+        // (one thread serves everybody: a wait here stalls them all). What we owe the client
+        // goes out first, then what it sent is echoed. Events are edge-triggered, so carry on
+        // until there is nothing left to read or the client has half-closed; stop earlier
+        // only for the loop's two rules: backpressure (pending output never passes
+        // PENDING_LIMIT, so memory stays bounded and TCP slows the client down) and fairness
+        // (after READS_PER_TURN reads the others get their turn: say `Busy`). Once the client
+        // has half-closed and everything is echoed, tell it so (our FIN) and say `Finished`.
+        let _ = (scratch, trace, Shutdown::Write);
+        let _ = (self.peer_done, <TcpStream as Read>::read);
+        let _ = (Self::reading_paused, Self::send, Self::flush);
+        todo!("Step 6 of handouts/lab3.md: read, echo and queue without ever blocking")
     }
     // ANCHOR_END: pump
 
@@ -114,9 +106,11 @@ impl Connection {
     /// is pending. Never empty for an open connection: if reading is paused, output is
     /// pending.
     pub fn interest(&self) -> Interest {
-        // TODO: Step 6 — READABLE while the client may still send and reading is not
-        // paused; WRITABLE while output is pending; both when both hold.
-        todo!("Step 6 of handouts/lab3.md: choose which readiness to wait for")
+        // TODO: Step 7 — tell the poller what this connection waits for: it reports only
+        // what it is asked about. Input is wanted while the client may still send and
+        // backpressure allows it; output only while some is pending (a socket with room in
+        // its send buffer is always writable: asking then would wake the loop for nothing).
+        todo!("Step 7 of handouts/lab3.md: choose which readiness to wait for")
     }
 
     /// The interest the connection is registered with (the loop keeps it up to date).
@@ -143,45 +137,20 @@ impl Connection {
     /// whatever the socket does not take. (Writing first means a client that keeps up
     /// never makes us copy its bytes, and most connections never allocate a queue.)
     fn send(&mut self, bytes: &[u8], trace: &Trace) -> io::Result<()> {
-        let written = if self.pending.is_empty() {
-            write_until_blocked(&mut self.stream, bytes)?
-        } else {
-            0 // bytes already queued must go first
-        };
-        if written > 0 {
-            trace.event(self.peer, format_args!("wrote {written} bytes"));
-        }
-        if written < bytes.len() {
-            self.pending.push(&bytes[written..]);
-            trace.event(
-                self.peer,
-                format_args!(
-                    "write would block: queued {} bytes ({} pending)",
-                    bytes.len() - written,
-                    self.pending.len()
-                ),
-            );
-        }
-        Ok(())
+        // TODO: Step 6 — echo `bytes` without waiting: the socket takes what fits now, and
+        // what it does not take is owed to the client as pending output, sent once the
+        // socket is writable again. It is an echo, so order matters: nothing may overtake
+        // bytes that are already queued.
+        let _ = (bytes, trace);
+        todo!("Step 6 of handouts/lab3.md: echo what fits now, queue the rest")
     }
 
     /// Sends as much pending output as the socket takes.
     fn flush(&mut self, trace: &Trace) -> io::Result<()> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let written = write_until_blocked(&mut self.stream, self.pending.unsent())?;
-        self.pending.consume(written);
-        if written > 0 {
-            trace.event(
-                self.peer,
-                format_args!(
-                    "wrote {written} pending bytes ({} still pending)",
-                    self.pending.len()
-                ),
-            );
-        }
-        Ok(())
+        // TODO: Step 6 — pay back what we owe: send as much pending output as the socket
+        // takes now, and keep the rest for the next time it is writable.
+        let _ = trace;
+        todo!("Step 6 of handouts/lab3.md: send the pending output first")
     }
 }
 
@@ -190,10 +159,11 @@ impl Connection {
 /// # Errors
 /// Any error other than `WouldBlock` and `Interrupted`.
 pub fn write_until_blocked(stream: &mut impl Write, bytes: &[u8]) -> io::Result<usize> {
-    // TODO: Step 4 — call `write` until every byte is taken or it fails with WouldBlock;
-    // retry on Interrupted; return how many bytes were written (WriteZero if a write
-    // takes nothing).
-    let _ = (stream, bytes, ErrorKind::WriteZero);
+    // TODO: Step 4 — give the socket as much of `bytes` as it takes right now, and say how
+    // much that was. A non-blocking write takes only what fits in the send buffer: maybe
+    // less than offered, maybe nothing. A full buffer is not an error (the caller keeps
+    // the rest for later); a failing socket, or one that takes nothing ever, is.
+    let _ = (stream, bytes);
     todo!("Step 4 of handouts/lab3.md: write what the socket takes, stop at WouldBlock")
 }
 
@@ -220,26 +190,27 @@ impl PendingOutput {
 
     /// Queues `more` behind what is already waiting.
     pub fn push(&mut self, more: &[u8]) {
-        self.bytes.extend_from_slice(more);
+        // TODO: Step 5 — keep `more` for later, behind whatever already waits: the echo
+        // must come back in the order the bytes came.
+        let _ = more;
+        todo!("Step 5 of handouts/lab3.md: queue what the socket does not take")
     }
 
     /// The bytes waiting, oldest first.
     pub fn unsent(&self) -> &[u8] {
-        &self.bytes[self.sent..]
+        // TODO: Step 5 — what we still owe the client, oldest byte first, ready to hand
+        // to a write.
+        todo!("Step 5 of handouts/lab3.md: queue what the socket does not take")
     }
 
     /// Marks the first `n` waiting bytes as sent.
     pub fn consume(&mut self, n: usize) {
-        self.sent += n;
-        if self.sent == self.bytes.len() {
-            // All sent: start over at the front. Give memory back if a burst made the
-            // buffer big, so that thousands of idle clients cost little.
-            self.bytes.clear();
-            self.sent = 0;
-            if self.bytes.capacity() > 2 * PENDING_LIMIT {
-                self.bytes.shrink_to(PENDING_LIMIT);
-            }
-        }
+        // TODO: Step 5 — the socket took the first `n` waiting bytes: forget them. A slow
+        // client makes many small sends, so sending from the front must not copy what
+        // remains each time; and once everything is sent the queue should cost little
+        // again, even after a burst made it big (thousands of idle clients each hold one).
+        let _ = n;
+        todo!("Step 5 of handouts/lab3.md: queue what the socket does not take")
     }
 }
 

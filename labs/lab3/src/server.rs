@@ -43,8 +43,10 @@ pub const READ_BUF_SIZE: usize = 64 * 1024;
 /// # Errors
 /// Fails if the address does not resolve, or the port is taken or privileged.
 pub fn bind(host: &str, port: u16) -> io::Result<TcpListener> {
-    // TODO: Step 1 — resolve host:port (`std::net::ToSocketAddrs`) and bind a
-    // `mio::net::TcpListener` to the first address that works.
+    // TODO: Step 1 — a listening socket on `host:port` that never blocks: with no client
+    // waiting, its `accept` must fail at once (WouldBlock), because the one place this
+    // server may wait is the poller. `host` may be a name ("localhost") as well as an
+    // address, and a port already taken is an error for the caller to report.
     let _ = (host, port, ErrorKind::InvalidInput);
     todo!("Step 1 of handouts/lab3.md: bind a non-blocking listening socket")
 }
@@ -112,17 +114,15 @@ impl<'t> Server<'t> {
     /// # Errors
     /// Only if the poller fails.
     pub fn turn(&mut self) -> io::Result<()> {
-        // TODO: Step 2 — `poll` for events (no timeout, unless `busy` connections are
-        // waiting: then a zero timeout; an Interrupted poll is not an error). Collect the
-        // events' tokens in `ready`, add the `busy` ones, and hand each token to
-        // `accept_all` (the LISTENER) or `pump` (a connection).
-        let _ = (
-            &mut self.events,
-            &mut self.ready,
-            &mut self.busy,
-            mem::take::<Vec<Token>>,
-        );
-        let _ = (Duration::ZERO, describe, Self::accept_all, Self::pump);
+        // TODO: Step 2 — one turn of the loop: sleep until some socket can make progress (an
+        // idle server must cost no CPU), then give each ready socket its chance: readiness
+        // of the listener means clients wait to be accepted, of a connection that it can
+        // read or write. A connection left `busy` has bytes waiting that no event will
+        // announce: it gets this turn too, and while one is busy the loop must not sleep.
+        // A signal that interrupts the wait is no failure.
+        let _ = (&self.poll, &self.events, &self.ready, &self.busy);
+        let _ = (mem::take::<Vec<Token>>, Duration::ZERO, describe);
+        let _ = (Self::accept_all, Self::pump);
         todo!("Step 2 of handouts/lab3.md: wait for readiness and dispatch the events")
     }
     // ANCHOR_END: turn
@@ -130,43 +130,30 @@ impl<'t> Server<'t> {
     /// Accepts every connection waiting in the backlog (the poller reports the listener
     /// readable once for any number of them), registering each with the poller.
     fn accept_all(&mut self) {
-        // TODO: Step 3 — accept until WouldBlock. Give each connection the next token,
-        // register it for READABLE and insert a `Connection`. On an out-of-resources error
-        // set `accept_blocked` and stop; log any other error and go on.
-        let _ = (
-            &self.listener,
-            &mut self.next_token,
-            out_of_resources,
-            Connection::new,
-        );
-        let _ = (would_block, interrupted);
+        // TODO: Step 3 — take in every client waiting in the backlog: the listener's
+        // readiness is reported once for all of them (edge-triggered), and a client left
+        // behind gets no new event. Each becomes a `Connection` the poller watches for
+        // input, under a token no connection ever had (a stale event must then find no
+        // one, not a newer client). Failing to accept one client must not stop the
+        // server; running out of file descriptors leaves the others waiting, so remember
+        // it (`accept_blocked`): they are taken in as soon as one is freed.
+        let _ = (&self.listener, self.next_token);
+        let _ = (would_block, interrupted, out_of_resources);
         todo!("Step 3 of handouts/lab3.md: accept every waiting client and register it")
     }
 
     /// Lets the connection `token` make progress, then re-registers or closes it.
     fn pump(&mut self, token: Token) {
-        // No connection: an event for one closed earlier in this turn. Ignore it.
-        let Some(conn) = self.connections.get_mut(&token) else {
-            return;
-        };
-        let result = conn.pump(&mut self.scratch, self.trace).and_then(|status| {
-            let wanted = conn.interest();
-            if status != Status::Finished && wanted != conn.registered() {
-                // Tell the poller what we wait for now. Changing the interest also re-arms
-                // the event: if the socket is already ready, the next poll reports it.
-                self.poll
-                    .registry()
-                    .reregister(&mut conn.stream, token, wanted)?;
-                conn.set_registered(wanted);
-            }
-            Ok(status)
-        });
-        match result {
-            Ok(Status::Open) => {}
-            Ok(Status::Busy) => self.busy.push(token),
-            Ok(Status::Finished) => self.close(token, None),
-            Err(e) => self.close(token, Some(e)),
-        }
+        // TODO: Step 8 — close the loop: let the connection make progress, then act on what
+        // it says. The poller keeps watching for what it was told last, so an open
+        // connection whose needs changed (output now pending, reading paused or resumed)
+        // must say so, or it waits for an event that never comes; telling it also re-arms
+        // the edge of a socket that is already ready. A busy connection gets another turn
+        // without an event; a finished one is dropped, and so is one that failed: its error
+        // ends that client only, never the loop. An event may come for a connection that an
+        // earlier event of this turn closed: there is nothing to do then.
+        let _ = (token, &self.scratch, Self::close, Status::Busy);
+        todo!("Step 8 of handouts/lab3.md: re-arm each connection's interest, or close it")
     }
 
     /// Drops a connection: closing the socket also removes it from the poller.

@@ -1,7 +1,7 @@
 //! Step checks: each test exercises one step of `handouts/lab3.md` through the public
 //! signatures (`server::bind`, `Server::turn`, `connection::write_until_blocked`,
-//! `Connection::pump` and `Connection::interest`), so it passes as soon as that step is
-//! done, before the whole server works.
+//! `PendingOutput`, `Connection::pump` and `Connection::interest`), so it passes as soon as
+//! that step is done, before the whole server works.
 //!
 //! `cargo run -p autograder -- check lab3` runs them first and shows one line per step.
 //! By hand: `cargo test -p lab3 --test steps -- --ignored`. In the stub they are
@@ -9,9 +9,13 @@
 //! the reference solution runs the same checks as ordinary tests.
 //!
 //! No check waits without a deadline: the loop and every `pump` run on helper threads that
-//! are watched with `is_finished()`, and the clients have timeouts. `Accept` (`accept_all`)
-//! is private, so its checks go through `Server::turn`.
+//! are watched with `is_finished()`, and the clients have timeouts. Some steps' functions
+//! are private, so their checks go through the public ones: `accept_all` (Step 3) and
+//! `Server::pump` (Step 8) through `Server::turn`, `send` and `flush` (Step 6) through
+//! `Connection::pump`.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
 use std::os::fd::AsRawFd;
@@ -20,10 +24,57 @@ use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use lab3_solution::connection::{self, Connection, Status, PENDING_LIMIT, READS_PER_TURN};
+use lab3_solution::connection::{self, Connection, PendingOutput, Status};
+use lab3_solution::connection::{PENDING_LIMIT, READS_PER_TURN};
 use lab3_solution::server::{self, Server};
 use lab3_solution::trace::Trace;
 use mio::Interest;
+
+/// The system's allocator, counting what each thread holds, so that a check can see the
+/// memory a queue keeps (Step 5).
+struct Counting;
+
+thread_local! {
+    /// Bytes this thread allocated and has not freed (negative if it frees others').
+    static HELD: Cell<isize> = const { Cell::new(0) };
+}
+
+fn held_by_this_thread() -> isize {
+    HELD.with(Cell::get)
+}
+
+fn count(bytes: isize) {
+    // A thread being torn down may have lost its counter: those bytes are not counted.
+    let _ = HELD.try_with(|held| held.set(held.get() + bytes));
+}
+
+// SAFETY: every call goes to the system allocator unchanged; the counting only touches a
+// thread-local `Cell`, which never allocates (const-initialised, nothing to drop).
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            count(layout.size() as isize);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(p, layout) };
+        count(-(layout.size() as isize));
+    }
+
+    unsafe fn realloc(&self, p: *mut u8, layout: Layout, size: usize) -> *mut u8 {
+        let q = unsafe { System.realloc(p, layout, size) };
+        if !q.is_null() {
+            count(size as isize - layout.size() as isize);
+        }
+        q
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
 
 /// How long any one wait in these checks may take.
 const DEADLINE: Duration = Duration::from_secs(5);
@@ -284,8 +335,9 @@ fn step3_accepts_every_waiting_client_on_one_event() {
     );
 }
 
-/// Until Steps 4-6 are written, the client's bytes reach `pump`'s `todo!()` (or one it
-/// calls), which stops the loop: that shows that the connection was registered.
+/// Until Steps 4-8 are written, the client's bytes reach a `todo!()` (`Server::pump`'s, or
+/// one in what it calls), which stops the loop: that shows that the connection was
+/// registered.
 #[test]
 fn step3_registers_each_client_so_that_its_bytes_reach_pump() {
     let (listener, addr) = new_listener();
@@ -305,7 +357,8 @@ fn step3_registers_each_client_so_that_its_bytes_reach_pump() {
     if client.read_exact(&mut echo).is_ok() && &echo == b"ping" {
         return;
     }
-    let later = ["Step 4 of", "Step 5 of", "Step 6 of"];
+    // A later step's todo!() (Steps 4-8) shows that the bytes got through.
+    let later: Vec<String> = (4..=8).map(|n| format!("Step {n} of")).collect();
     match looping.ended(DEADLINE) {
         Some(Err(message)) if later.iter().any(|s| message.contains(s)) => {}
         Some(Err(message)) => panic!("the loop stopped with: {message}"),
@@ -431,6 +484,114 @@ fn step4_reports_a_write_that_takes_nothing_or_fails() {
     }
 }
 
+/// What `unsent()` and `len()` say, against what they should say `when`.
+fn expect_unsent(queue: &PendingOutput, want: &str, when: &str) {
+    let got = String::from_utf8_lossy(queue.unsent()).into_owned();
+    assert!(
+        got == want && queue.len() == want.len(),
+        "{when}, unsent() is {got:?} and len() {}, instead of {want:?} and {}",
+        queue.len(),
+        want.len()
+    );
+}
+
+#[test]
+fn step5_queues_bytes_behind_those_waiting_and_sends_from_the_front() {
+    let mut queue = PendingOutput::default();
+    queue.push(b"hello ");
+    queue.push(b"world");
+    expect_unsent(
+        &queue,
+        "hello world",
+        "after push(\"hello \") and push(\"world\")",
+    );
+    queue.consume(6);
+    expect_unsent(
+        &queue,
+        "world",
+        "after consume(6) (the socket took \"hello \")",
+    );
+    queue.push(b"!");
+    expect_unsent(&queue, "world!", "then after push(\"!\")");
+    queue.consume(6);
+    expect_unsent(
+        &queue,
+        "",
+        "after consume(6) of \"world!\" (everything was sent)",
+    );
+    assert!(queue.is_empty(), "everything was sent: the queue is empty");
+    queue.push(b"again");
+    expect_unsent(
+        &queue,
+        "again",
+        "after push(\"again\") on the emptied queue",
+    );
+}
+
+/// Pieces of every size are queued while the socket takes a part each time: sometimes
+/// everything, sometimes nothing, mostly some. The queue must hand back exactly the bytes
+/// not yet taken, in order, whatever the pattern.
+#[test]
+fn step5_gives_back_every_byte_in_order_through_many_partial_sends() {
+    let data = binary(300_000);
+    let mut queue = PendingOutput::default();
+    let (mut pushed, mut sent) = (0, 0);
+    for k in 0..10_000usize {
+        if sent == data.len() {
+            return;
+        }
+        let piece = (1 + k * 37 % 9_000).min(data.len() - pushed);
+        queue.push(&data[pushed..pushed + piece]);
+        pushed += piece;
+        let taken = match k % 4 {
+            0 => queue.len(),
+            1 => 0,
+            _ => (k * 53 % 7_000).min(queue.len()),
+        };
+        queue.consume(taken);
+        sent += taken;
+        assert_eq!(
+            queue.len(),
+            pushed - sent,
+            "{pushed} bytes pushed and {sent} consumed: len() must be the difference"
+        );
+        assert!(
+            queue.unsent() == &data[sent..pushed],
+            "{pushed} bytes pushed and {sent} consumed (by {taken} just now): unsent() must \
+             be bytes {sent}..{pushed} of what was pushed, in order"
+        );
+    }
+    panic!("{sent} of {} bytes sent after 10,000 rounds", data.len());
+}
+
+#[test]
+fn step5_gives_back_the_memory_of_a_burst_once_it_is_sent() {
+    let burst = binary(16 * PENDING_LIMIT);
+    let before = held_by_this_thread();
+    let mut queue = PendingOutput::default();
+    queue.push(&burst);
+    let full = held_by_this_thread() - before;
+    assert!(
+        full >= burst.len() as isize,
+        "setup: the queue holds the {} bytes pushed",
+        burst.len()
+    );
+    // The socket takes it a piece at a time, as a slow client reads.
+    while !queue.is_empty() {
+        queue.consume(queue.len().min(5_000));
+    }
+    let left = held_by_this_thread() - before;
+    drop(queue);
+    assert!(
+        left <= 2 * PENDING_LIMIT as isize,
+        "a burst of {} KiB was queued and then all sent, and the queue still holds {} KiB: \
+         give the memory back once everything is sent (beyond a bound), or every client \
+         that ever had a burst keeps it while idle",
+        burst.len() / 1024,
+        left / 1024
+    );
+}
+
 /// A connection as the loop holds it: (the client's end, blocking with timeouts; the
 /// server's `Connection`, non-blocking).
 fn connection_pair() -> (StdStream, Connection) {
@@ -522,7 +683,7 @@ fn read_available(client: &mut StdStream) -> (Vec<u8>, bool) {
 type Pumped = io::Result<Status>;
 
 #[test]
-fn step5_echoes_everything_that_has_arrived_and_returns_open_at_would_block() {
+fn step6_echoes_everything_that_has_arrived_and_returns_open_at_would_block() {
     let (mut client, conn) = connection_pair();
     let message = binary(5_000);
     client.write_all(&message).unwrap();
@@ -643,7 +804,7 @@ fn filled_to_the_bound() -> (StdStream, Connection, usize) {
 }
 
 #[test]
-fn step5_stops_reading_at_the_pending_bound() {
+fn step6_stops_reading_at_the_pending_bound() {
     let (_client, conn, most) = filled_to_the_bound();
     assert!(
         most <= PENDING_LIMIT,
@@ -659,7 +820,7 @@ fn step5_stops_reading_at_the_pending_bound() {
 }
 
 #[test]
-fn step5_returns_busy_after_its_reads_for_the_turn() {
+fn step6_returns_busy_after_its_reads_for_the_turn() {
     let (mut client, conn) = connection_pair();
     let piece = 16;
     let message = binary(4 * READS_PER_TURN * piece);
@@ -737,7 +898,7 @@ fn half_closed_with_pending_output() -> (StdStream, Connection, Vec<u8>, Pumped)
 }
 
 #[test]
-fn step5_sends_everything_pending_before_it_closes_after_a_half_close() {
+fn step6_sends_everything_pending_before_it_closes_after_a_half_close() {
     let (mut client, conn, message, status) = half_closed_with_pending_output();
     let pending = conn.pending_len();
     match status {
@@ -807,7 +968,7 @@ fn step5_sends_everything_pending_before_it_closes_after_a_half_close() {
 }
 
 #[test]
-fn step5_finishes_after_a_client_that_sends_nothing() {
+fn step6_finishes_after_a_client_that_sends_nothing() {
     let (mut client, conn) = connection_pair();
     client.shutdown(Shutdown::Write).unwrap();
     let status = without_blocking(&client, 2 * DEADLINE, move || {
@@ -840,8 +1001,137 @@ fn step5_finishes_after_a_client_that_sends_nothing() {
     );
 }
 
+/// The mistakes this catches: `send` dropping what the socket did not take, and `pump`
+/// not sending what is pending before anything else.
 #[test]
-fn step6_a_new_connection_waits_to_read_only() {
+fn step6_queues_what_a_full_socket_does_not_take_and_sends_it_in_order() {
+    let (mut client, conn) = small_buffered_pair();
+    let message = binary(48 * 1024);
+    client.write_all(&message).unwrap();
+    wait_until_arrived(&conn, message.len());
+    // The client reads nothing yet: the echo cannot all fit in the small buffers.
+    let (conn, first) = without_blocking(&client, DEADLINE, move || {
+        let mut conn = conn;
+        let mut scratch = vec![0u8; 64 * 1024];
+        let first = conn.pump(&mut scratch, trace());
+        (conn, first)
+    });
+    assert_eq!(
+        first.map_err(|e| e.kind()),
+        Ok(Status::Open),
+        "a pump that echoes into a full socket (WouldBlock is not an error)"
+    );
+    let pending = conn.pending_len();
+    assert!(
+        pending > 0,
+        "the client sent 48 KiB and reads nothing, so its echo cannot all fit in the \
+         (small) socket buffers, yet after `pump` nothing is pending: what the socket did \
+         not take must be queued (`send`), not dropped"
+    );
+    // Now the client reads, and the connection is pumped until the echo is complete.
+    let reader = client.try_clone().unwrap();
+    let total = message.len();
+    let (echo, still_pending) = without_blocking(&reader, 2 * DEADLINE, move || {
+        let mut conn = conn;
+        let mut scratch = vec![0u8; 64 * 1024];
+        let mut echo = Vec::new();
+        let deadline = Instant::now() + DEADLINE;
+        while echo.len() < total && Instant::now() < deadline {
+            if let Err(e) = conn.pump(&mut scratch, trace()) {
+                panic!("`pump` failed: {e}");
+            }
+            let (bytes, _) = read_available(&mut client);
+            echo.extend_from_slice(&bytes);
+            thread::sleep(Duration::from_millis(1));
+        }
+        (echo, conn.pending_len())
+    });
+    if echo.len() < message.len() {
+        panic!(
+            "{} of {} bytes came back while the client read and the connection was pumped, \
+             and {still_pending} stayed pending: each pump must first send what is pending \
+             (`flush`)",
+            echo.len(),
+            message.len()
+        );
+    }
+    if let Some(at) = (0..message.len()).find(|&i| echo[i] != message[i]) {
+        panic!(
+            "the echo differs from what was sent from byte {at} on: some bytes overtook \
+             others. While output is pending, new bytes go behind it, not to the socket"
+        );
+    }
+    assert_eq!(echo.len(), message.len(), "more came back than was sent");
+}
+
+/// A client that streams while it reads its echo, through a small send buffer on the
+/// server's side: most echoes find older bytes queued, and the socket frees room at any
+/// moment as the client reads. A `send` that writes to the socket while bytes wait in the
+/// queue sends them out of order (not at every run: it depends on when room appears).
+#[test]
+fn step6_never_lets_new_bytes_overtake_queued_ones() {
+    let (client, conn) = connection_pair();
+    set_buffer(&conn.stream, libc::SO_SNDBUF, 4096);
+    let message = binary(2 << 20);
+    let total = message.len();
+    let writer = {
+        let mut client = client.try_clone().unwrap();
+        let message = message.clone();
+        thread::spawn(move || client.write_all(&message))
+    };
+    let reader = {
+        let mut client = client.try_clone().unwrap();
+        thread::spawn(move || {
+            let mut echo = vec![0u8; total];
+            let mut got = 0;
+            while got < total {
+                match client.read(&mut echo[got..]) {
+                    Ok(0) => break,
+                    Ok(n) => got += n,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            echo.truncate(got);
+            echo
+        })
+    };
+    let (reader, pumped) = without_blocking(&client, 2 * DEADLINE, move || {
+        let mut conn = conn;
+        let mut scratch = vec![0u8; 64 * 1024];
+        let deadline = Instant::now() + DEADLINE;
+        while !reader.is_finished() && Instant::now() < deadline {
+            if let Err(e) = conn.pump(&mut scratch, trace()) {
+                return (reader, Err(e));
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        (reader, Ok(()))
+    });
+    let _ = client.shutdown(Shutdown::Both); // releases the client's threads, if stuck
+    assert!(
+        finished_within(&writer, DEADLINE) && finished_within(&reader, DEADLINE),
+        "the client's threads end"
+    );
+    let echo = reader.join().unwrap();
+    if let Some(at) = (0..echo.len()).find(|&i| echo[i] != message[i]) {
+        panic!(
+            "the echo differs from what was sent from byte {at} on: newer bytes overtook \
+             older ones. While output is pending, new bytes go behind it, not to the socket"
+        );
+    }
+    if let Err(e) = pumped {
+        panic!("`pump` failed: {e}");
+    }
+    assert_eq!(
+        echo.len(),
+        total,
+        "the client streamed 2 MiB while reading, and its echo stopped short"
+    );
+}
+
+#[test]
+fn step7_a_new_connection_waits_to_read_only() {
     let (_client, conn) = connection_pair();
     assert_eq!(
         conn.interest(),
@@ -852,12 +1142,12 @@ fn step6_a_new_connection_waits_to_read_only() {
 }
 
 #[test]
-fn step6_waits_to_write_only_while_reading_is_paused() {
+fn step7_waits_to_write_only_while_reading_is_paused() {
     let (_client, conn, _) = filled_to_the_bound();
     assert_eq!(
         conn.pending_len(),
         PENDING_LIMIT,
-        "setup: pending output at the bound (see Step 5)"
+        "setup: pending output at the bound (see Step 6)"
     );
     assert_eq!(
         conn.interest(),
@@ -867,7 +1157,7 @@ fn step6_waits_to_write_only_while_reading_is_paused() {
 }
 
 #[test]
-fn step6_waits_for_both_while_output_is_pending_and_the_client_may_send() {
+fn step7_waits_for_both_while_output_is_pending_and_the_client_may_send() {
     let (mut client, conn) = small_buffered_pair();
     let message = binary(48 * 1024);
     client.write_all(&message).unwrap();
@@ -896,16 +1186,155 @@ fn step6_waits_for_both_while_output_is_pending_and_the_client_may_send() {
 }
 
 #[test]
-fn step6_after_a_half_close_waits_to_write_only() {
+fn step7_after_a_half_close_waits_to_write_only() {
     let (_client, conn, _, status) = half_closed_with_pending_output();
     assert!(
         matches!(status, Ok(Status::Open)) && conn.pending_len() > 0,
-        "setup: half-closed with output pending (see Step 5); pump returned {status:?}"
+        "setup: half-closed with output pending (see Step 6); pump returned {status:?}"
     );
     assert_eq!(
         conn.interest(),
         Interest::WRITABLE,
         "the client has half-closed and output is pending: wait for WRITABLE only (the \
          client will send nothing more)"
+    );
+}
+
+/// A client that sends far more than the kernel's buffers hold while it reads its echo
+/// through a small window: the echo soon waits as pending output and reading pauses at
+/// the bound, so the loop must wait for WRITABLE, then for READABLE again. A loop that
+/// keeps the interest it registered at accept time stalls once the client stops sending:
+/// no event comes for the output it owes.
+#[test]
+fn step8_re_registers_a_connection_so_that_a_slow_readers_whole_echo_comes_back() {
+    let (listener, addr) = new_listener();
+    // An accepted socket inherits its listener's buffer sizes: a small send buffer for
+    // the server's end, so that most of the echo has to wait in pending output.
+    set_buffer(&listener, libc::SO_SNDBUF, 4096);
+    let mut looping = Looping::start(listener);
+    let mut client = StdStream::connect(addr).unwrap();
+    client.set_read_timeout(Some(DEADLINE)).unwrap();
+    client.set_write_timeout(Some(DEADLINE)).unwrap();
+    let message = binary(1 << 20);
+    let writer = {
+        let mut client = client.try_clone().unwrap();
+        let message = message.clone();
+        thread::spawn(move || {
+            let sent = client.write_all(&message);
+            let _ = client.shutdown(Shutdown::Write);
+            sent
+        })
+    };
+    let mut echo = Vec::new();
+    let read = client.read_to_end(&mut echo);
+    looping.fail_if_ended();
+    let _ = client.shutdown(Shutdown::Both); // releases the writer, if it is stuck
+    assert!(finished_within(&writer, DEADLINE), "the writer thread ends");
+    match read {
+        Ok(_) if echo.len() < message.len() => panic!(
+            "{} of {} bytes came back, then the close: close a connection only once `pump` \
+             says Finished",
+            echo.len(),
+            message.len()
+        ),
+        Err(e) => panic!(
+            "{} of {} bytes came back, then nothing for {} s ({e}): the connection's output \
+             was pending, but the poller was not asked to report it writable. After `pump`, \
+             re-register the connection whenever its `interest()` changed",
+            echo.len(),
+            message.len(),
+            DEADLINE.as_secs()
+        ),
+        Ok(_) => {}
+    }
+    assert!(echo == message, "the echo differs from what was sent");
+}
+
+#[test]
+fn step8_closes_a_connection_once_its_echo_is_complete() {
+    let (listener, addr) = new_listener();
+    let mut looping = Looping::start(listener);
+    let mut client = StdStream::connect(addr).unwrap();
+    client.set_read_timeout(Some(DEADLINE)).unwrap();
+    client.write_all(b"bye").unwrap();
+    client.shutdown(Shutdown::Write).unwrap();
+    let mut echo = Vec::new();
+    let read = client.read_to_end(&mut echo);
+    looping.fail_if_ended();
+    assert!(
+        read.is_ok() && echo == b"bye",
+        "the client sent \"bye\" and half-closed; it got {:?}, then {read:?}",
+        String::from_utf8_lossy(&echo)
+    );
+    if !looping.holds(0) {
+        looping.fail_if_ended();
+        panic!(
+            "the client got its echo and the FIN, but {} s later the server still holds its \
+             connection: drop a connection whose `pump` says Finished (`close`), or every \
+             client ever served keeps a file descriptor",
+            DEADLINE.as_secs()
+        );
+    }
+}
+
+/// Closes `stream` with a reset (RST) instead of a FIN: SO_LINGER on, with no time.
+fn reset(stream: StdStream) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a valid socket, and a pointer/length pair describing a live `linger`.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "setsockopt: {}", io::Error::last_os_error());
+}
+
+#[test]
+fn step8_closes_only_the_connection_that_failed() {
+    let (listener, addr) = new_listener();
+    let mut looping = Looping::start(listener);
+    let mut doomed = StdStream::connect(addr).unwrap();
+    doomed.set_read_timeout(Some(DEADLINE)).unwrap();
+    doomed.write_all(b"about to reset").unwrap();
+    let mut first = [0u8; 5];
+    let echoed = doomed.read_exact(&mut first);
+    looping.fail_if_ended();
+    assert!(echoed.is_ok(), "setup: the first client's echo: {echoed:?}");
+    reset(doomed);
+    if !looping.holds(0) {
+        match looping.ended(Duration::ZERO) {
+            Some(Err(message)) => panic!(
+                "a client's reset stopped the loop ({message}): an error on one connection \
+                 must close that connection only"
+            ),
+            Some(Ok(result)) => panic!(
+                "a client's reset made `turn` fail ({result:?}): an error on one connection \
+                 must close that connection only"
+            ),
+            None => panic!(
+                "a client reset its connection, and {} s later the server still holds it: \
+                 when `pump` fails, close that connection",
+                DEADLINE.as_secs()
+            ),
+        }
+    }
+    let mut other = StdStream::connect(addr).unwrap();
+    other.set_read_timeout(Some(DEADLINE)).unwrap();
+    other.write_all(b"still served?").unwrap();
+    other.shutdown(Shutdown::Write).unwrap();
+    let mut echo = Vec::new();
+    let read = other.read_to_end(&mut echo);
+    looping.fail_if_ended();
+    assert!(
+        read.is_ok() && echo == b"still served?",
+        "after one client's reset, the next one got {:?}, then {read:?}",
+        String::from_utf8_lossy(&echo)
     );
 }

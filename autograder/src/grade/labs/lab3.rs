@@ -36,6 +36,10 @@ pub static LAB: Lab = Lab {
                  sockets, and a readiness loop serve everybody.",
                 "Register the listener and every connection with one `mio::Poll`, and handle \
                  whatever `poll` reports, then poll again.",
+                "In `Server::turn` (Step 2): `poll`, then hand each event's token to \
+                 `accept_all` (the LISTENER's) or `pump` (a connection's), on this thread. \
+                 No `thread::spawn` anywhere, no blocking call: a socket that cannot make \
+                 progress says WouldBlock, and the loop moves on.",
                 "https://docs.rs/mio/latest/mio/guide/index.html",
             ],
             time_limit: Duration::from_secs(20),
@@ -57,6 +61,10 @@ pub static LAB: Lab = Lab {
                 "Trying every socket with non-blocking reads in a loop (or polling with a zero \
                  timeout) keeps a CPU at 100% doing nothing. Watch `top` with a few idle `nc` \
                  clients connected.",
+                "In `Server::turn` (Step 2) the timeout is `None` unless `busy` is not empty \
+                 (then `Some(Duration::ZERO)`), and `turn` empties `busy` as it takes the \
+                 tokens. `Server::pump` (Step 8) puts a connection back on `busy` only when its \
+                 `pump` returned `Status::Busy`.",
                 "https://docs.rs/mio/latest/mio/struct.Poll.html#method.poll",
             ],
             time_limit: Duration::from_secs(20),
@@ -77,6 +85,10 @@ pub static LAB: Lab = Lab {
                  (WouldBlock). If your loop then waits for that write, every client waits.",
                 "Keep what the socket did not take as that client's pending output, ask for \
                  WRITABLE readiness, and return to the poller.",
+                "`write_until_blocked` (Step 4) stops at WouldBlock and returns the count; \
+                 `send` (Step 6) pushes `&bytes[written..]` onto the queue; `interest` (Step 7) \
+                 then includes WRITABLE, and `Server::pump` (Step 8) re-registers the \
+                 connection with it, so that the next `pump` starts with `flush`.",
                 "https://docs.rs/mio/latest/mio/net/struct.TcpStream.html",
             ],
             time_limit: Duration::from_secs(30),
@@ -98,6 +110,11 @@ pub static LAB: Lab = Lab {
                 "Backpressure: once a client's pending output passes a bound (64 KiB, say), \
                  stop reading from it (drop READABLE from its interest) until it drains. TCP \
                  flow control then stops the client.",
+                "In `Connection::pump` (Step 6), read while `!self.reading_paused()` and never \
+                 more than `PENDING_LIMIT - self.pending.len()` bytes (slice `scratch`); \
+                 `interest` (Step 7) is WRITABLE only while reading is paused, and \
+                 `Server::pump` (Step 8) re-registers it. Once the queue drains, \
+                 `PendingOutput::consume` (Step 5) gives back what a burst took.",
                 "https://docs.rs/mio/latest/mio/struct.Registry.html#method.reregister",
             ],
             time_limit: Duration::from_secs(30),
@@ -121,6 +138,11 @@ pub static LAB: Lab = Lab {
                  raise it to the hard limit at start (setrlimit(RLIMIT_NOFILE)).",
                 "Accept in a loop until WouldBlock: one readiness event may stand for many \
                  waiting connections.",
+                "`main` raises the limit (`limits::raise_open_files_limit`, given). In \
+                 `accept_all` (Step 3): loop on `accept`; WouldBlock returns, Interrupted \
+                 retries, `out_of_resources` sets `accept_blocked` and returns (`close` \
+                 accepts again when a descriptor is freed), any other error is logged and \
+                 the loop goes on.",
                 "https://man7.org/linux/man-pages/man2/getrlimit.2.html",
             ],
             time_limit: Duration::from_secs(40),
@@ -151,6 +173,9 @@ const EVENT_LOOP_HINTS: &[(Symptom, &[&str])] = &[
              takes what fits and returns how many; the rest is yours to keep.",
             "Keep the unsent tail as pending output for that connection, ask the poller for \
              WRITABLE, and send it (first) when the socket is ready again.",
+            "`write_until_blocked` (Step 4) returns how many bytes the socket took; `send` \
+             (Step 6) must `push(&bytes[written..])`, and `flush` must `consume` exactly what \
+             `write_until_blocked(&mut self.stream, self.pending.unsent())` wrote.",
         ],
     ),
     (
@@ -158,6 +183,9 @@ const EVENT_LOOP_HINTS: &[(Symptom, &[&str])] = &[
         &[
             "The echo differs from what was sent: the bytes of two clients, or two reads, got \
              mixed. Each connection needs its own pending output, in order.",
+            "New bytes must never overtake queued ones: `pump` flushes first, and `send` \
+             writes straight to the socket only while the queue is empty (otherwise it pushes \
+             everything). `unsent()` starts at the first unsent byte (`&self.bytes[self.sent..]`).",
         ],
     ),
     (
@@ -174,6 +202,10 @@ const EVENT_LOOP_HINTS: &[(Symptom, &[&str])] = &[
              is not the end of the stream: it means \"nothing more right now, ask the poller\".",
             "Close only after a read returned 0 AND your pending output for that client has \
              all been written; until then keep the connection registered.",
+            "In `Connection::pump` (Step 6): a read of 0 sets `peer_done` and ends the reading; \
+             only `if self.peer_done && self.pending.is_empty()` shut down the write side \
+             (`Shutdown::Write`; NotConnected means the client is gone already) and return \
+             `Status::Finished`. Otherwise return `Status::Open`: `interest` asks for WRITABLE.",
         ],
     ),
     (
@@ -185,6 +217,10 @@ const EVENT_LOOP_HINTS: &[(Symptom, &[&str])] = &[
             "After a write that did not take everything, re-register the connection for \
              WRITABLE (and back to READABLE once the output is gone): the poller only reports \
              what you asked for.",
+            "In `Server::pump` (Step 8), after `conn.pump`: `let wanted = conn.interest();` and \
+             if it differs from `conn.registered()`, `self.poll.registry().reregister(&mut \
+             conn.stream, token, wanted)` and `conn.set_registered(wanted)`. A `Status::Busy` \
+             connection goes on `self.busy`, which `turn` (Step 2) pumps again next turn.",
         ],
     ),
     (
@@ -193,6 +229,9 @@ const EVENT_LOOP_HINTS: &[(Symptom, &[&str])] = &[
             "The client had finished sending, but your program never closed the connection.",
             "A read of 0 means the client half-closed: flush what is pending, then shut down \
              the write side and deregister the connection (dropping it closes the socket).",
+            "`Connection::pump` (Step 6) returns `Status::Finished` once the client half-closed \
+             and nothing is pending; `Server::pump` (Step 8) then calls `self.close(token, \
+             None)`, which drops the connection.",
         ],
     ),
     (
@@ -202,6 +241,10 @@ const EVENT_LOOP_HINTS: &[(Symptom, &[&str])] = &[
              loop blocks (a blocking socket, a write retried until it goes through, a sleep).",
             "Every socket must be non-blocking, and every call that cannot make progress \
              returns `WouldBlock`: go back to `poll` then, and carry on when the socket is ready.",
+            "Look at each loop: `accept` (Step 3), `write` (Step 4) and `read` (Step 6) end at \
+             WouldBlock, never retry it; the listener comes from `mio::net::TcpListener::bind` \
+             (Step 1); and a connection that stopped with `Busy` must get its next turn \
+             (`self.busy`), since no event announces the bytes it left in the kernel.",
         ],
     ),
     (
@@ -210,6 +253,10 @@ const EVENT_LOOP_HINTS: &[(Symptom, &[&str])] = &[
             "A client could not connect: the loop was gone, or stopped accepting. Accept until \
              `WouldBlock` on each readiness event of the listener: one event may stand for \
              many waiting clients.",
+            "In `accept_all` (Step 3), only WouldBlock and `out_of_resources` end the loop \
+             (the latter sets `accept_blocked`); an error about one client (ECONNABORTED) is \
+             logged and the loop goes on. Every accepted stream is registered for READABLE \
+             under `Token(self.next_token)`, then stored.",
         ],
     ),
     (
@@ -217,6 +264,10 @@ const EVENT_LOOP_HINTS: &[(Symptom, &[&str])] = &[
         &[
             "Your program crashed during the test; its last output lines show where. In one \
              thread, one connection's error must close that connection only, never the loop.",
+            "In `Server::pump` (Step 8), an `Err` from `conn.pump` or from `reregister` goes to \
+             `self.close(token, Some(e))`, never to `unwrap()`. A token may come twice in one \
+             turn (an event, and `busy`): if the first closed it, `get_mut` finds nothing, so \
+             return.",
         ],
     ),
     (
