@@ -451,26 +451,41 @@ macro_rules! mutants {
     };
 }
 
-/// Feedback text in the form golden files keep: what changes from run to run on a loaded
-/// machine is taken out — numbers (sizes, ports, times), the bytes inside `b"…"`, the
-/// transcripts (how the kernel split a stream into reads), the workspace's path — so that
-/// what stays is the product's wording: verdicts, explanations, hints and commands.
+/// Feedback text in the form golden files keep: the lines whose wording the product
+/// promises whatever the timing — verdict lines, step lines, hints, `Next:`, the commands
+/// to try by hand, unfinished-step notes, the score — with numbers and the workspace's
+/// path taken out (see [`normalise_run_details`]).
+///
+/// What a failure saw (its first sentence, the bytes, the transcript, the program's own
+/// output) is left out on purpose: on a loaded machine the same program's echo may end
+/// with a FIN in one run and a reset in the next, and a golden file that changes with the
+/// scheduler is a flaky test. Measured: with those lines kept, 5 of 35 corpus programs'
+/// reports differed between two runs while other builds ran.
 pub fn golden_form(text: &str) -> String {
     let root = workspace().display().to_string();
     let mut out = String::new();
-    let mut in_transcript = false;
+    let mut keep_next = false;
     for line in text.lines() {
-        let depth = line.len() - line.trim_start().len();
-        if line.trim_start().starts_with("transcript (") {
-            in_transcript = true;
-            continue;
+        let trimmed = line.trim_start();
+        let depth = line.len() - trimmed.len();
+        let verdict = depth <= 2 && trimmed.starts_with(['✓', '✗', '○', '-']);
+        let kept = verdict
+            || keep_next
+            || line.starts_with("Grading ")
+            || line.starts_with("Step checks")
+            || line.starts_with("Next:")
+            || trimmed.starts_with("hint")
+            || trimmed.starts_with("(a more explicit hint")
+            || trimmed.starts_with("try it by hand")
+            || trimmed.starts_with("not done yet")
+            || trimmed.starts_with("stopped at the same unfinished step")
+            || (depth == 0 && line.contains(" points ("));
+        // The line after `try it by hand` and `Next:` is their command.
+        keep_next = trimmed.starts_with("try it by hand") || line.starts_with("Next:");
+        if kept {
+            out.push_str(&normalise_run_details(&line.replace(&root, "WORKSPACE")));
+            out.push('\n');
         }
-        if in_transcript && depth > 4 {
-            continue;
-        }
-        in_transcript = false;
-        out.push_str(&normalise_run_details(&line.replace(&root, "WORKSPACE")));
-        out.push('\n');
     }
     out
 }
