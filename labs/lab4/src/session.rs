@@ -29,7 +29,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
 use crate::command::{strip_line_ending, Command};
-use crate::data::Passive;
+use crate::data::{self, Passive};
 use crate::jail::Jail;
 use crate::listing;
 use crate::reply::{quote_path, Reply};
@@ -301,7 +301,7 @@ impl Session {
         // `data::pasv_reply`). It must be an address the client can reach, the one it
         // reached us on, never 0.0.0.0. PASV can only name an IPv4 address (522 on IPv6:
         // the client should use EPSV); a port that cannot be opened is 425.
-        let _ = (self.local, self.peer);
+        let _ = (self.local, self.peer, data::pasv_reply);
         todo!("Step 7 of handouts/lab4.md: PASV")
     }
 
@@ -310,7 +310,7 @@ impl Session {
         // `data::epsv_reply`) names only the port, and the client connects to the host
         // it already reached, so it works over IPv4 and IPv6 alike. `EPSV ALL` only
         // promises that the client will use EPSV from now on: 200.
-        let _ = arg;
+        let _ = (arg, data::epsv_reply);
         todo!("Step 7 of handouts/lab4.md: EPSV")
     }
 
