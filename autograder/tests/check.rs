@@ -52,10 +52,10 @@ fn an_unfinished_client_step_is_named_and_uses_no_hint() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(
-        stdout.contains("\nNext: Step 9 of handouts/lab4.md"),
+        stdout.contains("\nNext: Step 13 of handouts/lab4.md"),
         "{stdout}"
     );
-    assert!(stdout.contains("not done yet: Step 9"), "{stdout}");
+    assert!(stdout.contains("not done yet: Step 13"), "{stdout}");
     assert!(
         !stdout.contains("hint 1 of"),
         "an unfinished step uses no hint:\n{stdout}"

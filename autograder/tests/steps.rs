@@ -245,14 +245,16 @@ fn completing_lab3_file_by_file_raises_the_step_checks_and_then_the_score() {
 
 #[test]
 fn completing_lab4_file_by_file_raises_the_step_checks_and_then_the_score() {
-    // Step 1 is in server.rs; Steps 2-3 (and RETR and STOR of Steps 6-7) in session.rs,
-    // which goes with data.rs (Steps 6-7): the reference's session.rs uses
-    // `data::send_file` and `data::FILE_BUF_SIZE`, which the stub's data.rs does not
-    // have. Steps 4-5 are in jail.rs (the session's RETR and STOR checks pass from
-    // here), Steps 8-10 in client.rs (which uses the reference's data.rs too).
+    // Step 1 is in command.rs and reply.rs, Step 2 in server.rs; Steps 3-4 and 7 (and
+    // RETR and STOR of Steps 8-9) in session.rs, which goes with data.rs (Steps 8-9): the
+    // reference's session.rs uses `data::send_file` and `data::FILE_BUF_SIZE`, which the
+    // stub's data.rs does not have. Steps 5-6 are in jail.rs (the session's listing, RETR
+    // and STOR checks pass from here), Steps 10-13 in client.rs (which uses the
+    // reference's data.rs too).
     walk_groups(
         "lab4",
         &[
+            &["command.rs", "reply.rs"],
             &["server.rs"],
             &["session.rs", "data.rs"],
             &["jail.rs"],

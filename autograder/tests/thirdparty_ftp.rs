@@ -61,7 +61,7 @@ fn proftpd_fails_only_fragments_for_a_line_end_split_across_two_reads() {
     // with the LF, ProFTPD 1.3.8 looks for its CR in the byte *before* its buffer
     // (proftpd/proftpd#2020, fixed in 1.3.9a), so it takes the LF for part of the command
     // and answers nothing until the next CRLF. RFC 959 §5.3.1 ends every command at its
-    // CRLF, however TCP splits it; handout Step 2: "One read may hold half a command, or
+    // CRLF, however TCP splits it; handout Step 3: "one read may hold half a command, or
     // three."
     // (A Debian build with the fix would pass it: then this list is empty.)
     g.assert_failed_exactly(&["fragments"]);

@@ -53,26 +53,21 @@ impl Control {
         let peer = stream.peer_addr()?;
         trace.event(&label, '*', format_args!("connected to {peer}"));
         let (read, writer) = stream.into_split();
-        let mut control = Control {
+        let control = Control {
             reader: BufReader::new(read),
             writer,
             peer,
             label,
             trace,
         };
-        let greeting = control.read_reply().await?;
-        expect(&greeting, 220, "greeting")?;
-        let user = control.command("USER anonymous").await?;
-        if user.code == 331 {
-            let pass = control.command("PASS lab4@example.com").await?;
-            expect(&pass, 230, "PASS")?;
-        } else {
-            expect(&user, 230, "USER")?;
-        }
-        // Binary, always: ASCII type would turn every LF into CRLF on the way.
-        let ty = control.command("TYPE I").await?;
-        expect(&ty, 200, "TYPE I")?;
-        Ok(control)
+        // TODO: Step 10 — turn this connection into a session ready for transfers. The
+        // server speaks first (220). Log in anonymously: a server may let the user in at
+        // once (230) or ask for a password first (331). Then switch to binary type: RFC
+        // 959 starts every session in ASCII type, which alters any file that is not text.
+        // Any other reply is an error that shows the server's reply (`expect`), so that
+        // the user sees why.
+        let _ = (control, expect);
+        todo!("Step 10 of handouts/lab4.md: log in and switch to binary type")
     }
 
     /// Reads one reply, single- or multi-line, however its bytes are split into packets.
@@ -80,11 +75,13 @@ impl Control {
     /// # Errors
     /// If the connection closes or the reply is malformed.
     pub async fn read_reply(&mut self) -> Result<Reply> {
-        // TODO: Step 8 — read one line (`self.read_line`); its first three characters
-        // are the code. If the fourth is '-', keep reading lines until one starts with
-        // the same code followed by a space. Return Reply::multi(code, lines).
+        // TODO: Step 10 — read one whole reply, however its bytes are split into packets:
+        // one line, or, for a multi-line reply, every line up to the one that closes it
+        // (RFC 959, 4.2: the same code followed by a space). The lines in between may
+        // look like anything, even like another reply's last line. Return the code and
+        // the text of every line.
         let _ = (Self::read_line, reply_code, anyhow!("unused"));
-        todo!("Step 8 of handouts/lab4.md: read a single- or multi-line reply")
+        todo!("Step 10 of handouts/lab4.md: read a single- or multi-line reply")
     }
 
     async fn read_line(&mut self) -> Result<String> {
@@ -117,25 +114,13 @@ impl Control {
     /// # Errors
     /// If both are refused or the connection fails.
     pub async fn open_data(&mut self) -> Result<TcpStream> {
-        let epsv = self.command("EPSV").await?;
-        let addr = if epsv.code == 229 {
-            let port = data::parse_epsv(&epsv.text())
-                .ok_or_else(|| anyhow!("cannot read the port in {epsv}"))?;
-            SocketAddr::new(self.peer.ip(), port)
-        } else {
-            let pasv = self.command("PASV").await?;
-            expect(&pasv, 227, "PASV")?;
-            SocketAddr::V4(
-                data::parse_pasv(&pasv.text())
-                    .ok_or_else(|| anyhow!("cannot read the address in {pasv}"))?,
-            )
-        };
-        let stream = TcpStream::connect(addr)
-            .await
-            .with_context(|| format!("cannot open the data connection to {addr}"))?;
-        self.trace
-            .event(&self.label, '*', format_args!("data: connected to {addr}"));
-        Ok(stream)
+        // TODO: Step 11 — open the data connection for the next transfer: ask the server
+        // to listen, with EPSV (RFC 2428, which works over IPv4 and IPv6 alike) or, from a
+        // server that refuses it, PASV, and connect where its reply says (`data` reads
+        // both replies). EPSV names only a port: the host is the one this control
+        // connection reached (`self.peer`).
+        let _ = (self.peer, data::parse_epsv, data::parse_pasv);
+        todo!("Step 11 of handouts/lab4.md: open a passive data connection")
     }
 
     /// Sends a transfer command and expects 150 or 125 (the data is about to flow).
@@ -199,41 +184,15 @@ pub async fn get(
     label: String,
     trace: Trace,
 ) -> Result<u64> {
-    let name = remote
-        .rsplit('/')
-        .next()
-        .filter(|n| !n.is_empty() && *n != "..");
-    let Some(name) = name else {
-        bail!("{remote}: not a file name");
-    };
-    let target = out_dir.join(name);
-    let temp = out_dir.join(format!(".{name}.part-{}", std::process::id()));
-    let mut control = Control::open(endpoint, label, trace).await?;
-    let mut stream = control.open_data().await?;
-    control.start_transfer(&format!("RETR {remote}")).await?;
-    let mut file = tokio::fs::File::create(&temp)
-        .await
-        .with_context(|| format!("cannot create {}", temp.display()))?;
-    let copied = data::receive(&mut stream, &mut file, false).await;
-    drop(file);
-    let done = match copied {
-        Ok(n) => control
-            .finish_transfer(&format!("RETR {remote}"))
-            .await
-            .map(|()| n),
-        Err(e) => Err(e.into()),
-    };
-    match done {
-        Ok(n) => {
-            tokio::fs::rename(&temp, &target).await?;
-            control.quit().await;
-            Ok(n)
-        }
-        Err(e) => {
-            let _ = tokio::fs::remove_file(&temp).await;
-            Err(e)
-        }
-    }
+    // TODO: Step 12 — download `remote` in a session of its own: a data connection,
+    // RETR, every byte, and the server's final word (226) before it counts as done. It
+    // lands in `out_dir` under the last component of its name (never `..`: the server's
+    // name must not choose where on this disk it goes), and only once it is complete: a
+    // failed download (550 for a missing file, a 426, a lost connection) leaves nothing
+    // behind and is an error that carries the server's reply. `list` below is a whole
+    // transfer to learn from.
+    let _ = (endpoint, remote, out_dir, label, trace);
+    todo!("Step 12 of handouts/lab4.md: download one file")
 }
 
 /// Uploads `local` under its file name. Returns the number of bytes.
@@ -241,24 +200,12 @@ pub async fn get(
 /// # Errors
 /// With the server's reply when it refuses, or the I/O error.
 pub async fn put(endpoint: &Endpoint, local: &Path, label: String, trace: Trace) -> Result<u64> {
-    let name = local
-        .file_name()
-        .ok_or_else(|| anyhow!("{}: not a file", local.display()))?
-        .to_string_lossy()
-        .into_owned();
-    let mut file = tokio::fs::File::open(local)
-        .await
-        .with_context(|| format!("cannot open {}", local.display()))?;
-    let mut control = Control::open(endpoint, label, trace).await?;
-    let mut stream = control.open_data().await?;
-    control.start_transfer(&format!("STOR {name}")).await?;
-    let n = data::send(&mut file, &mut stream, false).await?;
-    // Closing the data connection is the end-of-file mark in stream mode.
-    stream.shutdown().await?;
-    drop(stream);
-    control.finish_transfer(&format!("STOR {name}")).await?;
-    control.quit().await;
-    Ok(n)
+    // TODO: Step 12 — upload `local` under its file name in a session of its own: a data
+    // connection, STOR, every byte, then the end of the file, and the server's 226. In
+    // stream mode the end of the file is the close of the data connection, and the server
+    // replies only after it. Return the bytes sent, or an error with the server's reply.
+    let _ = (endpoint, local, label, trace);
+    todo!("Step 12 of handouts/lab4.md: upload one file")
 }
 
 /// Lists `path` (the current directory if empty) with LIST; returns the listing's bytes.
@@ -292,9 +239,11 @@ pub async fn get_all(
     out_dir: &Path,
     trace: &Trace,
 ) -> Outcomes {
-    // TODO: Step 9 — start one task per file (a JoinSet), each running `get` with its
-    // own label ("c1", "c2", …), and only then wait for them all (`collect`). Starting
-    // them all before awaiting any is what makes the transfers overlap.
+    // TODO: Step 13 — download every file at once, each in a session of its own (a
+    // session carries one transfer at a time) running `get`, labelled `c1`, `c2`, … in
+    // the trace. Start every download before waiting for any: then their waits overlap,
+    // and N files that each wait d take about d, not N·d (the lecture's 2(L/R)+d_prop
+    // instead of 2(L/R+d_prop)). Report them in the order they were named (`collect`).
     let _ = (
         endpoint,
         remotes,
@@ -304,15 +253,16 @@ pub async fn get_all(
         collect,
         JoinSet::<()>::new,
     );
-    todo!("Step 9 of handouts/lab4.md: download all files concurrently")
+    todo!("Step 13 of handouts/lab4.md: download all files concurrently")
 }
 // ANCHOR_END: get_all
 
 /// Uploads every file in `locals` at once, one session each; results in input order.
 pub async fn put_all(endpoint: &Endpoint, locals: &[PathBuf], trace: &Trace) -> Outcomes {
-    // TODO: Step 10 — the same for uploads, with `put`.
+    // TODO: Step 13 — the same for uploads, with `put`: every one started before any is
+    // waited for.
     let _ = (endpoint, locals, trace, put);
-    todo!("Step 10 of handouts/lab4.md: upload all files concurrently")
+    todo!("Step 13 of handouts/lab4.md: upload all files concurrently")
 }
 
 /// Waits for every task and puts the results back in the order the files were named.

@@ -16,14 +16,13 @@ pub struct Command {
 impl Command {
     /// Parses one line (without its line ending).
     pub fn parse(line: &str) -> Command {
-        let (verb, arg) = match line.split_once(' ') {
-            Some((verb, arg)) => (verb, arg),
-            None => (line, ""),
-        };
-        Command {
-            verb: verb.to_ascii_uppercase(),
-            arg: arg.to_string(),
-        }
+        // TODO: Step 1 — split a command line into its verb and its argument, so that
+        // the session can match on the verb however the client typed it (RFC 959: verbs
+        // are case-insensitive) and hand on the argument exactly as the client meant it:
+        // everything after the space that ends the verb, since a file name may hold
+        // spaces of its own. A line with no argument has an empty one.
+        let _ = line;
+        todo!("Step 1 of handouts/lab4.md: split a command line into verb and argument")
     }
 
     /// How the command appears in a trace: the password is never printed.

@@ -126,10 +126,12 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    // TODO: Step 6 — copy `from` to `to` through one buffer of BUF_SIZE bytes until a
-    // read returns 0; with `ascii`, write every LF as CRLF. Flush; return the byte count.
+    // TODO: Step 8 — copy everything `from` holds to `to`, in memory that does not grow
+    // with the file (a buffer of BUF_SIZE: a 1 GiB file must not need 1 GiB), awaiting
+    // every read and write so that other sessions run while this one waits. In ASCII
+    // type, text travels in its network form: each LF as CRLF. Return the bytes read.
     let _ = (from, to, ascii, BUF_SIZE);
-    todo!("Step 6 of handouts/lab4.md: stream a file through a fixed buffer")
+    todo!("Step 8 of handouts/lab4.md: stream a file through a fixed buffer")
 }
 
 /// Copies everything from `from` to `to`; with `ascii`, CRLF becomes LF (a CR that ends
@@ -143,8 +145,9 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    // TODO: Step 7 — like `send`, the other way; with `ascii`, CRLF becomes LF (a CR
-    // at the end of one buffer may be followed by the LF at the start of the next).
+    // TODO: Step 9 — the same copy in the other direction, back from the network form:
+    // in ASCII type each CRLF becomes LF. TCP may split a CRLF between two reads, and a
+    // CR that no LF follows is an ordinary byte, kept. Return the bytes written.
     let _ = (from, to, ascii);
-    todo!("Step 7 of handouts/lab4.md: receive a file through a fixed buffer")
+    todo!("Step 9 of handouts/lab4.md: receive a file through a fixed buffer")
 }

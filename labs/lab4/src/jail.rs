@@ -46,12 +46,14 @@ impl fmt::Display for JailError {
 /// # Errors
 /// [`JailError::Outside`] if a `..` climbs above `/`; [`JailError::Invalid`] for a NUL.
 pub fn normalize(cwd: &str, arg: &str) -> Result<String, JailError> {
-    // TODO: Step 4 — build an absolute FTP path: start from `cwd` (or from `/` if
-    // `arg` is absolute), apply each component of `arg` ("." stays, ".." pops, and
-    // popping past the root is Err(Outside)). Refuse a NUL byte (Invalid). Never decode
-    // %-escapes.
+    // TODO: Step 5 — turn what the client typed into one absolute FTP path, on the
+    // string alone (the disk is not touched here): a path is relative to `cwd` unless it
+    // starts with `/`, and `.` and `..` mean what they mean in a shell. A `..` that
+    // would climb above `/` is refused (Outside), not quietly stopped at the root, so
+    // that `RETR ../secret` gets a clear 550. FTP has no URL encoding: `%2e%2e` is an
+    // odd file name, nothing more. A NUL cannot be in a file name (Invalid).
     let _ = (cwd, arg);
-    todo!("Step 4 of handouts/lab4.md: normalise a path and refuse to climb out")
+    todo!("Step 5 of handouts/lab4.md: normalise a path and refuse to climb out")
 }
 
 /// The served directory.
@@ -84,10 +86,13 @@ impl Jail {
     /// # Errors
     /// See [`JailError`].
     pub fn resolve(&self, cwd: &str, arg: &str) -> Result<(String, PathBuf), JailError> {
-        // TODO: Step 5 — normalise, join onto the root, and canonicalize (for a path
-        // that does not exist yet: its parent). The result must still start with the
-        // root, or it is Err(Outside): that is how symbolic links are caught.
+        // TODO: Step 6 — map the FTP path onto the disk so that nothing outside the root
+        // is ever reached. A normalised path still can escape: a symbolic link inside the
+        // root may point anywhere. So judge where the path really leads, every link
+        // followed, and refuse (Outside) what lands outside the root; for a name that does
+        // not exist yet (STOR, MKD), judge where its directory really is (NotFound if it
+        // has none).
         let _ = (cwd, arg, &self.root);
-        todo!("Step 5 of handouts/lab4.md: map an FTP path into the jail")
+        todo!("Step 6 of handouts/lab4.md: map an FTP path into the jail")
     }
 }

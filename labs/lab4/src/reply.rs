@@ -33,23 +33,14 @@ impl Reply {
 
     /// The bytes that go on the wire, every line ending in CRLF.
     pub fn to_wire(&self) -> Vec<u8> {
-        let mut out = String::new();
-        let last = self.lines.len().saturating_sub(1);
-        for (i, line) in self.lines.iter().enumerate() {
-            if i == last {
-                out.push_str(&format!("{} {line}\r\n", self.code));
-            } else if i == 0 {
-                out.push_str(&format!("{}-{line}\r\n", self.code));
-            } else {
-                // Inner lines start with a space so that none can be mistaken for the
-                // closing line (a file named "226 x" must not end the reply early).
-                out.push_str(&format!(" {line}\r\n"));
-            }
-        }
-        if self.lines.is_empty() {
-            out.push_str(&format!("{} \r\n", self.code));
-        }
-        out.into_bytes()
+        // TODO: Step 1 — the reply as the bytes a client reads: code, text, and every
+        // line ending in \r\n (a strict client takes a bare \n for a broken server).
+        // The client learns where a reply ends only from its lines, so a multi-line
+        // reply must open in a way that says "more lines follow" and close with the one
+        // line that says "this is the last" (RFC 959, 4.2, and the top of this file),
+        // and no line in between may look like that last one, even for a file named
+        // "226 done".
+        todo!("Step 1 of handouts/lab4.md: format a reply for the wire")
     }
 
     /// Whether the code means success (2xx) or "go on" (1xx, 3xx).

@@ -33,10 +33,12 @@ pub async fn run(
     config: Arc<Config>,
     max_sessions: usize,
 ) -> io::Result<()> {
-    // TODO: Step 1 — accept control connections forever. Give each one a label ("s1",
-    // "s2", …) and its own task running `session::serve`; go straight back to accept.
-    // At most `max_sessions` at once (a tokio Semaphore): a newcomer beyond that gets
-    // "421 …\r\n" and is closed. A failed accept or session is logged, never fatal.
+    // TODO: Step 2 — serve every client at once. A session can last for hours, so
+    // taking the next client must never wait for one to end: each session runs on its
+    // own (`session::serve`, named `s1`, `s2`, … in the trace) while this loop is
+    // already back at accepting. Bound how many run at once (`max_sessions`): a client
+    // beyond that is told to come back later (421) and closed, not left waiting. A failed
+    // accept or a failed session concerns one client: log it and keep serving.
     let _ = (listener, config, max_sessions, session::serve);
-    todo!("Step 1 of handouts/lab4.md: accept sessions, one task each")
+    todo!("Step 2 of handouts/lab4.md: accept sessions, one task each")
 }

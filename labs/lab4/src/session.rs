@@ -18,7 +18,7 @@
 //! A reply code's first digit tells the client what happened; see [`crate::reply`].
 
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -83,12 +83,14 @@ impl LineReader {
     /// # Errors
     /// I/O errors, and `InvalidData` for a line longer than [`MAX_LINE`].
     pub async fn next_line(&mut self) -> io::Result<Option<Vec<u8>>> {
-        // TODO: Step 2 — return the next line from `self.buf`, without its \r\n, as
-        // soon as the buffer holds a '\n'; otherwise read more from `self.half` into it.
-        // A read of 0 bytes means the client closed: Ok(None). A line longer than
-        // MAX_LINE is an InvalidData error.
+        // TODO: Step 3 — return the next command, whatever TCP did to it. TCP carries
+        // bytes, not messages: one read may hold part of a line, or the end of one line
+        // and two more. A command exists only once its \n has arrived, and whatever
+        // follows it is the start of the next one, for the next call. Ok(None) when the
+        // client has closed; a line longer than MAX_LINE is an InvalidData error, so that
+        // one client cannot make us buffer without end.
         let _ = (&mut self.half, &mut self.buf, strip_line_ending, MAX_LINE);
-        todo!("Step 2 of handouts/lab4.md: read one command line, however it is fragmented")
+        todo!("Step 3 of handouts/lab4.md: read one command line, however it is fragmented")
     }
 }
 
@@ -214,11 +216,12 @@ impl Session {
     /// # Errors
     /// Only errors of the control connection; everything else becomes a reply code.
     pub async fn handle(&mut self, cmd: Command) -> io::Result<Flow> {
-        // TODO: Step 3 — carry out one command and reply. Before login, everything but
-        // USER, PASS, SYST, FEAT, NOOP and QUIT gets 530; a missing argument gets 501;
-        // unknown verbs get 502. Call the helper for each verb (`user`, `pass`,
-        // `set_type`, `cwd`, `pasv`, `epsv`, `list`, `retr`, `stor`, `size`, `dele`,
-        // `mkd`); QUIT replies 221 and returns Flow::Quit.
+        // TODO: Step 4 — carry out one command and send its reply, keeping the state in
+        // the table at the top of this file. Nothing that touches files or transfers is
+        // done for a client that has not logged in (530). A command that lacks its
+        // argument, or one this server does not know, is answered (501, 502) and the
+        // session goes on: a client's mistake never ends it. QUIT says goodbye (221) and
+        // ends the command loop. Each verb's work is in the helper below named after it.
         let _ = (
             cmd,
             Self::user,
@@ -237,26 +240,23 @@ impl Session {
             Self::mkd,
             quote_path,
         );
-        todo!("Step 3 of handouts/lab4.md: dispatch commands and keep the login state")
+        todo!("Step 4 of handouts/lab4.md: dispatch commands and keep the login state")
     }
 
     fn user(&mut self, name: &str) -> Reply {
-        self.logged_in = false;
-        if name.eq_ignore_ascii_case("anonymous") || name.eq_ignore_ascii_case("ftp") {
-            self.user = Some(name.to_string());
-            Reply::new(331, "Anonymous login ok, send any password.")
-        } else {
-            self.user = None;
-            Reply::new(530, "Only anonymous login is allowed.")
-        }
+        // TODO: Step 4 — USER starts a login, and so ends any login before it. Only
+        // anonymous users (`anonymous` or `ftp`, in any case) are let in: remember the
+        // name and ask for a password (331); any other name is refused (530).
+        let _ = name;
+        todo!("Step 4 of handouts/lab4.md: USER")
     }
 
     fn pass(&mut self) -> Reply {
-        if self.user.is_none() {
-            return Reply::new(503, "Login with USER first.");
-        }
-        self.logged_in = true;
-        Reply::new(230, "Logged in.")
+        // TODO: Step 4 — PASS completes a login, but only one that an accepted USER has
+        // begun (503, bad sequence, otherwise: a PASS alone logs nobody in). Anonymous
+        // users may give any password (230).
+        let _ = (&self.user, self.logged_in);
+        todo!("Step 4 of handouts/lab4.md: PASS")
     }
 
     fn set_type(&mut self, arg: &str) -> Reply {
@@ -296,70 +296,34 @@ impl Session {
     }
 
     async fn pasv(&mut self) -> Reply {
-        let IpAddr::V4(_) = self.local.ip() else {
-            return Reply::new(522, "PASV is IPv4 only; use EPSV.");
-        };
-        match Passive::open(self.local.ip(), self.peer.ip()).await {
-            Ok(p) => match p.local_addr() {
-                Ok(SocketAddr::V4(addr)) => {
-                    self.note(format_args!("data: listening on {addr}"));
-                    self.passive = Some(p);
-                    data::pasv_reply(addr)
-                }
-                _ => Reply::new(425, "Cannot open a passive port."),
-            },
-            Err(e) => Reply::new(425, format!("Cannot open a passive port: {e}.")),
-        }
+        // TODO: Step 7 — get ready for the next transfer's data connection: listen on a
+        // fresh port (`Passive::open`) and tell the client where (227,
+        // `data::pasv_reply`). It must be an address the client can reach, the one it
+        // reached us on, never 0.0.0.0. PASV can only name an IPv4 address (522 on IPv6:
+        // the client should use EPSV); a port that cannot be opened is 425.
+        let _ = (self.local, self.peer, data::pasv_reply);
+        todo!("Step 7 of handouts/lab4.md: PASV")
     }
 
     async fn epsv(&mut self, arg: &str) -> Reply {
-        if arg.eq_ignore_ascii_case("ALL") {
-            return Reply::new(200, "EPSV ALL ok.");
-        }
-        match Passive::open(self.local.ip(), self.peer.ip()).await {
-            Ok(p) => match p.local_addr() {
-                Ok(addr) => {
-                    self.note(format_args!("data: listening on {addr}"));
-                    self.passive = Some(p);
-                    data::epsv_reply(addr.port())
-                }
-                Err(e) => Reply::new(425, format!("Cannot open a passive port: {e}.")),
-            },
-            Err(e) => Reply::new(425, format!("Cannot open a passive port: {e}.")),
-        }
+        // TODO: Step 7 — the same as PASV, as RFC 2428 has it: the reply (229,
+        // `data::epsv_reply`) names only the port, and the client connects to the host
+        // it already reached, so it works over IPv4 and IPv6 alike. `EPSV ALL` only
+        // promises that the client will use EPSV from now on: 200.
+        let _ = (arg, data::epsv_reply);
+        todo!("Step 7 of handouts/lab4.md: EPSV")
     }
 
     /// Sends 150, then waits for the client's data connection; on failure sends 425
     /// and returns `None`.
     async fn open_data(&mut self, what: &str) -> io::Result<Option<TcpStream>> {
-        let Some(passive) = self.passive.take() else {
-            self.reply(Reply::new(425, "Use PASV or EPSV first."))
-                .await?;
-            return Ok(None);
-        };
-        let mode = if self.binary { "BINARY" } else { "ASCII" };
-        self.reply(Reply::new(
-            150,
-            format!("Opening {mode} mode data connection for {what}."),
-        ))
-        .await?;
-        match passive.accept(self.config.data_timeout).await {
-            Ok(stream) => {
-                self.note(format_args!(
-                    "data: connection from {}",
-                    stream.peer_addr().map_or("?".into(), |a| a.to_string())
-                ));
-                Ok(Some(stream))
-            }
-            Err(e) => {
-                self.reply(Reply::new(
-                    425,
-                    format!("Cannot open data connection: {e}."),
-                ))
-                .await?;
-                Ok(None)
-            }
-        }
+        // TODO: Step 7 — the data connection of one transfer. Without a passive listener
+        // (no PASV or EPSV since the last transfer: a listener serves one transfer only)
+        // the answer is 425. Otherwise announce the transfer (150, saying what and in
+        // which type) and wait for the client to connect, but not forever: a client that
+        // does not come within `data_timeout` gets 425 and the session goes on.
+        let _ = what;
+        todo!("Step 7 of handouts/lab4.md: accept the data connection")
     }
 
     async fn list(&mut self, arg: &str, long: bool) -> io::Result<Flow> {
@@ -406,20 +370,26 @@ impl Session {
     }
 
     async fn retr(&mut self, arg: &str) -> io::Result<Flow> {
-        // TODO: Step 6 — resolve the path (550 if refused or not a file), then
-        // `open_data`, stream the file with `data::send` (ASCII unless TYPE I), close the
-        // data connection, and reply 226 (or 426 if the transfer failed).
+        // TODO: Step 8 — send the file `arg` names and say how it went: 550 (before any
+        // data connection) if the jail refuses the path or it is not a regular file;
+        // otherwise 150, every byte on the data connection (in its network form in ASCII
+        // type, unchanged after TYPE I), the end of the file, and 226, or 426 if the
+        // transfer broke. In stream mode the end of the file is the close of the data
+        // connection. Other sessions must go on meanwhile, whatever the file's size and
+        // however slowly this client reads.
         let _ = arg;
-        todo!("Step 6 of handouts/lab4.md: RETR")
+        todo!("Step 8 of handouts/lab4.md: RETR")
     }
 
     async fn stor(&mut self, arg: &str) -> io::Result<Flow> {
-        // TODO: Step 7 — resolve the path, create a hidden temporary file beside it
-        // (`temp_name`), `open_data`, `data::receive` until the client closes, then
-        // rename the temporary file over the target and reply 226. On any error remove the
-        // temporary file and reply 426: an aborted upload leaves nothing behind.
+        // TODO: Step 9 — store what the client sends on the data connection under the
+        // name `arg`, until it closes the data connection (the end of the file), and
+        // reply 226 once it is all on disk; a directory or a path the jail refuses is
+        // 550. An upload over an existing file replaces it. An upload that breaks (426)
+        // must leave the disk as it was: no partial file under the name, and the old
+        // file, if any, intact. So the file may take its name only once it is complete.
         let _ = (arg, temp_name, &UPLOADS);
-        todo!("Step 7 of handouts/lab4.md: STOR, atomically")
+        todo!("Step 9 of handouts/lab4.md: STOR, atomically")
     }
 
     async fn size(&mut self, arg: &str) -> Reply {

@@ -1,7 +1,8 @@
 //! Step checks: each test exercises one step of `handouts/lab4.md` through the public
-//! signatures (`server::run`, `LineReader::next_line`, `Session::handle`, `jail`,
-//! `data::send`/`receive`, `client::Control`, `get_all`, `put_all`), so it passes as soon
-//! as that step is done, before the whole program works.
+//! signatures (`Command::parse`, `Reply::to_wire`, `server::run`, `LineReader::next_line`,
+//! `Session::handle`, `jail`, `data::send`/`receive`, `client::Control`, `get`, `put`,
+//! `get_all`, `put_all`), so it passes as soon as that step is done, before the whole
+//! program works.
 //!
 //! `cargo run -p autograder -- check lab4` runs them first and shows one line per step.
 //! By hand: `cargo test -p lab4 --test steps -- --ignored`. In the stub they are
@@ -10,8 +11,10 @@
 //!
 //! No check waits without a deadline: every await that depends on the code under test
 //! is wrapped in `tokio::time::timeout`. The client's checks talk to a tiny FTP server
-//! defined here, which splits its replies into pieces and, for Steps 9 and 10, holds
-//! every transfer until all of them have started.
+//! defined here, which splits its replies into pieces, starts in ASCII type, can refuse
+//! EPSV or ask for no password, and, for Step 13, holds every transfer until all of them
+//! have started. Only Step 1's checks call `Command::parse`: the others build their
+//! commands themselves, so that a slip there shows in Step 1 alone.
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
@@ -37,6 +40,7 @@ use lab4::client::{self, Control, Endpoint};
 use lab4::command::Command;
 use lab4::data;
 use lab4::jail::{self, Jail, JailError};
+use lab4::reply::Reply;
 use lab4::server;
 use lab4::session::{Config, Flow, LineReader, Session, MAX_LINE};
 use lab4::trace::Trace;
@@ -53,6 +57,15 @@ async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
     match tokio::time::timeout(DEADLINE, f).await {
         Ok(value) => value,
         Err(_) => panic!("{what}: nothing within {} s", DEADLINE.as_secs()),
+    }
+}
+
+/// `line` as a [`Command`], built here: only Step 1's checks rely on `Command::parse`.
+fn command(line: &str) -> Command {
+    let (verb, arg) = line.split_once(' ').unwrap_or((line, ""));
+    Command {
+        verb: verb.to_ascii_uppercase(),
+        arg: arg.to_string(),
     }
 }
 
@@ -75,10 +88,15 @@ async fn tcp_pair() -> (TcpStream, TcpStream) {
 
 /// The settings a server would use, serving `root`.
 fn config(root: &Path) -> Arc<Config> {
+    config_waiting(root, DEADLINE)
+}
+
+/// [`config`], waiting at most `data_timeout` for a data connection.
+fn config_waiting(root: &Path, data_timeout: Duration) -> Arc<Config> {
     Arc::new(Config {
         jail: Jail::new(root).unwrap(),
         idle_timeout: Duration::from_secs(30),
-        data_timeout: DEADLINE,
+        data_timeout,
         trace: Trace::new(false),
     })
 }
@@ -175,11 +193,110 @@ async fn how_run_ended(run: JoinHandle<io::Result<()>>) -> String {
     }
 }
 
-/// This check passes before Step 2: the sessions may stop at `next_line`'s `todo!()`
+#[test]
+#[ignore = "step check: run by `autograder check lab4`"]
+fn step1_parse_splits_the_verb_from_the_argument_once() {
+    for (line, verb, arg) in [
+        ("RETR notes.txt", "RETR", "notes.txt"),
+        ("retr notes.txt", "RETR", "notes.txt"),
+        ("Type I", "TYPE", "I"),
+        ("STOR my file.txt", "STOR", "my file.txt"),
+        ("MKD  lead", "MKD", " lead"),
+        ("PWD", "PWD", ""),
+        ("", "", ""),
+    ] {
+        assert_eq!(
+            Command::parse(line),
+            Command {
+                verb: verb.into(),
+                arg: arg.into()
+            },
+            "Command::parse({line:?}): the verb in upper case (RFC 959: verbs are \
+             case-insensitive), and the argument is everything after the first space, \
+             exactly (a file name may hold spaces, even leading ones), or empty"
+        );
+    }
+}
+
+/// The lines of `wire`, each still with its line ending.
+fn wire_lines(wire: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(wire)
+        .split_inclusive('\n')
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+#[ignore = "step check: run by `autograder check lab4`"]
+fn step1_to_wire_sends_a_one_line_reply_as_code_space_text_crlf() {
+    for (code, text) in [
+        (200, "NOOP ok."),
+        (530, "Please log in."),
+        (257, "\"/\" is it."),
+    ] {
+        let wire = Reply::new(code, text).to_wire();
+        assert_eq!(
+            String::from_utf8_lossy(&wire),
+            format!("{code} {text}\r\n"),
+            "Reply::new({code}, {text:?}).to_wire(): the code, a space, the text and \\r\\n \
+             (a strict client refuses a line that ends in a bare \\n)"
+        );
+    }
+}
+
+#[test]
+#[ignore = "step check: run by `autograder check lab4`"]
+fn step1_to_wire_opens_and_closes_a_multi_line_reply_unmistakably() {
+    let texts = [
+        "Features:",
+        "EPSV",
+        "211 looks like the end but is not",
+        "End",
+    ];
+    let reply = Reply::multi(211, texts.map(String::from).to_vec());
+    let wire = reply.to_wire();
+    let lines = wire_lines(&wire);
+    assert_eq!(
+        lines.len(),
+        texts.len(),
+        "Reply::multi(211, {texts:?}).to_wire() is one line per text: {lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.ends_with("\r\n") && !l[..l.len() - 2].contains('\r')),
+        "every line of a multi-line reply ends in \\r\\n: {lines:?}"
+    );
+    assert!(
+        lines[0].starts_with("211-") && lines[0].contains("Features:"),
+        "the first line opens the reply: the code and a hyphen (`211-Features:`), so that a \
+         client knows more lines follow: {lines:?}"
+    );
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("211 End\r\n"),
+        "the last line closes the reply: the code and a space, then its text: {lines:?}"
+    );
+    for (line, text) in lines.iter().zip(texts).skip(1).take(texts.len() - 2) {
+        assert!(
+            line.trim_end().ends_with(text),
+            "an inner line carries its text, `{text}`: {line:?}"
+        );
+    }
+    let closing = lines.iter().filter(|l| l.starts_with("211 ")).count();
+    assert_eq!(
+        closing, 1,
+        "only the last line may start with `211 `: a client stops reading at the first line \
+         that does, so an inner line whose text starts like that must not (RFC 959, 4.2, \
+         lets inner lines start with anything else, a space for instance): {lines:?}"
+    );
+}
+
+/// This check passes before Step 3: the sessions may stop at `next_line`'s `todo!()`
 /// once greeted, but the accept loop must go on.
 #[tokio::test]
 #[ignore = "step check: run by `autograder check lab4`"]
-async fn step1_greets_a_second_client_while_the_first_is_connected() {
+async fn step2_greets_a_second_client_while_the_first_is_connected() {
     let root = served_root();
     let (addr, run) = start_server(root.path(), 8).await;
     let mut first = ControlClient::connect(addr).await;
@@ -207,11 +324,11 @@ async fn step1_greets_a_second_client_while_the_first_is_connected() {
     drop(first);
 }
 
-/// Needs Step 2: the first session must wait for a command (in `next_line`) to keep its
-/// slot; until Step 2 is written it stops at once, and the slot is free again.
+/// Needs Step 3: the first session must wait for a command (in `next_line`) to keep its
+/// slot; until Step 3 is written it stops at once, and the slot is free again.
 #[tokio::test]
 #[ignore = "step check: run by `autograder check lab4`"]
-async fn step1_answers_421_beyond_the_session_limit_and_frees_the_slot() {
+async fn step2_answers_421_beyond_the_session_limit_and_frees_the_slot() {
     let root = served_root();
     let (addr, _run) = start_server(root.path(), 1).await;
     let mut first = ControlClient::connect(addr).await;
@@ -279,7 +396,7 @@ async fn arrived(read: &mut OwnedReadHalf, n: usize) {
 
 #[tokio::test]
 #[ignore = "step check: run by `autograder check lab4`"]
-async fn step2_returns_a_command_split_across_reads_in_one_piece() {
+async fn step3_returns_a_command_split_across_reads_in_one_piece() {
     let (mut client, mut read, _write) = line_reader_pair().await;
     // The first fragment is all there is when `next_line` first reads: a reader that
     // takes one read for one line returns it alone.
@@ -305,7 +422,7 @@ async fn step2_returns_a_command_split_across_reads_in_one_piece() {
 
 #[tokio::test]
 #[ignore = "step check: run by `autograder check lab4`"]
-async fn step2_keeps_the_second_of_two_commands_that_arrive_together() {
+async fn step3_keeps_the_second_of_two_commands_that_arrive_together() {
     let (mut client, mut read, _write) = line_reader_pair().await;
     let both = b"TYPE I\r\nNOOP\r\n";
     client.write_all(both).await.unwrap();
@@ -340,7 +457,7 @@ async fn step2_keeps_the_second_of_two_commands_that_arrive_together() {
 
 #[tokio::test]
 #[ignore = "step check: run by `autograder check lab4`"]
-async fn step2_refuses_a_line_longer_than_max_line() {
+async fn step3_refuses_a_line_longer_than_max_line() {
     let (mut client, read, _write) = line_reader_pair().await;
     let mut lines = LineReader::new(read);
     // No line ending, and the connection stays open: only the bound ends the wait.
@@ -365,6 +482,8 @@ async fn step2_refuses_a_line_longer_than_max_line() {
 /// connection, its replies read on the client's end.
 struct Dialogue {
     session: Session,
+    /// The control connection's address on the server's side.
+    local: SocketAddr,
     replies: BufReader<OwnedReadHalf>,
     // Kept open: the session's connection lives as long as the dialogue.
     _commands: OwnedWriteHalf,
@@ -373,13 +492,25 @@ struct Dialogue {
 
 impl Dialogue {
     async fn new(root: &Path) -> Dialogue {
+        Dialogue::waiting(root, DEADLINE).await
+    }
+
+    /// A dialogue whose session waits at most `data_timeout` for a data connection.
+    async fn waiting(root: &Path, data_timeout: Duration) -> Dialogue {
         let (client, server_end) = tcp_pair().await;
         let local = server_end.local_addr().unwrap();
         let peer = server_end.peer_addr().unwrap();
         let (server_read, writer) = server_end.into_split();
         let (read, write) = client.into_split();
         Dialogue {
-            session: Session::new(writer, "s1".into(), local, peer, config(root)),
+            session: Session::new(
+                writer,
+                "s1".into(),
+                local,
+                peer,
+                config_waiting(root, data_timeout),
+            ),
+            local,
             replies: BufReader::new(read),
             _commands: write,
             _server_read: server_read,
@@ -388,7 +519,7 @@ impl Dialogue {
 
     /// Hands `line` to `handle`; returns what it returned and the reply it sent.
     async fn say(&mut self, line: &str) -> (Flow, u16, Vec<String>) {
-        let flow = within(line, self.session.handle(Command::parse(line)))
+        let flow = within(line, self.session.handle(command(line)))
             .await
             .unwrap_or_else(|e| panic!("{line}: handle failed: {e}"));
         let Some((code, lines)) = within(line, read_reply(&mut self.replies)).await else {
@@ -426,7 +557,7 @@ impl Dialogue {
 
 #[tokio::test]
 #[ignore = "step check: run by `autograder check lab4`"]
-async fn step3_refuses_commands_before_login_with_530() {
+async fn step4_refuses_commands_before_login_with_530() {
     let root = served_root();
     let mut d = Dialogue::new(root.path()).await;
     for command in [
@@ -469,7 +600,7 @@ async fn step3_refuses_commands_before_login_with_530() {
 
 #[tokio::test]
 #[ignore = "step check: run by `autograder check lab4`"]
-async fn step3_answers_pass_before_user_with_503_and_logs_nobody_in() {
+async fn step4_answers_pass_before_user_with_503_and_logs_nobody_in() {
     let root = served_root();
     let mut d = Dialogue::new(root.path()).await;
     let code = d.code("PASS x").await;
@@ -497,7 +628,44 @@ async fn step3_answers_pass_before_user_with_503_and_logs_nobody_in() {
 
 #[tokio::test]
 #[ignore = "step check: run by `autograder check lab4`"]
-async fn step3_answers_501_for_a_missing_argument_502_for_an_unknown_verb_221_for_quit() {
+async fn step4_lets_anonymous_users_in_with_any_password_and_user_starts_over() {
+    let root = served_root();
+    let mut d = Dialogue::new(root.path()).await;
+    for (user, password) in [
+        ("anonymous", "me@example.com"),
+        ("FTP", ""),
+        ("Anonymous", "x"),
+    ] {
+        assert_eq!(
+            d.code(&format!("USER {user}")).await,
+            331,
+            "USER {user}: anonymous users are `anonymous` or `ftp`, in any case, and are \
+             asked for a password (331)"
+        );
+        let pass = format!("PASS {password}");
+        assert_eq!(
+            d.code(pass.trim_end()).await,
+            230,
+            "{pass:?} after USER {user}: any password will do (230)"
+        );
+        assert_eq!(d.code("PWD").await, 257, "PWD once logged in as {user}");
+    }
+    assert_eq!(
+        d.code("USER bob").await,
+        530,
+        "USER bob: only anonymous users are let in"
+    );
+    assert_eq!(
+        d.code("PWD").await,
+        530,
+        "after a refused USER nobody is logged in: USER starts a new login, so it ends the \
+         one before it"
+    );
+}
+
+#[tokio::test]
+#[ignore = "step check: run by `autograder check lab4`"]
+async fn step4_answers_501_for_a_missing_argument_502_for_an_unknown_verb_221_for_quit() {
     let root = served_root();
     let mut d = Dialogue::new(root.path()).await;
     d.log_in().await;
@@ -521,7 +689,7 @@ async fn step3_answers_501_for_a_missing_argument_502_for_an_unknown_verb_221_fo
 
 #[test]
 #[ignore = "step check: run by `autograder check lab4`"]
-fn step4_resolves_relative_and_absolute_paths() {
+fn step5_resolves_relative_and_absolute_paths() {
     for (cwd, arg, expected) in [
         ("/", "a", "/a"),
         ("/a", "b", "/a/b"),
@@ -543,7 +711,7 @@ fn step4_resolves_relative_and_absolute_paths() {
 
 #[test]
 #[ignore = "step check: run by `autograder check lab4`"]
-fn step4_collapses_repeated_slashes_and_single_dots() {
+fn step5_collapses_repeated_slashes_and_single_dots() {
     for (cwd, arg, expected) in [
         ("/", "a//b///c", "/a/b/c"),
         ("/", "./a/./", "/a"),
@@ -563,7 +731,7 @@ fn step4_collapses_repeated_slashes_and_single_dots() {
 
 #[test]
 #[ignore = "step check: run by `autograder check lab4`"]
-fn step4_refuses_to_climb_above_the_root() {
+fn step5_refuses_to_climb_above_the_root() {
     for (cwd, arg) in [
         ("/", ".."),
         ("/", "../x"),
@@ -583,7 +751,7 @@ fn step4_refuses_to_climb_above_the_root() {
 
 #[test]
 #[ignore = "step check: run by `autograder check lab4`"]
-fn step4_decodes_nothing_and_refuses_a_nul() {
+fn step5_decodes_nothing_and_refuses_a_nul() {
     for (arg, expected) in [("%2e%2e/x", "/%2e%2e/x"), ("..%2f..", "/..%2f..")] {
         assert_eq!(
             jail::normalize("/", arg).as_deref(),
@@ -621,7 +789,7 @@ fn jail_with_links() -> (tempfile::TempDir, Jail) {
 
 #[test]
 #[ignore = "step check: run by `autograder check lab4`"]
-fn step5_maps_paths_into_the_root() {
+fn step6_maps_paths_into_the_root() {
     let (_outer, jail) = jail_with_links();
     let root = jail.root().to_path_buf();
     for (cwd, arg, virt, real) in [
@@ -647,7 +815,7 @@ fn step5_maps_paths_into_the_root() {
 
 #[test]
 #[ignore = "step check: run by `autograder check lab4`"]
-fn step5_resolves_a_new_file_in_an_existing_directory() {
+fn step6_resolves_a_new_file_in_an_existing_directory() {
     let (_outer, jail) = jail_with_links();
     let root = jail.root().to_path_buf();
     assert_eq!(
@@ -665,7 +833,7 @@ fn step5_resolves_a_new_file_in_an_existing_directory() {
 
 #[test]
 #[ignore = "step check: run by `autograder check lab4`"]
-fn step5_refuses_symbolic_links_that_leave_the_root() {
+fn step6_refuses_symbolic_links_that_leave_the_root() {
     let (_outer, jail) = jail_with_links();
     for (arg, what) in [
         ("out", "a link to a file beside the root"),
@@ -685,6 +853,158 @@ fn step5_refuses_symbolic_links_that_leave_the_root() {
              that the result is still inside the root"
         );
     }
+}
+
+/// The address a passive reply announces, read from the reply's first line.
+fn announced(code: u16, lines: &[String]) -> Option<SocketAddr> {
+    let text = lines.first()?.get(4..)?;
+    match code {
+        227 => data::parse_pasv(text).map(SocketAddr::V4),
+        229 => Some(SocketAddr::new(
+            "127.0.0.1".parse().unwrap(),
+            data::parse_epsv(text)?,
+        )),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+#[ignore = "step check: run by `autograder check lab4`"]
+async fn step7_pasv_announces_the_control_connections_address_and_a_listening_port() {
+    let root = served_root();
+    let mut d = Dialogue::new(root.path()).await;
+    d.log_in().await;
+    let (_, code, lines) = d.say("PASV").await;
+    assert_eq!(
+        code, 227,
+        "PASV after login: 227 (entering passive mode), {lines:?}"
+    );
+    let Some(addr) = announced(code, &lines) else {
+        panic!("PASV's reply names no address (h1,h2,h3,h4,p1,p2): {lines:?}");
+    };
+    assert_eq!(
+        addr.ip(),
+        d.local.ip(),
+        "PASV must announce the address the client reached the server on (the control \
+         connection's local address), so that the client can reach this port too: {lines:?}"
+    );
+    let connected = within("connecting to the announced port", TcpStream::connect(addr)).await;
+    if let Err(e) = connected {
+        panic!("nothing listens on {addr}, where PASV sent the client: {e}");
+    }
+}
+
+#[tokio::test]
+#[ignore = "step check: run by `autograder check lab4`"]
+async fn step7_epsv_announces_only_the_port() {
+    let root = served_root();
+    let mut d = Dialogue::new(root.path()).await;
+    d.log_in().await;
+    let (_, code, lines) = d.say("EPSV").await;
+    assert_eq!(
+        code, 229,
+        "EPSV after login: 229 (entering extended passive mode), {lines:?}"
+    );
+    let Some(addr) = announced(code, &lines) else {
+        panic!("EPSV's reply names no port as `(|||port|)`: {lines:?}");
+    };
+    assert!(
+        lines[0].contains(&format!("(|||{}|)", addr.port())),
+        "EPSV's reply names the port alone, the address fields left blank, `(|||port|)` (RFC \
+         2428): {lines:?}"
+    );
+    let connected = within("connecting to the announced port", TcpStream::connect(addr)).await;
+    if let Err(e) = connected {
+        panic!(
+            "nothing listens on port {}, where EPSV sent the client: {e}",
+            addr.port()
+        );
+    }
+    assert_eq!(
+        d.code("EPSV ALL").await,
+        200,
+        "EPSV ALL: the client promises to use EPSV only; 200"
+    );
+}
+
+/// Needs Steps 5-6: LIST goes through the jail.
+#[tokio::test]
+#[ignore = "step check: run by `autograder check lab4`"]
+async fn step7_a_listing_flows_on_the_data_connection_between_150_and_226() {
+    let root = served_root();
+    let mut d = Dialogue::new(root.path()).await;
+    let mut data_conn = d.logged_in_with_data(false).await;
+    let (flow, listing) = tokio::time::timeout(DEADLINE, async {
+        tokio::join!(d.session.handle(command("NLST")), async {
+            let mut got = Vec::new();
+            data_conn.read_to_end(&mut got).await.map(|_| got)
+        })
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "NLST did not finish within {} s, with the client connected to the port EPSV \
+             announced: accept that connection (the passive listener) and hand it on",
+            DEADLINE.as_secs()
+        )
+    });
+    flow.expect("handle failed");
+    let first = within("NLST's first reply", read_reply(&mut d.replies)).await;
+    assert!(
+        matches!(first, Some((150 | 125, _))),
+        "NLST: 150 before the data flows, not {first:?}"
+    );
+    let last = within("NLST's last reply", read_reply(&mut d.replies)).await;
+    assert!(
+        matches!(last, Some((226 | 250, _))),
+        "NLST: 226 after the listing, not {last:?}"
+    );
+    let listing =
+        String::from_utf8_lossy(&listing.expect("reading the data connection")).into_owned();
+    assert_eq!(
+        listing, "hello.txt\r\nsub\r\n",
+        "the listing, on the data connection"
+    );
+    assert_eq!(
+        d.code("NLST").await,
+        425,
+        "NLST again without a new EPSV or PASV: a passive listener serves one transfer, so \
+         there is none now (425)"
+    );
+}
+
+/// Needs Steps 5-6: LIST goes through the jail.
+#[tokio::test]
+#[ignore = "step check: run by `autograder check lab4`"]
+async fn step7_a_client_that_never_connects_gets_425_and_the_session_goes_on() {
+    let root = served_root();
+    let data_timeout = Duration::from_millis(300);
+    let mut d = Dialogue::waiting(root.path(), data_timeout).await;
+    d.log_in().await;
+    assert_eq!(d.code("EPSV").await, 229, "EPSV after login");
+    // The client never connects to the passive port.
+    let flow = tokio::time::timeout(DEADLINE, d.session.handle(command("LIST"))).await;
+    let Ok(flow) = flow else {
+        panic!(
+            "LIST still waits after {} s for a client that never opens its data connection: \
+             wait at most the configured data_timeout ({} ms here), then reply 425",
+            DEADLINE.as_secs(),
+            data_timeout.as_millis()
+        );
+    };
+    flow.expect("handle failed");
+    let first = within("LIST's first reply", read_reply(&mut d.replies)).await;
+    assert!(
+        matches!(first, Some((150 | 125, _))),
+        "LIST: 150 before waiting for the data connection, not {first:?}"
+    );
+    let last = within("LIST's last reply", read_reply(&mut d.replies)).await;
+    assert!(
+        matches!(last, Some((425, _))),
+        "no data connection within data_timeout: 425 (cannot open data connection), not \
+         {last:?}"
+    );
+    assert_eq!(d.code("NOOP").await, 200, "the session goes on after a 425");
 }
 
 /// A reader that hands out `pieces` one at a time (at most as much as the caller's
@@ -770,7 +1090,7 @@ impl AsyncWrite for Sink {
 
 #[tokio::test]
 #[ignore = "step check: run by `autograder check lab4`"]
-async fn step6_send_streams_a_file_onto_a_socket_through_a_fixed_buffer() {
+async fn step8_send_streams_a_file_onto_a_socket_through_a_fixed_buffer() {
     let content = binary(4 << 20);
     let mut file = Pieces::of(&content);
     let (mut client, mut server_end) = tcp_pair().await;
@@ -809,7 +1129,7 @@ async fn step6_send_streams_a_file_onto_a_socket_through_a_fixed_buffer() {
 
 #[tokio::test]
 #[ignore = "step check: run by `autograder check lab4`"]
-async fn step6_send_in_ascii_type_ends_every_line_with_crlf() {
+async fn step8_send_in_ascii_type_ends_every_line_with_crlf() {
     let text = b"one\ntwo\n\nthree\n";
     let mut file = Pieces::new(text.chunks(3).map(<[u8]>::to_vec).collect());
     let mut wire = Sink::default();
@@ -826,10 +1146,10 @@ async fn step6_send_in_ascii_type_ends_every_line_with_crlf() {
     );
 }
 
-/// Needs Steps 3-5: RETR goes through `handle` and the jail.
+/// Needs Steps 4-7: RETR goes through `handle`, the jail and a passive data connection.
 #[tokio::test]
 #[ignore = "step check: run by `autograder check lab4`"]
-async fn step6_retr_sends_the_file_closes_the_data_connection_and_replies_226() {
+async fn step8_retr_sends_the_file_closes_the_data_connection_and_replies_226() {
     let root = served_root();
     let content = binary(1 << 20);
     std::fs::write(root.path().join("sub/file.bin"), &content).unwrap();
@@ -841,7 +1161,7 @@ async fn step6_retr_sends_the_file_closes_the_data_connection_and_replies_226() 
         let mut data_conn = d.logged_in_with_data(binary_type).await;
         let retr = format!("RETR {name}");
         let (flow, received) = tokio::time::timeout(DEADLINE, async {
-            tokio::join!(d.session.handle(Command::parse(&retr)), async {
+            tokio::join!(d.session.handle(command(&retr)), async {
                 let mut got = Vec::new();
                 data_conn.read_to_end(&mut got).await.map(|_| got)
             })
@@ -876,10 +1196,10 @@ async fn step6_retr_sends_the_file_closes_the_data_connection_and_replies_226() 
     }
 }
 
-/// Needs Steps 3-5: RETR goes through `handle` and the jail.
+/// Needs Steps 4-7: RETR goes through `handle`, the jail and a passive data connection.
 #[tokio::test]
 #[ignore = "step check: run by `autograder check lab4`"]
-async fn step6_retr_of_a_missing_file_or_a_directory_replies_550() {
+async fn step8_retr_of_a_missing_file_or_a_directory_replies_550() {
     let root = served_root();
     let mut d = Dialogue::new(root.path()).await;
     let _data_conn = d.logged_in_with_data(true).await;
@@ -894,7 +1214,7 @@ async fn step6_retr_of_a_missing_file_or_a_directory_replies_550() {
 
 #[tokio::test]
 #[ignore = "step check: run by `autograder check lab4`"]
-async fn step7_receive_copies_every_byte_until_the_sender_closes() {
+async fn step9_receive_copies_every_byte_until_the_sender_closes() {
     let content = binary(3 << 20);
     let (mut client, mut server_end) = tcp_pair().await;
     let sender = {
@@ -928,7 +1248,7 @@ async fn step7_receive_copies_every_byte_until_the_sender_closes() {
 
 #[tokio::test]
 #[ignore = "step check: run by `autograder check lab4`"]
-async fn step7_receive_in_ascii_type_turns_crlf_into_lf_even_across_reads() {
+async fn step9_receive_in_ascii_type_turns_crlf_into_lf_even_across_reads() {
     let mut wire = Pieces::new(vec![
         b"a\r".to_vec(),
         b"\nb\r\n".to_vec(),
@@ -957,16 +1277,16 @@ fn names(dir: &Path) -> BTreeSet<String> {
         .collect()
 }
 
-/// Needs Steps 3-5: STOR goes through `handle` and the jail.
+/// Needs Steps 4-7: STOR goes through `handle`, the jail and a passive data connection.
 #[tokio::test]
 #[ignore = "step check: run by `autograder check lab4`"]
-async fn step7_stor_stores_the_upload_under_its_name_and_replies_226() {
+async fn step9_stor_stores_the_upload_under_its_name_and_replies_226() {
     let root = served_root();
     let content = binary(1 << 20);
     let mut d = Dialogue::new(root.path()).await;
     let mut data_conn = d.logged_in_with_data(true).await;
     let (flow, sent) = tokio::time::timeout(DEADLINE, async {
-        tokio::join!(d.session.handle(Command::parse("STOR up.bin")), async {
+        tokio::join!(d.session.handle(command("STOR up.bin")), async {
             data_conn.write_all(&content).await?;
             // Closing the data connection is the end of the file.
             data_conn.shutdown().await
@@ -1008,10 +1328,10 @@ async fn step7_stor_stores_the_upload_under_its_name_and_replies_226() {
     );
 }
 
-/// Needs Steps 3-5: STOR goes through `handle` and the jail.
+/// Needs Steps 4-7: STOR goes through `handle`, the jail and a passive data connection.
 #[tokio::test]
 #[ignore = "step check: run by `autograder check lab4`"]
-async fn step7_an_aborted_stor_replies_426_and_keeps_the_old_file() {
+async fn step9_an_aborted_stor_replies_426_and_keeps_the_old_file() {
     let root = served_root();
     std::fs::write(root.path().join("keep.bin"), "the old content").unwrap();
     let mut d = Dialogue::new(root.path()).await;
@@ -1020,7 +1340,7 @@ async fn step7_an_aborted_stor_replies_426_and_keeps_the_old_file() {
         session, replies, ..
     } = &mut d;
     let (flow, first) = tokio::time::timeout(DEADLINE, async {
-        tokio::join!(session.handle(Command::parse("STOR keep.bin")), async {
+        tokio::join!(session.handle(command("STOR keep.bin")), async {
             let first = read_reply(replies).await;
             let mut data_conn = data_conn;
             let _ = data_conn.write_all(&binary(256 * 1024)).await;
@@ -1064,13 +1384,37 @@ async fn step7_an_aborted_stor_replies_426_and_keeps_the_old_file() {
     );
 }
 
+/// How the test server answers, beyond the plain dialogue.
+#[derive(Debug, Clone, Copy)]
+struct Behaviour {
+    /// USER's reply: 331 (send a password), 230 (no password needed) or 530 (refused).
+    user_reply: u16,
+    /// Whether EPSV is answered (229) or refused (502, which leaves PASV).
+    epsv: bool,
+    /// With `together` > 0, every RETR or STOR is held until that many have started.
+    together: usize,
+}
+
+impl Default for Behaviour {
+    fn default() -> Behaviour {
+        Behaviour {
+            user_reply: 331,
+            epsv: true,
+            together: 0,
+        }
+    }
+}
+
 /// A tiny FTP server for the client's checks: replies split into pieces, a multi-line
-/// greeting with lines that look like ends but are not, and, with `together` > 0, every
-/// RETR or STOR held until that many transfers have started.
+/// greeting with lines that look like ends but are not, ASCII type until `TYPE I` (as RFC
+/// 959 says: LF goes out as CRLF, and CRLF comes in as LF), a RETR of a file whose name
+/// starts with `broken` that stops halfway and replies 426, and the [`Behaviour`] asked for.
 struct TestServer {
     files: HashMap<String, Vec<u8>>,
+    behaviour: Behaviour,
     uploads: Mutex<HashMap<String, Vec<u8>>>,
-    together: usize,
+    /// Every command line received, in order, from every session.
+    commands: Mutex<Vec<String>>,
     started: watch::Sender<usize>,
     /// Set when a transfer waited in vain for the others: the later ones fail at once.
     gave_up: AtomicBool,
@@ -1091,8 +1435,42 @@ const GREETING: &[&str] = &[
 /// FEAT's reply, in pieces.
 const FEATURES: &[&str] = &["211-Features:\r\n EP", "SV\r\n PASV\r\n", "211 End\r\n"];
 
+/// Text in its network form (RFC 959's ASCII type): every LF as CRLF.
+fn to_network_text(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    for &b in bytes {
+        if b == b'\n' {
+            out.push(b'\r');
+        }
+        out.push(b);
+    }
+    out
+}
+
+/// Text back from its network form: every CRLF as LF.
+fn from_network_text(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    for (i, &b) in bytes.iter().enumerate() {
+        if !(b == b'\r' && bytes.get(i + 1) == Some(&b'\n')) {
+            out.push(b);
+        }
+    }
+    out
+}
+
 impl TestServer {
     async fn start(files: &[(&str, Vec<u8>)], together: usize) -> (Arc<TestServer>, Endpoint) {
+        let behaviour = Behaviour {
+            together,
+            ..Behaviour::default()
+        };
+        TestServer::behaving(files, behaviour).await
+    }
+
+    async fn behaving(
+        files: &[(&str, Vec<u8>)],
+        behaviour: Behaviour,
+    ) -> (Arc<TestServer>, Endpoint) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = Endpoint {
             host: "127.0.0.1".into(),
@@ -1103,8 +1481,9 @@ impl TestServer {
                 .iter()
                 .map(|(name, bytes)| (name.to_string(), bytes.clone()))
                 .collect(),
+            behaviour,
             uploads: Mutex::new(HashMap::new()),
-            together,
+            commands: Mutex::new(Vec::new()),
             started: watch::channel(0).0,
             gave_up: AtomicBool::new(false),
             sessions: AtomicUsize::new(0),
@@ -1119,6 +1498,16 @@ impl TestServer {
         (server, endpoint)
     }
 
+    /// The verbs received so far, with their arguments (`["USER anonymous", "PASS x"]`).
+    fn commands(&self) -> Vec<String> {
+        self.commands.lock().unwrap().clone()
+    }
+
+    /// The verbs received so far.
+    fn verbs(&self) -> Vec<String> {
+        self.commands().iter().map(|c| command(c).verb).collect()
+    }
+
     /// Sends `pieces` as separate writes.
     async fn send(out: &mut OwnedWriteHalf, pieces: &[&str]) -> io::Result<()> {
         for piece in pieces {
@@ -1131,7 +1520,8 @@ impl TestServer {
 
     /// Whether every transfer has started (the wait is bounded: three seconds).
     async fn all_started(&self) -> bool {
-        if self.together == 0 {
+        let together = self.behaviour.together;
+        if together == 0 {
             return true;
         }
         self.started.send_modify(|n| *n += 1);
@@ -1139,7 +1529,7 @@ impl TestServer {
             return false;
         }
         let mut started = self.started.subscribe();
-        let wait = started.wait_for(|n| *n >= self.together);
+        let wait = started.wait_for(|n| *n >= together);
         let all = tokio::time::timeout(Duration::from_secs(3), wait)
             .await
             .is_ok();
@@ -1155,33 +1545,56 @@ impl TestServer {
         let mut commands = BufReader::new(read);
         Self::send(&mut out, GREETING).await?;
         let mut passive: Option<TcpListener> = None;
+        let mut binary = false;
         loop {
             let line = tokio::time::timeout(2 * DEADLINE, read_line(&mut commands)).await;
             let Ok(Some(line)) = line else {
                 return Ok(());
             };
-            let command = Command::parse(&line);
+            self.commands.lock().unwrap().push(line.clone());
+            let command = command(&line);
             let reply = match command.verb.as_str() {
-                "USER" => "331 Any password will do.\r\n".to_string(),
+                "USER" => match self.behaviour.user_reply {
+                    230 => "230 No password needed: logged in.\r\n".to_string(),
+                    530 => "530 Not today: this server lets nobody in.\r\n".to_string(),
+                    _ => "331 Any password will do.\r\n".to_string(),
+                },
+                "PASS" if self.behaviour.user_reply == 230 => {
+                    "503 Already logged in.\r\n".to_string()
+                }
                 "PASS" => "230 Logged in.\r\n".to_string(),
-                "TYPE" => "200 Type set.\r\n".to_string(),
+                "TYPE" => {
+                    binary = command.arg.eq_ignore_ascii_case("I");
+                    "200 Type set.\r\n".to_string()
+                }
                 "NOOP" => "200 NOOP ok.\r\n".to_string(),
                 "FEAT" => {
                     Self::send(&mut out, FEATURES).await?;
                     continue;
                 }
+                "EPSV" if !self.behaviour.epsv => "502 EPSV not here; try PASV.\r\n".to_string(),
                 "EPSV" => {
                     let listener = TcpListener::bind("127.0.0.1:0").await?;
                     let port = listener.local_addr()?.port();
                     passive = Some(listener);
                     format!("229 Entering Extended Passive Mode (|||{port}|).\r\n")
                 }
+                "PASV" => {
+                    let listener = TcpListener::bind("127.0.0.1:0").await?;
+                    let port = listener.local_addr()?.port();
+                    passive = Some(listener);
+                    format!(
+                        "227 Entering Passive Mode (127,0,0,1,{},{}).\r\n",
+                        port >> 8,
+                        port & 0xff
+                    )
+                }
                 "RETR" | "STOR" => {
                     let Some(listener) = passive.take() else {
-                        Self::send(&mut out, &["425 Use EPSV first.\r\n"]).await?;
+                        Self::send(&mut out, &["425 Use EPSV or PASV first.\r\n"]).await?;
                         continue;
                     };
-                    let reply = self.transfer(&command, listener, &mut out).await?;
+                    let reply = self.transfer(&command, listener, binary, &mut out).await?;
                     Self::send(&mut out, &[&reply]).await?;
                     continue;
                 }
@@ -1202,6 +1615,7 @@ impl TestServer {
         &self,
         command: &Command,
         listener: TcpListener,
+        binary: bool,
         out: &mut OwnedWriteHalf,
     ) -> io::Result<String> {
         let name = command.arg.clone();
@@ -1212,7 +1626,7 @@ impl TestServer {
             return Ok(format!(
                 "425 {name}: this transfer waited 3 s for the other {} to start; start \
                  every transfer before awaiting any\r\n",
-                self.together - 1
+                self.behaviour.together - 1
             ));
         }
         Self::send(out, &["150 Opening data connection.\r\n"]).await?;
@@ -1221,33 +1635,49 @@ impl TestServer {
             return Ok("425 No data connection.\r\n".into());
         };
         if command.verb == "RETR" {
-            data_conn.write_all(&self.files[&name]).await?;
+            let content = &self.files[&name];
+            if name.starts_with("broken") {
+                data_conn.write_all(&content[..content.len() / 2]).await?;
+                data_conn.shutdown().await?;
+                return Ok("426 Connection closed; transfer aborted.\r\n".into());
+            }
+            let content = if binary {
+                content.clone()
+            } else {
+                to_network_text(content)
+            };
+            data_conn.write_all(&content).await?;
             data_conn.shutdown().await?;
         } else {
             let mut got = Vec::new();
             data_conn.read_to_end(&mut got).await?;
+            let got = if binary { got } else { from_network_text(&got) };
             self.uploads.lock().unwrap().insert(name, got);
         }
         Ok("226 Transfer complete.\r\n".into())
     }
 }
 
-#[tokio::test]
-#[ignore = "step check: run by `autograder check lab4`"]
-async fn step8_reads_a_multi_line_greeting_split_across_packets() {
-    let (_server, endpoint) = TestServer::start(&[], 0).await;
+/// `Control::open` against `server`, failing the check with `why` if it fails.
+async fn logged_in(endpoint: &Endpoint, why: &str) -> Control {
     let opened = within(
         "logging in",
-        Control::open(&endpoint, "c1".into(), Trace::new(false)),
+        Control::open(endpoint, "c1".into(), Trace::new(false)),
     )
     .await;
-    let mut control = opened.unwrap_or_else(|e| {
-        panic!(
-            "Control::open failed: {e:#}. The greeting has five lines and only the last, \
-             `220 Ready.`, ends it: read lines until one starts with the first line's code \
-             followed by a space"
-        )
-    });
+    opened.unwrap_or_else(|e| panic!("Control::open failed: {e:#}. {why}"))
+}
+
+#[tokio::test]
+#[ignore = "step check: run by `autograder check lab4`"]
+async fn step10_reads_a_multi_line_greeting_split_across_packets() {
+    let (_server, endpoint) = TestServer::start(&[], 0).await;
+    let mut control = logged_in(
+        &endpoint,
+        "The greeting has five lines and only the last, `220 Ready.`, ends it (the others \
+         only look like ends); then USER gets 331, PASS 230 and TYPE I 200",
+    )
+    .await;
     let noop = within("NOOP", control.command("NOOP"))
         .await
         .expect("NOOP's reply");
@@ -1259,14 +1689,9 @@ async fn step8_reads_a_multi_line_greeting_split_across_packets() {
 
 #[tokio::test]
 #[ignore = "step check: run by `autograder check lab4`"]
-async fn step8_returns_every_line_of_a_multi_line_reply() {
+async fn step10_returns_every_line_of_a_multi_line_reply() {
     let (_server, endpoint) = TestServer::start(&[], 0).await;
-    let mut control = within(
-        "logging in",
-        Control::open(&endpoint, "c1".into(), Trace::new(false)),
-    )
-    .await
-    .expect("Control::open (see the other Step 8 check)");
+    let mut control = logged_in(&endpoint, "(See the other Step 10 checks.)").await;
     let features = within("FEAT", control.command("FEAT"))
         .await
         .expect("FEAT's reply");
@@ -1294,11 +1719,259 @@ async fn step8_returns_every_line_of_a_multi_line_reply() {
     assert_eq!(noop.code, 200, "the reply after FEAT's is NOOP's: {noop}");
 }
 
-/// Needs Steps 7 and 8: each download receives its file with `data::receive` through a
-/// `Control`.
 #[tokio::test]
 #[ignore = "step check: run by `autograder check lab4`"]
-async fn step9_get_all_starts_every_download_before_any_finishes() {
+async fn step10_logs_in_anonymously_then_switches_to_binary_type() {
+    let (server, endpoint) = TestServer::start(&[], 0).await;
+    let _control = logged_in(&endpoint, "(See the other Step 10 checks.)").await;
+    let commands = server.commands();
+    let verbs = server.verbs();
+    assert_eq!(
+        verbs,
+        ["USER", "PASS", "TYPE"],
+        "Control::open sent {commands:?}: USER, PASS (the server asked for one with 331), \
+         then TYPE I"
+    );
+    assert!(
+        commands[0].eq_ignore_ascii_case("USER anonymous")
+            || commands[0].eq_ignore_ascii_case("USER ftp"),
+        "log in anonymously: {commands:?}"
+    );
+    assert!(
+        commands[2].eq_ignore_ascii_case("TYPE I"),
+        "binary type, TYPE I: a session starts in ASCII type (RFC 959), which alters every \
+         file that is not text: {commands:?}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "step check: run by `autograder check lab4`"]
+async fn step10_sends_no_password_when_user_is_enough() {
+    let behaviour = Behaviour {
+        user_reply: 230,
+        ..Behaviour::default()
+    };
+    let (server, endpoint) = TestServer::behaving(&[], behaviour).await;
+    let _control = logged_in(
+        &endpoint,
+        "This server answers USER with 230: the user is logged in, no password is needed \
+         (and a PASS now gets 503)",
+    )
+    .await;
+    let commands = server.commands();
+    assert_eq!(
+        server.verbs(),
+        ["USER", "TYPE"],
+        "after `230` to USER, Control::open sent {commands:?}: the next command is TYPE I"
+    );
+}
+
+#[tokio::test]
+#[ignore = "step check: run by `autograder check lab4`"]
+async fn step10_a_refused_login_is_an_error_that_shows_the_reply() {
+    let behaviour = Behaviour {
+        user_reply: 530,
+        ..Behaviour::default()
+    };
+    let (server, endpoint) = TestServer::behaving(&[], behaviour).await;
+    let opened = within(
+        "logging in",
+        Control::open(&endpoint, "c1".into(), Trace::new(false)),
+    )
+    .await;
+    match opened {
+        Ok(_) => panic!(
+            "Control::open succeeded, but the server refused USER with 530 (it sent {:?})",
+            server.commands()
+        ),
+        Err(e) => assert!(
+            format!("{e:#}").contains("530"),
+            "the error for a refused login shows the server's reply (530 Not today…), so that \
+             the user sees why: `{e:#}`"
+        ),
+    }
+}
+
+/// Downloads `name` through `control`'s own data connection with the given helpers.
+async fn retr_through(control: &mut Control, name: &str) -> Vec<u8> {
+    let mut data_conn = within("open_data", control.open_data())
+        .await
+        .unwrap_or_else(|e| panic!("open_data failed: {e:#}"));
+    let retr = format!("RETR {name}");
+    within(&retr, control.start_transfer(&retr))
+        .await
+        .unwrap_or_else(|e| panic!("{retr}: {e:#}"));
+    let mut got = Vec::new();
+    within("the file", data_conn.read_to_end(&mut got))
+        .await
+        .expect("reading the data connection");
+    within("226", control.finish_transfer(&retr))
+        .await
+        .unwrap_or_else(|e| panic!("{retr}: {e:#}"));
+    got
+}
+
+#[tokio::test]
+#[ignore = "step check: run by `autograder check lab4`"]
+async fn step11_connects_to_the_port_that_epsv_announces() {
+    let content = binary(100 * 1024);
+    let (server, endpoint) = TestServer::start(&[("a.bin", content.clone())], 0).await;
+    let mut control = logged_in(&endpoint, "(See the Step 10 checks.)").await;
+    let got = retr_through(&mut control, "a.bin").await;
+    assert!(
+        server.verbs().contains(&"EPSV".to_string()),
+        "open_data asks the server for a passive port with EPSV first: {:?}",
+        server.commands()
+    );
+    assert!(
+        got == content,
+        "{} bytes arrived on the data connection, {} were sent, or they differ",
+        got.len(),
+        content.len()
+    );
+}
+
+#[tokio::test]
+#[ignore = "step check: run by `autograder check lab4`"]
+async fn step11_falls_back_to_pasv_when_the_server_refuses_epsv() {
+    let content = binary(100 * 1024);
+    let behaviour = Behaviour {
+        epsv: false,
+        ..Behaviour::default()
+    };
+    let (server, endpoint) = TestServer::behaving(&[("a.bin", content.clone())], behaviour).await;
+    let mut control = logged_in(&endpoint, "(See the Step 10 checks.)").await;
+    let got = retr_through(&mut control, "a.bin").await;
+    let verbs = server.verbs();
+    assert!(
+        verbs.contains(&"PASV".to_string()),
+        "this server answers EPSV with 502: then ask with PASV (its 227 reply names the \
+         address and the port): {:?}",
+        server.commands()
+    );
+    assert!(got == content, "the file arrived altered over PASV");
+}
+
+#[tokio::test]
+#[ignore = "step check: run by `autograder check lab4`"]
+async fn step12_get_downloads_a_file_under_the_last_component_of_its_name() {
+    let files = [
+        ("a.bin", binary(300 * 1024)),
+        ("docs/notes.txt", b"line 1\nline 2\n".to_vec()),
+        ("empty", Vec::new()),
+    ];
+    let (_server, endpoint) = TestServer::start(&files, 0).await;
+    let out = tempfile::tempdir().unwrap();
+    for (remote, content) in &files {
+        let got = within(
+            remote,
+            client::get(
+                &endpoint,
+                remote,
+                out.path(),
+                "c1".into(),
+                Trace::new(false),
+            ),
+        )
+        .await;
+        let n = got.unwrap_or_else(|e| panic!("get {remote} failed: {e:#}"));
+        assert_eq!(n, content.len() as u64, "get {remote}: the byte count");
+        let name = remote.rsplit('/').next().unwrap();
+        let stored = std::fs::read(out.path().join(name)).unwrap_or_default();
+        assert!(
+            stored == *content,
+            "get {remote}: {name} in the output directory holds {} bytes, {} were sent, or \
+             they differ",
+            stored.len(),
+            content.len()
+        );
+    }
+    let expected: BTreeSet<String> = ["a.bin", "notes.txt", "empty"].map(String::from).into();
+    assert_eq!(
+        names(out.path()),
+        expected,
+        "the downloads under the last component of their names, and nothing else (no \
+         temporary file left behind)"
+    );
+}
+
+#[tokio::test]
+#[ignore = "step check: run by `autograder check lab4`"]
+async fn step12_a_failed_download_leaves_nothing_and_shows_the_reply() {
+    let (_server, endpoint) = TestServer::start(&[("broken.bin", binary(200 * 1024))], 0).await;
+    let out = tempfile::tempdir().unwrap();
+    for (remote, code, what) in [
+        ("missing.txt", "550", "a missing file"),
+        ("broken.bin", "426", "a transfer the server aborts halfway"),
+    ] {
+        let got = within(
+            remote,
+            client::get(
+                &endpoint,
+                remote,
+                out.path(),
+                "c1".into(),
+                Trace::new(false),
+            ),
+        )
+        .await;
+        match got {
+            Ok(n) => panic!("get {remote} ({what}) succeeded with {n} bytes; it must fail"),
+            Err(e) => assert!(
+                format!("{e:#}").contains(code),
+                "get {remote} ({what}): the error shows the server's reply ({code}): `{e:#}`"
+            ),
+        }
+    }
+    assert_eq!(
+        names(out.path()),
+        BTreeSet::new(),
+        "a failed download leaves nothing in the output directory: no partial file under \
+         its name, no temporary file"
+    );
+}
+
+#[tokio::test]
+#[ignore = "step check: run by `autograder check lab4`"]
+async fn step12_put_uploads_a_file_and_ends_it_by_closing_the_data_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = [
+        ("up.bin", binary(300 * 1024)),
+        ("up.txt", b"line 1\r\nline 2\n".to_vec()),
+        ("up-empty", Vec::new()),
+    ];
+    let (server, endpoint) = TestServer::start(&[], 0).await;
+    for (name, content) in &files {
+        let local = dir.path().join(name);
+        std::fs::write(&local, content).unwrap();
+        let sent = tokio::time::timeout(
+            DEADLINE,
+            client::put(&endpoint, &local, "c1".into(), Trace::new(false)),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "put {name} did not finish within {} s: the server replies 226 only once the \
+                 data connection is closed, which is the end of the file in stream mode",
+                DEADLINE.as_secs()
+            )
+        });
+        let n = sent.unwrap_or_else(|e| panic!("put {name} failed: {e:#}"));
+        assert_eq!(n, content.len() as u64, "put {name}: the byte count");
+        let uploads = server.uploads.lock().unwrap();
+        assert!(
+            uploads.get(*name) == Some(content),
+            "put {name}: the server received {:?} bytes, {} were sent, or they differ",
+            uploads.get(*name).map(Vec::len),
+            content.len()
+        );
+    }
+}
+
+/// Each download is a `get` (Step 12).
+#[tokio::test]
+#[ignore = "step check: run by `autograder check lab4`"]
+async fn step13_get_all_starts_every_download_before_any_finishes() {
     let files = [
         ("a.bin", binary(200 * 1024)),
         ("notes.txt", b"line 1\nline 2\r\n".to_vec()),
@@ -1333,10 +2006,10 @@ async fn step9_get_all_starts_every_download_before_any_finishes() {
     }
 }
 
-/// Needs Steps 6 and 8: each upload sends its file with `data::send` through a `Control`.
+/// Each upload is a `put` (Step 12).
 #[tokio::test]
 #[ignore = "step check: run by `autograder check lab4`"]
-async fn step10_put_all_starts_every_upload_before_any_finishes() {
+async fn step13_put_all_starts_every_upload_before_any_finishes() {
     let dir = tempfile::tempdir().unwrap();
     let files = [
         ("up.bin", binary(200 * 1024)),
