@@ -357,9 +357,7 @@ pub fn grade(lab: &str, extra: &[&str], program: &[&str]) -> Graded {
     if !extra.contains(&"--seed") {
         cmd.args(["--seed", GOLDEN_SEED]);
     }
-    cmd
-        .arg("--")
-        .args(program);
+    cmd.arg("--").args(program);
     let output = cmd.output().expect("autograder runs");
     let json: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
         panic!(
@@ -501,9 +499,8 @@ pub fn assert_golden(name: &str, text: &str) {
         std::fs::write(&path, text).unwrap();
         return;
     }
-    let golden = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("{}: {e}; create it with UPDATE_GOLDEN=1", path.display())
-    });
+    let golden = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; create it with UPDATE_GOLDEN=1", path.display()));
     if golden != text {
         let diff: String = golden
             .lines()
@@ -557,7 +554,9 @@ pub fn normalise_run_details(line: &str) -> String {
         } else if let Some(after) = rest.strip_prefix("/.tmp") {
             // A temporary directory: its random name goes.
             out.push_str("/…");
-            rest = &after[after.find(['/', ' ', '\'', '"', ')']).unwrap_or(after.len())..];
+            rest = &after[after
+                .find(['/', ' ', '\'', '"', ')'])
+                .unwrap_or(after.len())..];
         } else {
             out.push(c);
             rest = &rest[c.len_utf8()..];
