@@ -57,6 +57,10 @@ macro_rules! lab2_tests {
                 "Each connection needs its own buffer. A buffer shared by all threads is \
                  overwritten by one thread while another is still writing from it, and \
                  clients receive each other's bytes.",
+                "Give each connection a buffer of its own: a local of the function that \
+                 serves one connection (`let mut buf = vec![0u8; BUF_SIZE];`), or a field of \
+                 that connection's state. A `static` buffer, or one `Arc<Mutex<Vec<u8>>>` \
+                 handed to every thread, is shared by all.",
                 "Move each connection's state into its thread (`move` closure); share \
                  nothing you do not need to. https://doc.rust-lang.org/book/ch16-00-concurrency.html",
             ],
@@ -122,4 +126,16 @@ const STALLED: &[&str] = &[
     "Give each connection its own thread (`thread::spawn` with the stream moved in), and \
      go straight back to `accept`; share nothing between the threads that one of them \
      could hold for a whole session (a lock, a buffer).",
+    SPAWN_RECIPE,
 ];
+
+/// Steps 2 and 3 spelled out: the last resort of lab 2's hints for serving one client at
+/// a time (the stub's TODOs say what to achieve; this says how). Lab 2's own, not in the
+/// test table, which lab 3 shares.
+const SPAWN_RECIPE: &str = "In `run`, loop: `let (stream, peer) = match listener.accept() { Ok(pair) => \
+     pair, Err(e) => { eprintln!(…); continue; } };` then `spawn_client(stream, peer, \
+     Arc::clone(&trace), Arc::clone(&active))` (log its error, do not return it). In \
+     `spawn_client`: `thread::Builder::new().name(format!(\"client {peer}\")).spawn(move || { \
+     let _guard = ActiveClient::enter(&active); serve_and_log(stream, peer, &trace); })?; \
+     Ok(())`. Nothing a client's thread does may wait for another client's thread (no lock \
+     held while serving).";
