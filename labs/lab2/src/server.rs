@@ -58,9 +58,10 @@ pub fn spawn_client(
     // touch it, and the socket closes when the thread is done), serves it with
     // `serve_and_log`, and is named after the client, so that `top -H` and the trace show
     // whom it serves. While it serves, it counts itself in `active`, which every thread
-    // changes at once: that is why the count is an atomic (a plain integer would be a data
-    // race), and why an `ActiveClient` guard takes it back however the thread ends. If the
-    // system refuses another thread, return that error: the caller decides what it means.
+    // changes at any moment: that is why the count is an atomic (a plain integer would be
+    // a data race). An `ActiveClient` guard adds the thread to the count and takes it back
+    // however the thread ends, even by a panic. If the system refuses another thread,
+    // return that error: the caller decides what it means.
     let _ = (stream, peer, trace, active, serve_and_log);
     todo!("Step 3 of handouts/lab2.md: serve the client on a thread of its own")
 }
