@@ -132,7 +132,8 @@ const STALLED: &[&str] = &[
 /// Steps 2 and 3 spelled out: the last resort of lab 2's hints for serving one client at
 /// a time (the stub's TODOs say what to achieve; this says how). Lab 2's own, not in the
 /// test table, which lab 3 shares.
-const SPAWN_RECIPE: &str = "In `run`, loop: `let (stream, peer) = match listener.accept() { Ok(pair) => \
+const SPAWN_RECIPE: &str =
+    "In `run`, loop: `let (stream, peer) = match listener.accept() { Ok(pair) => \
      pair, Err(e) => { eprintln!(…); continue; } };` then `spawn_client(stream, peer, \
      Arc::clone(&trace), Arc::clone(&active))` (log its error, do not return it). In \
      `spawn_client`: `thread::Builder::new().name(format!(\"client {peer}\")).spawn(move || { \
