@@ -39,17 +39,14 @@ impl Trace {
         if self.enabled {
             let t = self.start.elapsed().as_secs_f64();
             let thread = std::thread::current();
-            match thread.name() {
-                // The client's own thread is named after it (`client 127.0.0.1:42264`):
-                // its name says both whom the line is about and which thread wrote it.
-                Some(name) if name.contains(&*peer.to_string()) => {
-                    eprintln!("[{t:>10.6}s] {name:<29} {what}");
-                }
-                // Any other thread (the accept loop, say) is named after the event.
-                other => eprintln!(
-                    "[{t:>10.6}s] {peer:<29} {what}  (on thread {})",
-                    other.unwrap_or("unnamed")
-                ),
+            let name = thread.name().unwrap_or("unnamed");
+            // The client's own thread is named after it (`client 127.0.0.1:42264`): its name
+            // says both whom the line is about and which thread wrote it. Any other thread
+            // (the accept loop, say) is named after the event.
+            if name.contains(&*peer.to_string()) {
+                eprintln!("[{t:>10.6}s] {name:<29} {what}");
+            } else {
+                eprintln!("[{t:>10.6}s] {peer:<29} {what}  (on thread {name})");
             }
         }
     }
