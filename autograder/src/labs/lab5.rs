@@ -232,7 +232,7 @@ const TESTS: &[TestCase] = &[
         "downloads a 256 MiB file and checks every byte; the server's peak memory (VmHWM of its processes) must stay under 96 MiB",
         ["Reading a whole file into a Vec costs as much memory as the file is large.",
          "Copy it in fixed-size chunks: a loop of read and write_all with a 64 KiB buffer, or `std::io::copy(&mut file, &mut stream)`.",
-         "For a file over SMALL_FILE: `stream.write_all(out)?` (the head), then `let mut f: &File = file; f.seek(SeekFrom::Start(start))?; let copied = io::copy(&mut f.take(len), stream)?; check_length(copied, len)?;`.",
+         "For a file over SMALL_FILE: `stream.write_all(out)?` (the head), then `let mut f: &File = file; f.seek(SeekFrom::Start(*start))?; let copied = io::copy(&mut f.take(*len), stream)?; check_length(copied, *len)?;`.",
          "https://doc.rust-lang.org/std/io/fn.copy.html"]),
     test!("graceful-shutdown", "concurrency", 10, 60, http::graceful_shutdown,
         "shuts down gracefully on SIGTERM",
