@@ -120,9 +120,10 @@ pub fn run(
     // idle connections at once rather than at their timeout, while responses in progress
     // go on to their last byte; and return only when every connection has ended. The
     // trigger can wake a blocked `accept` only if it knows where to connect
-    // (`wake_address`), and shutdown reaches the open connections only through the
-    // registry (`register`; a `Registered` guard in each thread takes its connection off
-    // the books however the thread ends).
+    // (`wake_address`, recorded in the state the handle shares: `shutdown.0`), and
+    // shutdown reaches the open connections only through the registry (`register`; a
+    // `Registered` guard in each thread takes its connection off the books however the
+    // thread ends).
     let _ = (
         listener,
         config,
