@@ -13,8 +13,20 @@ use crate::rubric::{Kind, Lab, Symptom, TestCase, Visibility};
 
 /// The lab 2 test table: every lab 1 test (same ids), then the tests a server that
 /// serves one client at a time cannot pass, then `$extra` tests (lab 3 adds its own).
+/// `stalled-client` gets the hints given after `stalled_hints:`, or, without them, hints
+/// that fit any concurrency model (lab 3's).
 macro_rules! lab2_tests {
     ($port:literal $(, $extra:expr)* $(,)?) => {
+        lab2_tests!(stalled_hints: &[
+                "An iterative server is stuck in `read` on the first client, and nobody else \
+                 is served until it leaves. Serve each client on a thread of its own.",
+                "The accept loop should only accept and hand the connection over \
+                 (`std::thread::spawn(move || …)`), then go straight back to `accept`.",
+                "Holding one lock (a `Mutex`) for a client's whole session serialises the \
+                 threads again. https://doc.rust-lang.org/book/ch16-01-threads.html",
+            ]; $port $(, $extra)*)
+    };
+    (stalled_hints: $stalled:expr; $port:literal $(, $extra:expr)* $(,)?) => {
         lab1_tests!(
             $port,
         TestCase {
@@ -26,14 +38,7 @@ macro_rules! lab2_tests {
             checks: "c1 connects, sends half a message, gets it echoed and then waits with its \
                      connection open; 3-5 later clients each send random bytes, half-close and \
                      must get their echo and the close meanwhile; then c1 finishes",
-            hints: &[
-                "An iterative server is stuck in `read` on the first client, and nobody else \
-                 is served until it leaves. Serve each client on a thread of its own.",
-                "The accept loop should only accept and hand the connection over \
-                 (`std::thread::spawn(move || …)`), then go straight back to `accept`.",
-                "Holding one lock (a `Mutex`) for a client's whole session serialises the \
-                 threads again. https://doc.rust-lang.org/book/ch16-01-threads.html",
-            ],
+            hints: $stalled,
             time_limit: Duration::from_secs(20),
             kind: Kind::Server,
             probe: concurrency::stalled_client,
@@ -101,7 +106,7 @@ pub static LAB: Lab = Lab {
     default_port: 7102,
     handout: "handouts/lab2.md",
     server_args: &["--port", "{port}"],
-    tests: lab2_tests!("7102"),
+    tests: lab2_tests!(stalled_hints: STALLED_CLIENT_HINTS; "7102"),
     still_serves: crate::probe::echo::still_serves,
     ends_program: &[],
     symptom_hints: THREADED_ECHO_HINTS,
@@ -129,9 +134,20 @@ const STALLED: &[&str] = &[
     SPAWN_RECIPE,
 ];
 
+/// Lab 2's hints for `stalled-client`, from the idea to the code.
+const STALLED_CLIENT_HINTS: &[&str] = &[
+    "An iterative server is stuck in `read` on the first client, and nobody else is served \
+     until it leaves. Serve each client on a thread of its own.",
+    "The accept loop should only accept and hand the connection over \
+     (`std::thread::spawn(move || …)`), then go straight back to `accept`.",
+    SPAWN_RECIPE,
+    "Holding one lock (a `Mutex`) for a client's whole session serialises the threads \
+     again. https://doc.rust-lang.org/book/ch16-01-threads.html",
+];
+
 /// Steps 2 and 3 spelled out: the last resort of lab 2's hints for serving one client at
-/// a time (the stub's TODOs say what to achieve; this says how). Lab 2's own, not in the
-/// test table, which lab 3 shares.
+/// a time (the stub's TODOs say what to achieve; this says how). Lab 2's own: lab 3
+/// shares the test table, not these.
 const SPAWN_RECIPE: &str =
     "In `run`, loop: `let (stream, peer) = match listener.accept() { Ok(pair) => \
      pair, Err(e) => { eprintln!(…); continue; } };` then `spawn_client(stream, peer, \
