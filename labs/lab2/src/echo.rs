@@ -19,9 +19,11 @@ pub const BUF_SIZE: usize = 64 * 1024;
 /// # Errors
 /// Any I/O error on this connection, such as a reset from the client.
 pub fn serve_client(stream: TcpStream, peer: SocketAddr, trace: &Trace) -> io::Result<u64> {
-    // TODO: Step 4 — bring your echo loop from lab 1: read whatever has arrived, write
-    // exactly those bytes back, repeat; when a read returns 0, shut down your write side
-    // and return the number of bytes echoed. Until Step 5, write with the standard
+    // TODO: Step 4 — your echo loop from lab 1: every byte this client sends comes back
+    // to it, unchanged and in order, and when it half-closes, finish and close your side
+    // too; return how many bytes were echoed. Blocking calls are fine now: a blocked read
+    // holds up this client's thread only. The buffer must be this thread's own, or
+    // clients would get each other's bytes. Until Step 5, write with the standard
     // library's `stream.write_all(…)`.
     let _ = (stream, peer, trace, BUF_SIZE);
     todo!("Step 4 of handouts/lab2.md: echo every byte until the client half-closes")
@@ -37,8 +39,9 @@ pub fn write_all(
     peer: SocketAddr,
     trace: &Trace,
 ) -> io::Result<()> {
-    // TODO: Step 5 — bring your write loop from lab 1: call `stream.write` until every
-    // byte has been taken, retrying on `Interrupted`. Then call this function from
+    // TODO: Step 5 — your write loop from lab 1: every byte of `bytes` is written, however
+    // few each `write` takes, and an interrupted write is no error; a write that takes
+    // nothing would never finish, so report it (`WriteZero`). Then call this function from
     // `serve_client` instead of the standard library's `write_all`.
     let _ = (stream, bytes, peer, trace);
     todo!("Step 5 of handouts/lab2.md: write every byte, looping over partial writes")

@@ -17,7 +17,8 @@ use crate::trace::Trace;
 /// # Errors
 /// Fails if the address does not resolve, or the port is taken or privileged.
 pub fn bind(host: &str, port: u16) -> io::Result<TcpListener> {
-    // TODO: Step 1 — create a TCP socket listening on host:port, as in lab 1.
+    // TODO: Step 1 — the socket clients connect to, listening on host:port, as in lab 1.
+    // A port that is taken is the caller's error to report, not a panic.
     let _ = (host, port);
     todo!("Step 1 of handouts/lab2.md: bind a listening socket to host:port")
 }
@@ -28,8 +29,14 @@ pub fn bind(host: &str, port: u16) -> io::Result<TcpListener> {
 /// Should never return: a failed `accept` or a thread that cannot be started concerns one
 /// client only, and is logged.
 pub fn run(listener: TcpListener, trace: Arc<Trace>) -> io::Result<()> {
-    // TODO: Step 2 — accept clients forever and hand each one to `spawn_client`, with
-    // clones of the `Arc`s. Log a failed accept or a failed spawn; neither ends the loop.
+    // TODO: Step 2 — the accept loop, which is what makes this server concurrent: it only
+    // accepts, hands each client to `spawn_client`, and is back in `accept` at once,
+    // whatever that client does. Lab 1's loop served the client itself, so one client
+    // that stalled held up everybody behind it; here it must hold up nobody. Every client's
+    // thread gets its own handles on what they all share (the trace, the count in
+    // `active`). A failed accept, or a thread that cannot be started, concerns one client:
+    // log it and keep accepting, or one bad moment (out of descriptors, a thread limit)
+    // would end the service for everybody.
     let active = Arc::new(AtomicUsize::new(0));
     let _ = (listener, trace, active);
     todo!("Step 2 of handouts/lab2.md: accept clients and hand each to a new thread")
@@ -46,9 +53,15 @@ pub fn spawn_client(
     trace: Arc<Trace>,
     active: Arc<AtomicUsize>,
 ) -> io::Result<()> {
-    // TODO: Step 3 — start a thread named after the client (`std::thread::Builder`) that
-    // counts itself with `ActiveClient::enter(&active)`, then calls `serve_and_log`.
-    // Return the spawn error if the thread cannot be created.
+    // TODO: Step 3 — serve this client on a thread of its own, and return at once. The
+    // thread owns the connection (the accept loop keeps nothing of it, so nothing else can
+    // touch it, and the socket closes when the thread is done), serves it with
+    // `serve_and_log`, and is named after the client, so that `top -H` and the trace show
+    // whom it serves. While it serves, it counts itself in `active`, which every thread
+    // changes at any moment: that is why the count is an atomic (a plain integer would be
+    // a data race). An `ActiveClient` guard adds the thread to the count and takes it back
+    // however the thread ends, even by a panic. If the system refuses another thread,
+    // return that error: the caller decides what it means.
     let _ = (stream, peer, trace, active, serve_and_log);
     todo!("Step 3 of handouts/lab2.md: serve the client on a thread of its own")
 }

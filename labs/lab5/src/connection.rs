@@ -55,11 +55,17 @@ pub struct Settings<'a> {
 /// I/O errors of this connection (a reset, a write timeout). They concern this client
 /// only; the caller logs them.
 pub fn serve(mut stream: TcpStream, peer: SocketAddr, settings: &Settings<'_>) -> io::Result<()> {
-    // TODO: Step 11 — the connection loop: read the next request (`Input::next_request`,
-    // within the keep-alive deadline), consume it, discard its body, build the response
-    // (`handler::respond`), send it (`send_response`; no body for HEAD), and go on while the
-    // client wants keep-alive and the server is not stopping. Errors get their status and a
-    // graceful close (`answer_and_close`; no body for HEAD there either: `Input::asks_head`).
+    // TODO: Step 11 — answer request after request on this connection, in order, for as
+    // long as both sides want it: HTTP/1.1 unless the request says `Connection: close`,
+    // HTTP/1.0 only if it says `keep-alive`, and never once the server is stopping. It all
+    // rests on knowing where one request ends and the next begins: the head's `used`
+    // bytes, then its body (read and thrown away, or its bytes would be taken for the next
+    // request; a body too large to bother with: answer, then close), and what follows is
+    // the next request, perhaps already buffered (pipelining). A response to HEAD has no
+    // body. A malformed head, or one that did not arrive in time (408), gets its error
+    // answer and then the close: nobody knows any more where the next request would
+    // start. Even then a HEAD's answer has no body (`Input::asks_head`). Every close is
+    // `close_gracefully`'s.
     let _ = (
         &mut stream,
         peer,
@@ -131,8 +137,13 @@ impl Input {
         deadline: Instant,
         stopping: &AtomicBool,
     ) -> io::Result<Next> {
-        // TODO: Step 11 — parse what is buffered; if incomplete, `read_more` until the deadline.
-        // EOF or an idle timeout with an empty buffer closes; a timeout mid-head is TimedOut.
+        // TODO: Step 11 — the next complete request head: parse what is buffered first (a
+        // pipelined request may be there already) and read more only while it is not a
+        // whole head, all within one deadline for the whole head, so that an idle
+        // connection and a client that trickles a byte at a time (Slowloris) are both cut
+        // off. Say how it ended: a request; closed (the client closed, the deadline passed
+        // with nothing sent, or the server is stopping between requests); timed out halfway
+        // through a head; or invalid (a head that fills the buffer is too large, too).
         let _ = (stream, deadline, stopping);
         todo!("Step 11 of handouts/lab5.md: read until a request head is complete")
     }
@@ -144,8 +155,10 @@ impl Input {
         stream: &mut TcpStream,
         deadline: Instant,
     ) -> io::Result<Option<usize>> {
-        // TODO: Step 11 — one read into `self.buf[self.filled..]` with the read timeout set to
-        // what is left before the deadline; None when the deadline passes.
+        // TODO: Step 11 — one read into the free part of the buffer, waiting no longer than
+        // what is left before the deadline (a timeout per read would restart with every
+        // byte): `Some(n)` bytes, where 0 is the end of the stream, or `None` once the
+        // deadline has passed. A read that timed out or was interrupted is no error here.
         let _ = (stream, deadline);
         todo!("Step 11 of handouts/lab5.md: read with a deadline for the whole head")
     }
@@ -198,9 +211,14 @@ fn send_response(
     keep_alive: bool,
     out: &mut Vec<u8>,
 ) -> io::Result<u64> {
-    // TODO: Step 12 — write the head; a body in memory or a small file goes in the same write;
-    // a large file is streamed (`std::io::copy` of `file.take(len)`); check the length sent
-    // (`check_length`).
+    // TODO: Step 12 — put the response on the wire exactly as its head announces it: the
+    // client finds where this response ends, and so where the next begins, by counting
+    // Content-Length bytes. The head, then the body unless there is none to send (HEAD,
+    // 304). A small response leaves in one write (one system call, one TCP segment); a
+    // large file is streamed in pieces from the range's start, never read into memory
+    // whole (a hundred downloads would need a hundred copies). A file that yields fewer
+    // bytes than announced must fail the connection (`check_length`), or every later
+    // response on it would be garbled. Returns the number of body bytes sent.
     let _ = (stream, response, send_body, keep_alive, out, check_length);
     todo!("Step 12 of handouts/lab5.md: write a response, streaming large files")
 }
@@ -238,8 +256,11 @@ fn answer_and_close(
 /// read it. So: send FIN (shutdown of the write side), wait for the client to close its
 /// side (a read returning 0), and only then close, giving up after a short while.
 fn close_gracefully(mut stream: TcpStream) {
-    // TODO: Step 12 — shut down the write side, then read and discard until the client closes
-    // (at most a couple of seconds), so that our last response is not destroyed by a reset.
+    // TODO: Step 12 — end the connection without destroying the last response. Closing a
+    // socket that still holds bytes the client sent and we never read makes the kernel send
+    // a reset, and a reset can throw the response away before the client has read it. So
+    // say you are done sending (FIN), let the client finish and close its side, and only
+    // then close; but wait for it a couple of seconds at most.
     let _ = &mut stream;
     todo!("Step 12 of handouts/lab5.md: close without losing the last response")
 }

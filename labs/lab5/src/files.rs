@@ -36,10 +36,16 @@ pub enum Refusal {
 /// # Errors
 /// A [`Refusal`] saying which status to answer with.
 pub fn resolve(root: &Path, target: &str) -> Result<Target, Refusal> {
-    // TODO: Step 6 — take the path of the target (`url_path`), percent-decode it, refuse NUL
-    // (400) and any `..` segment (403), join the rest below the root, refuse a path that a
-    // symbolic link leads out of the root (403), then: a file, a directory with a trailing
-    // slash, a directory without one (AddSlash), or 404.
+    // TODO: Step 6 — map the target to something below the root, and never to anything
+    // outside it, however the target is encoded. What counts is the path once decoded
+    // (`%2e%2e%2f` is `../`), so check it after decoding: any `..` segment is 403, a NUL
+    // byte or a bad escape 400. Where the path really leads, once symbolic links are
+    // followed, must still be below the root (403 otherwise; the root you are given is
+    // canonical). The query and fragment are not part of the path, and an absolute-form
+    // target (`http://host/path`) names a path too (`url_path` finds it; no path is 400).
+    // Then say what is there: a file; a directory asked for with its trailing slash; one
+    // asked for without it (`AddSlash`: the path as sent, plus the slash, for the
+    // redirect); or nothing, which includes a path below a regular file (404).
     let _ = (root, target, url_path);
     todo!("Step 6 of handouts/lab5.md: map a target to a path that stays below the root")
 }
@@ -62,7 +68,10 @@ fn url_path(target: &str) -> Option<&str> {
 
 /// Decodes `%XX` escapes. Returns `None` for a `%` not followed by two hex digits.
 pub fn percent_decode(s: &str) -> Option<Vec<u8>> {
-    // TODO: Step 6 — replace each `%XX` by the byte it encodes; `None` for a malformed escape.
+    // TODO: Step 6 — each `%XX` stands for one byte, whatever its value (`%C3%A9` is the two
+    // bytes of `é`, not two characters), with hex digits in either case; everything else
+    // stays as it is (in a path, `+` is a plus, not a space). A `%` without two hex digits
+    // after it makes the whole path invalid (`None`) rather than a guess.
     let _ = s;
     todo!("Step 6 of handouts/lab5.md: percent-decode a path")
 }
@@ -82,8 +91,10 @@ pub fn percent_encode(name: &[u8]) -> String {
 
 /// The `Content-Type` for a file, from its extension.
 pub fn content_type(path: &Path) -> &'static str {
-    // TODO: Step 7 — map the extension (html, css, js, json, txt, png, jpg, gif, svg, ico, pdf,
-    // wasm) to its media type; application/octet-stream otherwise.
+    // TODO: Step 7 — the media type a browser needs to use the file (a stylesheet served as
+    // text/plain is ignored), from its extension: html, css, js, json, txt, png, jpg, gif,
+    // svg, ico, pdf, wasm; for anything else application/octet-stream, "just bytes",
+    // rather than a guess.
     let _ = path;
     todo!("Step 7 of handouts/lab5.md: choose the Content-Type from the extension")
 }
@@ -94,8 +105,10 @@ pub fn content_type(path: &Path) -> &'static str {
 /// # Errors
 /// If the directory cannot be read.
 pub fn listing(dir: &Path, url_path: &str) -> std::io::Result<String> {
-    // TODO: Step 8 — an HTML page with one link per entry of `dir` (names percent-encoded with
-    // `percent_encode`, escaped with `html_escape`, a `/` after subdirectories).
+    // TODO: Step 8 — an HTML page from which a browser reaches every entry of `dir`: one
+    // link per entry that leads to it from the directory's URL whatever its name holds
+    // (spaces, `#`, `&`: what `percent_encode` is for), a `/` after each subdirectory, and
+    // every name shown as text, never read as markup (`html_escape`).
     let _ = (dir, url_path, percent_encode, html_escape);
     todo!("Step 8 of handouts/lab5.md: list a directory as HTML")
 }

@@ -17,9 +17,12 @@ const KNOWN_METHODS: &[&str] = &[
 
 /// The response to `request`, serving files below `root`.
 pub fn respond(request: &Request, root: &Path) -> Response {
-    // TODO: Step 9 — GET and HEAD only (405 with Allow for KNOWN_METHODS, 501 otherwise);
-    // resolve the target; serve files, index.html or a listing; 301 for AddSlash; 400/403/404
-    // for refusals.
+    // TODO: Step 9 — decide the answer. A static file server serves GET and HEAD only: a
+    // method that exists (KNOWN_METHODS) is 405 and says which are allowed (`Allow`), one
+    // we do not know is 501; methods are case-sensitive. Then what `files::resolve` found:
+    // a file (`serve_file`); for a directory, its index.html or else its listing; for a
+    // directory without its slash, a permanent redirect to it with the slash (relative
+    // links on its page resolve against its URL); for a refusal, its status.
     let _ = (request, root, KNOWN_METHODS, serve_file, serve_listing);
     todo!("Step 9 of handouts/lab5.md: decide the response to a request")
 }
@@ -38,9 +41,13 @@ fn serve_listing(request: &Request, dir: &Path) -> Response {
 }
 
 fn serve_file(request: &Request, path: &Path) -> Response {
-    // TODO: Step 10 — open the file; Last-Modified; 304 when If-Modified-Since is not older
-    // than the file (whole seconds: `truncate_to_seconds`); Content-Type; a single Range gives
-    // 206 with Content-Range (`parse_range`), or 416; the body is `Body::File`.
+    // TODO: Step 10 — serve the file so that clients can cache it and resume it: its exact
+    // bytes (the body's length becomes Content-Length), its Content-Type and Last-Modified.
+    // A client that already holds this version (If-Modified-Since not older than the file,
+    // compared at the whole seconds HTTP dates have) gets 304 and no body. A single byte
+    // range gets just those bytes: 206, with Content-Range saying which bytes of how many;
+    // one that cannot be satisfied is 416 with `Content-Range: bytes */size`, the size the
+    // client can ask within.
     let _ = (request, path, truncate_to_seconds, parse_range);
     todo!("Step 10 of handouts/lab5.md: serve a file: conditional and range requests")
 }
@@ -69,9 +76,12 @@ enum RangeSpec {
 /// Several ranges, or anything we cannot parse, are ignored (the whole file is sent),
 /// which the RFC allows.
 fn parse_range(spec: &str, size: u64) -> RangeSpec {
-    // TODO: Step 10 — `bytes=a-b`, `bytes=a-`, `bytes=-n`; ignore several ranges or bad syntax
-    // (Whole); an end past the end of the file means its last byte; a start past the end is
-    // Unsatisfiable.
+    // TODO: Step 10 — what one `Range` header asks of a file of `size` bytes (RFC 9110
+    // §14.1.2): `bytes=a-b` is bytes a to b *inclusive*, `bytes=a-` runs to the end, and
+    // `bytes=-n` is the last n bytes; an end past the file stops at its last byte. A start
+    // at or past the end (or the last 0 bytes) cannot be satisfied. Anything else (several
+    // ranges, another unit, an end before the start, no numbers) is ignored: the whole
+    // file, which the RFC allows.
     let _ = (spec, size);
     todo!("Step 10 of handouts/lab5.md: parse a byte range")
 }

@@ -125,11 +125,15 @@ impl ParseError {
 /// answered with that error and closed, because we no longer know where the next request
 /// would start.
 pub fn parse(buf: &[u8]) -> Result<Option<(Request, usize)>, ParseError> {
-    // TODO: Step 3 — skip empty lines before the request line; refuse a request line longer
-    // than MAX_REQUEST_LINE (414) or a head longer than MAX_HEAD (431), even before it is
-    // complete; return Ok(None) until the empty line has arrived (`head_end`); then parse the
-    // request line and the headers, check the framing, and return the request with the number
-    // of bytes it used.
+    // TODO: Step 3 — find where this request's head ends in the bytes received so far. It
+    // ends with its empty line: until that has arrived the answer is "need more bytes"
+    // (`Ok(None)`), and empty lines before a request line are skipped (RFC 9112 §2.2). On
+    // a keep-alive connection what follows the head (its body, the next pipelined request)
+    // stays in the buffer, so say exactly how many bytes the head used. Bound what a
+    // client can make you buffer: a request line longer than MAX_REQUEST_LINE is 414, a
+    // head longer than MAX_HEAD 431, as soon as that much has arrived without its end;
+    // only the head counts, not what follows it. Then read its parts: the request line
+    // (Step 4), each header line, and what the headers say about framing (Step 5).
     let _ = (
         buf,
         head_end,
@@ -165,25 +169,37 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// `method SP request-target SP HTTP-version` (RFC 9112 §3).
 fn parse_request_line(line: &[u8]) -> Result<(String, String, Version), ParseError> {
-    // TODO: Step 4 — split `METHOD SP TARGET SP VERSION`; the method is a token, the target
-    // visible ASCII; HTTP/1.0 and HTTP/1.x are versions we speak, other well-formed versions get
-    // 505, anything else 400.
+    // TODO: Step 4 — the request line says what is asked (the method), of what (the target)
+    // and in which protocol: exactly `METHOD SP TARGET SP VERSION`, one space between the
+    // parts. Be strict about the form, since what two parsers could read differently is
+    // 400: the method is a token, the target visible ASCII, the version `HTTP/x.y` (digits,
+    // capitals). But refuse only what is malformed: any token is a method (Step 9 decides
+    // which are served), the target stays exactly as sent (Step 6 decodes it), any HTTP/1.x
+    // is spoken as 1.1, and a well-formed version that is not 1.x is 505, not 400.
     let _ = (line, is_token_char);
     todo!("Step 4 of handouts/lab5.md: parse the request line")
 }
 
 /// `field-name ":" OWS field-value OWS` (RFC 9112 §5).
 fn parse_header(line: &[u8]) -> Result<(String, String), ParseError> {
-    // TODO: Step 5 — `name ":" OWS value OWS`: the name is a token with no space before the
-    // colon; reject folded lines and control characters (400).
+    // TODO: Step 5 — a header line is `name: value` (RFC 9112 §5): keep the name as sent, and
+    // the value without the spaces and tabs around it (a colon inside the value is part of
+    // it). Refuse with 400 what two parsers could read differently, the stuff of request
+    // smuggling: whitespace before the colon, an obsolete folded line, no colon, a name
+    // that is not a token, control characters in the value.
     let _ = (line, trim_ows);
     todo!("Step 5 of handouts/lab5.md: parse a header line")
 }
 
 /// Checks `Host` and the body framing headers, and records the body length.
 fn check_framing(request: &mut Request) -> Result<(), ParseError> {
-    // TODO: Step 5 — exactly one Host for HTTP/1.1 (400 otherwise); Transfer-Encoding gets
-    // 501; record a valid Content-Length in `request.body_len` (400 if invalid or conflicting).
+    // TODO: Step 5 — on a keep-alive connection you must know where this request ends and
+    // the next one begins. The body after the head is `Content-Length` bytes: record them
+    // in `request.body_len` (0 without one). A length that is not a plain number, or two
+    // that disagree, leaves that in doubt: 400. A chunked body (`Transfer-Encoding`) is
+    // framed differently and we do not read it: 501, rather than take its chunks for the
+    // next request. And an HTTP/1.1 request names exactly one Host, whatever the case of
+    // the header's name (400 otherwise); HTTP/1.0 needs none.
     let _ = request;
     todo!("Step 5 of handouts/lab5.md: check Host and the body framing headers")
 }

@@ -92,7 +92,9 @@ impl ShutdownHandle {
 /// # Errors
 /// Fails if the address does not resolve, or the port is taken or privileged.
 pub fn bind(host: &str, port: u16) -> io::Result<TcpListener> {
-    // TODO: Step 1 — create a TCP socket listening on host:port and return it.
+    // TODO: Step 1 — the socket clients connect to, listening on host:port (a host may be a
+    // name such as `localhost`, or an IPv6 address such as `::1`); a port that is taken is
+    // an error for the caller.
     let _ = (host, port);
     todo!("Step 1 of handouts/lab5.md: bind a listening socket to host:port")
 }
@@ -109,11 +111,19 @@ pub fn run(
     trace: Arc<Trace>,
     shutdown: ShutdownHandle,
 ) -> io::Result<()> {
-    // TODO: Step 2 — accept connections until shutdown is triggered, serving each on its own
-    // thread (`connection::serve`), never more than `config.max_connections` at once. Register
-    // each connection (`register`/`Registered`) so that shutdown can find it. When shutdown
-    // begins: close the listener, shut down the read side of every open connection, and wait
-    // until they have all finished.
+    // TODO: Step 2 — serve every connection (`connection::serve`) on a thread of its own, so
+    // that a slow, stalled or idle keep-alive client holds up nobody else; but at most
+    // `config.max_connections` at once, so that a flood of clients waits in the listen
+    // backlog instead of exhausting memory and descriptors. A failed accept or spawn
+    // concerns one client: log it and go on. Once `shutdown` is triggered (by a signal, or
+    // a test), shut down gracefully: stop accepting, so that new clients are refused; close
+    // idle connections at once rather than at their timeout, while responses in progress
+    // go on to their last byte; and return only when every connection has ended. The
+    // trigger can wake a blocked `accept` only if it knows where to connect
+    // (`wake_address`, recorded in the state the handle shares: `shutdown.0`), and
+    // shutdown reaches the open connections only through the registry (`register`; a
+    // `Registered` guard in each thread takes its connection off the books however the
+    // thread ends).
     let _ = (
         listener,
         config,

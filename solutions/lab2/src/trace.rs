@@ -1,8 +1,11 @@
 //! The `--verbose` trace: one timestamped line per socket event, on standard error.
 //!
-//! Each line names the thread that did the work, so with a few `nc` clients you can watch
-//! the accept loop hand every connection to a thread of its own, and the threads run side
-//! by side. (`top -H -p PID` shows the same threads from the outside.)
+//! Each line names the client it is about, once, and the thread that did the work: a
+//! client's own thread is named after it (`client 127.0.0.1:42264`), so its lines start
+//! with that name; a line written by any other thread says which one. With a few `nc`
+//! clients you can watch the accept loop hand every connection to a thread of its own,
+//! and the threads run side by side. (`top -H -p PID` shows the same threads from the
+//! outside.)
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -37,7 +40,14 @@ impl Trace {
             let t = self.start.elapsed().as_secs_f64();
             let thread = std::thread::current();
             let name = thread.name().unwrap_or("unnamed");
-            eprintln!("[{t:>10.6}s] {name:<16} {peer:<22} {what}");
+            // The client's own thread is named after it (`client 127.0.0.1:42264`): its name
+            // says both whom the line is about and which thread wrote it. Any other thread
+            // (the accept loop, say) is named after the event.
+            if name.contains(&*peer.to_string()) {
+                eprintln!("[{t:>10.6}s] {name:<29} {what}");
+            } else {
+                eprintln!("[{t:>10.6}s] {peer:<29} {what}  (on thread {name})");
+            }
         }
     }
 }

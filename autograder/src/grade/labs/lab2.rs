@@ -14,8 +14,10 @@ use crate::grade::rubric::{Kind, Lab, TestCase, Visibility};
 
 /// The lab 2 test table: every lab 1 test (same ids), then the tests a server that
 /// serves one client at a time cannot pass, then `$extra` tests (lab 3 adds its own).
+/// `stalled-client` gets the hints given after `stalled_hints:`: what a stall means
+/// depends on the concurrency model (a thread per client in lab 2, one loop in lab 3).
 macro_rules! lab2_tests {
-    ($port:literal $(, $extra:expr)* $(,)?) => {
+    (stalled_hints: $stalled:expr; $port:literal $(, $extra:expr)* $(,)?) => {
         lab1_tests!(
             $port,
         TestCase {
@@ -27,14 +29,7 @@ macro_rules! lab2_tests {
             checks: "c1 connects, sends half a message, gets it echoed and then waits with its \
                      connection open; 3-5 later clients each send random bytes, half-close and \
                      must get their echo and the close meanwhile; then c1 finishes",
-            hints: &[
-                "An iterative server is stuck in `read` on the first client, and nobody else \
-                 is served until it leaves. Serve each client on a thread of its own.",
-                "The accept loop should only accept and hand the connection over \
-                 (`std::thread::spawn(move || …)`), then go straight back to `accept`.",
-                "Holding one lock (a `Mutex`) for a client's whole session serialises the \
-                 threads again. https://doc.rust-lang.org/book/ch16-01-threads.html",
-            ],
+            hints: $stalled,
             time_limit: Duration::from_secs(20),
             kind: Kind::Server,
             probe: concurrency::stalled_client,
@@ -58,6 +53,10 @@ macro_rules! lab2_tests {
                 "Each connection needs its own buffer. A buffer shared by all threads is \
                  overwritten by one thread while another is still writing from it, and \
                  clients receive each other's bytes.",
+                "Give each connection a buffer of its own: a local of the function that \
+                 serves one connection (`let mut buf = vec![0u8; BUF_SIZE];`), or a field of \
+                 that connection's state. A `static` buffer, or one `Arc<Mutex<Vec<u8>>>` \
+                 handed to every thread, is shared by all.",
                 "Move each connection's state into its thread (`move` closure); share \
                  nothing you do not need to. https://doc.rust-lang.org/book/ch16-00-concurrency.html",
             ],
@@ -98,7 +97,7 @@ pub static LAB: Lab = Lab {
     default_port: 7102,
     handout: "handouts/lab2.md",
     server_args: &["--port", "{port}"],
-    tests: lab2_tests!("7102"),
+    tests: lab2_tests!(stalled_hints: STALLED_CLIENT_HINTS; "7102"),
     still_serves: crate::grade::probe::echo::still_serves,
     ends_program: &[],
     symptom_hints: THREADED_ECHO_HINTS,
@@ -123,4 +122,28 @@ const STALLED: &[&str] = &[
     "Give each connection its own thread (`thread::spawn` with the stream moved in), and \
      go straight back to `accept`; share nothing between the threads that one of them \
      could hold for a whole session (a lock, a buffer).",
+    SPAWN_RECIPE,
 ];
+
+/// Lab 2's hints for `stalled-client`, from the idea to the code.
+const STALLED_CLIENT_HINTS: &[&str] = &[
+    "An iterative server is stuck in `read` on the first client, and nobody else is served \
+     until it leaves. Serve each client on a thread of its own.",
+    "The accept loop should only accept and hand the connection over \
+     (`std::thread::spawn(move || …)`), then go straight back to `accept`.",
+    SPAWN_RECIPE,
+    "Holding one lock (a `Mutex`) for a client's whole session serialises the threads \
+     again. https://doc.rust-lang.org/book/ch16-01-threads.html",
+];
+
+/// Steps 2 and 3 spelled out: the last resort of lab 2's hints for serving one client at
+/// a time (the stub's TODOs say what to achieve; this says how). Lab 2's own: lab 3
+/// shares the test table, not these.
+const SPAWN_RECIPE: &str =
+    "In `run`, loop: `let (stream, peer) = match listener.accept() { Ok(pair) => \
+     pair, Err(e) => { eprintln!(…); continue; } };` then `spawn_client(stream, peer, \
+     Arc::clone(&trace), Arc::clone(&active))` (log its error, do not return it). In \
+     `spawn_client`: `thread::Builder::new().name(format!(\"client {peer}\")).spawn(move || { \
+     let _guard = ActiveClient::enter(&active); serve_and_log(stream, peer, &trace); })?; \
+     Ok(())`. Nothing a client's thread does may wait for another client's thread (no lock \
+     held while serving).";

@@ -21,6 +21,7 @@ pub static LAB: Lab = Lab {
     handout: "handouts/lab3.md",
     server_args: &["--port", "{port}"],
     tests: lab2_tests!(
+        stalled_hints: STALLED_CLIENT_HINTS;
         "7103",
         TestCase {
             id: "single-thread",
@@ -274,4 +275,16 @@ const EVENT_LOOP_HINTS: &[(Symptom, &[&str])] = &[
         Symptom::Exited,
         &["Your program exited during the test: the loop must run until the server is stopped."],
     ),
+];
+
+/// Lab 3's hints for `stalled-client`: in one loop, a stall is a call that waited.
+const STALLED_CLIENT_HINTS: &[&str] = &[
+    "One client's silence held up the others: somewhere your loop waits for one client — a \
+     blocking call (`read` or `write` on a socket that is not non-blocking, `write_all`, a \
+     `sleep`) or a loop that reads one client until it ends instead of until `WouldBlock`.",
+    "Every call in the loop must return at once: read until `WouldBlock`, keep what a write \
+     did not take as pending output, and go back to `poll` (Steps 2 and 6).",
+    "`Server::turn` polls, then pumps each ready connection once (Step 2); `Connection::pump` \
+     stops at `WouldBlock`, and after `READS_PER_TURN` reads returns `Status::Busy` so that \
+     the others get their turn (Step 6).",
 ];
