@@ -22,6 +22,14 @@ impl From<Failure> for Verdict {
     }
 }
 
+/// A fact about the program that this system cannot tell (no `/proc`) skips the test that
+/// needs it: `let threads = server.threads()?;` in a probe.
+impl From<crate::os::process::Unknown> for Verdict {
+    fn from(unknown: crate::os::process::Unknown) -> Verdict {
+        Verdict::Skip(unknown.to_string())
+    }
+}
+
 /// What a failure looks like from outside, whichever test saw it. `check` chooses its
 /// hint from the symptom (through the lab's [`Lab::symptom_hints`]), so one mistake gets
 /// one explanation in every test it breaks, instead of each test's own guesses.
