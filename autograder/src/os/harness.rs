@@ -259,7 +259,7 @@ impl Spawned {
     /// process we started, or, in a sandbox, the first process inside it (bwrap starts an
     /// init that starts the command). A launcher script that maps SIGTERM to a server's own
     /// graceful signal gets it, not the server behind it.
-    pub fn server_pid(&self) -> u32 {
+    fn server_pid(&self) -> u32 {
         if !self.sandboxed {
             return self.pid();
         }
@@ -275,7 +275,8 @@ impl Spawned {
     }
 
     /// The handle probes ask about the program (threads, memory, CPU, exit) and signal it
-    /// through: the [`Spawned::server_pid`] process, in the program's group.
+    /// through: the server process (see `server_pid`), in the program's group. Probes get
+    /// this handle, never a pid.
     pub fn process(&self) -> Process {
         Process::new(self.server_pid(), self.pid() as i32)
     }

@@ -681,3 +681,20 @@ pub fn expect_bytes(what: &str, expected: &[u8], received: &Received) -> Result<
     }
     Err(f)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_test_that_started_no_server_skips_what_it_would_ask_the_server() {
+        let values = Placeholders {
+            host: "127.0.0.1".into(),
+            port: 1,
+            root: PathBuf::from("/nonexistent"),
+        };
+        let program = Program::new(vec!["client".into()]);
+        let ctx = Ctx::new(&values, program, 1, Rng::new(1), Duration::from_secs(1));
+        assert!(matches!(ctx.server(), Err(Verdict::Skip(_))));
+    }
+}

@@ -159,3 +159,21 @@ impl Failure {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::os::process::Unknown;
+
+    #[test]
+    fn a_fact_the_system_cannot_tell_skips_the_test_and_says_which() {
+        let verdict: Verdict = Unknown {
+            fact: "thread count",
+        }
+        .into();
+        match verdict {
+            Verdict::Skip(why) => assert!(why.contains("thread count"), "{why}"),
+            Verdict::Fail(f) => panic!("a missing /proc failed the test: {}", f.summary),
+        }
+    }
+}

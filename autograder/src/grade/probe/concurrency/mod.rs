@@ -23,8 +23,8 @@
 //! [`Process`](crate::grade::probe::Process) handle: where `/proc` cannot tell, the test is
 //! skipped.
 //!
-//! The probes are split by what they look at: [`clients`] (who gets served, and how many
-//! at once) and [`resources`] (what serving them costs the program).
+//! The probes are split by what they look at: `clients` (who gets served, and how many
+//! at once) and `resources` (what serving them costs the program).
 //!
 //! Try it by hand against your server: open a few `nc 127.0.0.1 PORT` sessions, type into
 //! the first one without pressing Enter, and check that the others still echo.
