@@ -35,3 +35,36 @@ macro_rules! sayln {
     () => { $crate::output::write(format_args!("\n")) };
     ($($arg:tt)*) => { $crate::output::write(format_args!("{}\n", format_args!($($arg)*))) };
 }
+
+/// An amount of memory or data as people write it: in the largest unit it is a whole
+/// number of (`1 GiB`, `256 MiB`, `1536 KiB`, `100 B`), else with one decimal
+/// (`312.4 MiB`). The one formatter for limits, measurements and the bench's sizes.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [(u32, &str); 3] = [(30, "GiB"), (20, "MiB"), (10, "KiB")];
+    if let Some((shift, unit)) = UNITS
+        .iter()
+        .find(|&&(shift, _)| n >= 1 << shift && n.is_multiple_of(1 << shift))
+    {
+        return format!("{} {unit}", n >> shift);
+    }
+    match UNITS.iter().find(|&&(shift, _)| n >= 1 << shift) {
+        Some(&(shift, unit)) => format!("{:.1} {unit}", n as f64 / f64::from(1u32 << shift)),
+        None => format!("{n} B"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bytes;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(bytes(1 << 30), "1 GiB");
+        assert_eq!(bytes(256 << 20), "256 MiB");
+        assert_eq!(bytes(1536 << 10), "1536 KiB");
+        assert_eq!(bytes(1024), "1 KiB");
+        assert_eq!(bytes(1000), "1000 B");
+        assert_eq!(bytes((312 << 20) + (400 << 10) + 3), "312.4 MiB");
+        assert_eq!(bytes((3 << 30) + 5), "3.0 GiB");
+    }
+}

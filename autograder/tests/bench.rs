@@ -221,7 +221,7 @@ fn bench_rejects_what_it_cannot_measure_with_a_clear_message() {
     for (args, message) in [
         (
             vec!["bench", "lab4", "--", "x"],
-            "lab4 (FTP) has no bench workload",
+            "lab4 has no bench workload",
         ),
         (vec!["bench", "lab1"], "nothing to measure"),
         (

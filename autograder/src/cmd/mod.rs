@@ -8,7 +8,8 @@
 //! - [`steps`]: the lab crates' step checks, which `check` runs before the rubric.
 //! - [`batch`] and [`export`]: grading a class in parallel; Gradescope bundles, the
 //!   student copy, the GitHub Classroom workflow.
-//! - [`bench`](mod@bench): `autograder bench`, the load generator and the throughput/latency graph.
+//! - [`bench`](mod@bench): `autograder bench`, measurements with the grading core's load
+//!   generator, and the throughput/latency graph.
 //! - [`demo`]: `autograder demo concurrency`, the three echo servers side by side.
 //! - [`limits`]: the limits flags `grade` and `batch` share.
 //! - [`handouts`]: `autograder handouts [--fix]`, keeping handouts' code and tables true.

@@ -8,6 +8,8 @@
 //! - [`probe`]: the black-box clients (and, for lab 4's client, servers) that test a
 //!   program over real sockets, the toolkit they share (recorded connections, deadlines,
 //!   byte diffs) and their verdicts — a new lab's probes go here.
+//! - [`swarm`]: the readiness-loop client engine (mio) that drives many connections from
+//!   one thread — the probes' swarms and the bench's load generator ([`swarm::load`]).
 //! - [`runner`]: runs a rubric, one fresh program per test, with time limits.
 //! - [`report`]: text, Gradescope JSON, JUnit and the worker's wire format — a new report
 //!   format goes here.
@@ -17,3 +19,4 @@ pub mod probe;
 pub mod report;
 pub mod rubric;
 pub mod runner;
+pub mod swarm;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::grade::probe::{Ctx, ProbeResult, Symptom};
+use crate::grade::swarm::load::Bench;
 
 /// Who may see a test's result on Gradescope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -94,6 +95,9 @@ pub struct Lab {
     /// Hints by symptom, gentle to explicit, in this lab's terms; `check` prefers them to
     /// a test's own hints, so the same mistake is explained the same way everywhere.
     pub symptom_hints: &'static [(Symptom, &'static [&'static str])],
+    /// What `autograder bench` measures for this lab's programs (launched with
+    /// [`Lab::server_args`], like a test's).
+    pub bench: Bench,
 }
 
 impl Lab {

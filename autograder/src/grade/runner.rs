@@ -8,14 +8,12 @@ use std::time::{Duration, Instant};
 use crate::grade::probe::Ctx;
 use crate::grade::probe::{Failure, Symptom, Verdict};
 use crate::grade::rubric::{Kind, Lab, TestCase};
-use crate::os::harness::{self, describe_status, Placeholders, Program, Spawned, StartError};
+use crate::os::harness::{self, describe_status, LaunchError, Placeholders, Program, Spawned};
 use crate::rng::Rng;
 
 /// How long a program may take to start listening. Generous: interpreters and JVMs start
 /// slowly, and the machine may be busy grading other submissions.
 pub const STARTUP_LIMIT: Duration = Duration::from_secs(20);
-/// How many times a start is retried when another program took the port first.
-const PORT_ATTEMPTS: usize = 4;
 
 /// Options of one grading run.
 #[derive(Debug, Clone)]
@@ -359,7 +357,7 @@ fn run_test(
         rng,
         test.time_limit,
     );
-    ctx.server_pid = server.as_ref().map(Spawned::server_pid);
+    ctx.server = server.as_ref().map(Spawned::process);
     let transcript = ctx.transcript.clone();
     let probe = test.probe;
     let (tx, rx) = mpsc::channel();
@@ -470,7 +468,8 @@ fn run_test(
     }
 }
 
-/// Starts the server, retrying on a fresh port when someone else took ours.
+/// Starts the server (on a fresh port, retried when someone else took ours), and says
+/// whose fault it is when it does not come up.
 fn start_server(
     lab: &Lab,
     program: &Program,
@@ -478,60 +477,57 @@ fn start_server(
     ports: &mut Rng,
     startup: Duration,
 ) -> Result<Spawned, StartFailure> {
-    for _ in 0..PORT_ATTEMPTS {
-        values.port = harness::pick_port(&values.host, ports)
-            .map_err(|e| StartFailure::Grader(format!("the grader found no free port: {e}")))?;
-        let argv = program.command_line(lab.server_args, values);
-        let shown = Program::shell_words(&argv);
-        let mut spawned = Spawned::start_program(&argv, program, &values.root).map_err(|e| {
-            if is_programs_fault(&e) {
-                StartFailure::Program(
-                    Failure::new(format!("could not run `{shown}`: {e}"))
-                        .detail("Check the path to the program and that it is executable."),
-                    None,
-                )
-            } else {
-                // A fork or a sandbox that failed is this machine's, not the program's.
-                StartFailure::Grader(format!("could not start `{shown}`: {e}"))
-            }
-        })?;
-        match spawned.wait_until_listening(&values.host, values.port, startup) {
-            Ok(()) => return Ok(spawned),
-            Err(StartError::PortTaken) => continue,
-            Err(StartError::Exited(status)) => {
-                // Torn down (its group too), so the output readers have every last word.
-                spawned.stop();
-                let failure = Failure::new(format!(
-                    "the program {} before it listened on port {}",
-                    describe_status(status),
-                    values.port
-                ))
-                .detail(format!("command: {shown}"));
-                return Err(StartFailure::Program(
-                    memory_first(&spawned, failure),
-                    Some(spawned.output_tail(30)),
-                ));
-            }
-            Err(StartError::NeverListened(waited)) => {
-                spawned.stop();
-                let failure = Failure::new(format!(
-                    "the program did not listen on {}:{} within {} s",
-                    values.host,
-                    values.port,
-                    waited.as_secs()
-                ))
-                .detail(format!("command: {shown}"))
-                .detail("Does it read the port from --port (or the {port} placeholder)? Does it listen on the right host?");
-                return Err(StartFailure::Program(
-                    memory_first(&spawned, failure),
-                    Some(spawned.output_tail(30)),
-                ));
-            }
+    harness::start_server(program, lab.server_args, values, ports, startup).map_err(|e| match e {
+        LaunchError::NoPort(e) => StartFailure::Grader(format!("the grader found no free port: {e}")),
+        LaunchError::Spawn { shown, error } if harness::is_programs_fault(&error) => {
+            StartFailure::Program(
+                Failure::new(format!("could not run `{shown}`: {error}"))
+                    .detail("Check the path to the program and that it is executable."),
+                None,
+            )
         }
-    }
-    Err(StartFailure::Grader(
-        "other programs on this machine kept taking the ports picked for the test".into(),
-    ))
+        // A fork or a sandbox that failed is this machine's, not the program's.
+        LaunchError::Spawn { shown, error } => {
+            StartFailure::Grader(format!("could not start `{shown}`: {error}"))
+        }
+        LaunchError::Exited {
+            spawned,
+            shown,
+            status,
+        } => {
+            let failure = Failure::new(format!(
+                "the program {} before it listened on port {}",
+                describe_status(status),
+                values.port
+            ))
+            .detail(format!("command: {shown}"));
+            StartFailure::Program(
+                memory_first(&spawned, failure),
+                Some(spawned.output_tail(30)),
+            )
+        }
+        LaunchError::NeverListened {
+            spawned,
+            shown,
+            waited,
+        } => {
+            let failure = Failure::new(format!(
+                "the program did not listen on {}:{} within {} s",
+                values.host,
+                values.port,
+                waited.as_secs()
+            ))
+            .detail(format!("command: {shown}"))
+            .detail("Does it read the port from --port (or the {port} placeholder)? Does it listen on the right host?");
+            StartFailure::Program(
+                memory_first(&spawned, failure),
+                Some(spawned.output_tail(30)),
+            )
+        }
+        LaunchError::PortsTaken => StartFailure::Grader(
+            "other programs on this machine kept taking the ports picked for the test".into(),
+        ),
+    })
 }
 
 /// Why a server could not be started for a test.
@@ -540,15 +536,6 @@ enum StartFailure {
     Program(Failure, Option<String>),
     /// Because of the grader or the machine.
     Grader(String),
-}
-
-/// Whether a failure to start a program is the program's own (a wrong path, no execute
-/// bit, not an executable) rather than the machine's (no memory, no processes left).
-fn is_programs_fault(e: &std::io::Error) -> bool {
-    matches!(
-        e.kind(),
-        std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
-    ) || e.raw_os_error() == Some(libc::ENOEXEC)
 }
 
 /// After a passing probe: the program has not exited, and serves a new client.
@@ -579,7 +566,7 @@ fn still_alive_and_serving(
         rng,
         STILL_SERVES_LIMIT,
     );
-    ctx.server_pid = Some(server.server_pid());
+    ctx.server = Some(server.process());
     let port = ctx.addr().port();
     (lab.still_serves)(&mut ctx).map_err(|v| match v {
         Verdict::Fail(f) => {
@@ -590,7 +577,7 @@ fn still_alive_and_serving(
             .detail("The test's exchanges went right, but a server must still accept and serve new clients afterwards: is it stuck on an earlier client, or did its accept loop end?");
             // Why the new client waits, when /proc can tell: connections the test's
             // clients closed are still open in the program (it never saw their end).
-            let unclosed = crate::os::procfs::close_wait_count(server.server_pid(), port).unwrap_or(0);
+            let unclosed = server.process().unclosed_connections(port).unwrap_or(0);
             match f.symptom {
                 Some(Symptom::Refused) => failure.symptom(Symptom::Refused),
                 _ if unclosed > 0 => failure
@@ -644,26 +631,6 @@ fn memory_first(program: &Spawned, seen: Failure) -> Failure {
 
 fn grader_trouble(message: String) -> Outcome {
     Outcome::NotGraded(message)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_program_that_cannot_be_run_is_its_own_fault_and_a_refused_fork_is_not() {
-        let missing = std::process::Command::new("./no-such-program")
-            .spawn()
-            .unwrap_err();
-        assert!(is_programs_fault(&missing));
-        let not_executable = std::io::Error::from_raw_os_error(libc::EACCES);
-        assert!(is_programs_fault(&not_executable));
-        for machine in [libc::EAGAIN, libc::ENOMEM, libc::EMFILE] {
-            assert!(!is_programs_fault(&std::io::Error::from_raw_os_error(
-                machine
-            )));
-        }
-    }
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::os::process::Process;
 use crate::os::sandbox::{Containment, Guard};
 use crate::os::{cleanup, procfs};
 use crate::rng::Rng;
@@ -258,7 +259,7 @@ impl Spawned {
     /// process we started, or, in a sandbox, the first process inside it (bwrap starts an
     /// init that starts the command). A launcher script that maps SIGTERM to a server's own
     /// graceful signal gets it, not the server behind it.
-    pub fn server_pid(&self) -> u32 {
+    fn server_pid(&self) -> u32 {
         if !self.sandboxed {
             return self.pid();
         }
@@ -271,6 +272,13 @@ impl Spawned {
         first_child(self.pid())
             .and_then(first_child)
             .unwrap_or_else(|| self.pid())
+    }
+
+    /// The handle probes ask about the program (threads, memory, CPU, exit) and signal it
+    /// through: the server process (see `server_pid`), in the program's group. Probes get
+    /// this handle, never a pid.
+    pub fn process(&self) -> Process {
+        Process::new(self.server_pid(), self.pid() as i32)
     }
 
     /// If the program's guard killed it for its memory, the sentence that says so.
@@ -348,10 +356,7 @@ impl Spawned {
         }
         // The program's processes: its group, and its descendants that left the group
         // (a sandbox's init, a `setsid` child).
-        let mut members = procfs::group_members(self.pid() as i32).unwrap_or_default();
-        members.extend(crate::os::sandbox::descendants_of(self.pid() as i32));
-        members.sort_unstable();
-        members.dedup();
+        let members = procfs::program_members(self.pid() as i32).unwrap_or_default();
         let ours = members.iter().any(|&pid| {
             procfs::socket_inodes(pid)
                 .iter()
@@ -452,6 +457,99 @@ impl Drop for Spawned {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// How many times a start is retried when another program took the port first.
+const PORT_ATTEMPTS: usize = 4;
+
+/// Why a server could not be started and made ready (see [`start_server`]).
+#[derive(Debug)]
+pub enum LaunchError {
+    /// No free port was found.
+    NoPort(io::Error),
+    /// The command could not be executed (see [`is_programs_fault`] for whose fault).
+    Spawn {
+        /// The command line, shell-quoted.
+        shown: String,
+        /// Why.
+        error: io::Error,
+    },
+    /// It exited before it listened; torn down, so its output is complete.
+    Exited {
+        /// The program, for its output and its guard's verdict.
+        spawned: Box<Spawned>,
+        /// The command line, shell-quoted.
+        shown: String,
+        /// How it ended.
+        status: ExitStatus,
+    },
+    /// It did not listen within the start-up limit; torn down.
+    NeverListened {
+        /// The program, for its output and its guard's verdict.
+        spawned: Box<Spawned>,
+        /// The command line, shell-quoted.
+        shown: String,
+        /// How long it was given.
+        waited: Duration,
+    },
+    /// Other programs on this machine kept taking the ports picked for it.
+    PortsTaken,
+}
+
+/// Starts `program` as a server and waits until it listens: on a fresh free port (written
+/// to `values.port`), `lab_args` appended unless its command uses placeholders, contained
+/// as the program says, with `values.root` writable. When another program takes the port
+/// first, it starts again on a new one. The one start-up path of `grade` and `bench`.
+///
+/// # Errors
+/// See [`LaunchError`].
+pub fn start_server(
+    program: &Program,
+    lab_args: &[&str],
+    values: &mut Placeholders,
+    ports: &mut Rng,
+    startup: Duration,
+) -> Result<Spawned, LaunchError> {
+    for _ in 0..PORT_ATTEMPTS {
+        values.port = pick_port(&values.host, ports).map_err(LaunchError::NoPort)?;
+        let argv = program.command_line(lab_args, values);
+        let shown = Program::shell_words(&argv);
+        let mut spawned = match Spawned::start_program(&argv, program, &values.root) {
+            Ok(spawned) => spawned,
+            Err(error) => return Err(LaunchError::Spawn { shown, error }),
+        };
+        match spawned.wait_until_listening(&values.host, values.port, startup) {
+            Ok(()) => return Ok(spawned),
+            Err(StartError::PortTaken) => continue,
+            Err(StartError::Exited(status)) => {
+                // Torn down (its group too), so the output readers have every last word.
+                spawned.stop();
+                return Err(LaunchError::Exited {
+                    spawned: Box::new(spawned),
+                    shown,
+                    status,
+                });
+            }
+            Err(StartError::NeverListened(waited)) => {
+                spawned.stop();
+                return Err(LaunchError::NeverListened {
+                    spawned: Box::new(spawned),
+                    shown,
+                    waited,
+                });
+            }
+        }
+    }
+    Err(LaunchError::PortsTaken)
+}
+
+/// Whether a failure to start a program is the program's own (a wrong path, no execute
+/// bit, not an executable) rather than the machine's (no memory, no processes left).
+pub fn is_programs_fault(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
+    ) || e.raw_os_error() == Some(libc::ENOEXEC)
 }
 
 enum Listening {
@@ -583,6 +681,19 @@ mod tests {
         assert_eq!(shell_quote("abc-1.py"), "abc-1.py");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
         assert_eq!(shell_quote("a b"), "'a b'");
+    }
+
+    #[test]
+    fn a_program_that_cannot_be_run_is_its_own_fault_and_a_refused_fork_is_not() {
+        let missing = std::process::Command::new("./no-such-program")
+            .spawn()
+            .unwrap_err();
+        assert!(is_programs_fault(&missing));
+        let not_executable = io::Error::from_raw_os_error(libc::EACCES);
+        assert!(is_programs_fault(&not_executable));
+        for machine in [libc::EAGAIN, libc::ENOMEM, libc::EMFILE] {
+            assert!(!is_programs_fault(&io::Error::from_raw_os_error(machine)));
+        }
     }
 
     #[test]

@@ -7,12 +7,15 @@
 //!   and always tears them down.
 //! - [`sandbox`]: containment of untrusted submissions (bubblewrap, cgroups, subreaper
 //!   sweep, rlimits) — a new containment rule goes here.
-//! - [`procfs`]: facts about processes from Linux's `/proc`.
+//! - [`process`]: a handle on the program under test (threads, memory, CPU, exit, a
+//!   graceful stop) for probes and the bench, and the grader's own limits and CPU time.
+//! - [`procfs`]: facts about processes from Linux's `/proc` (the one reader of processes' entries).
 //! - [`cleanup`]: the registry of live process groups, killed if the grader is interrupted.
 //! - [`cargo`]: finding the workspace and building a lab's package (contained).
 
 pub mod cargo;
 pub mod cleanup;
 pub mod harness;
+pub mod process;
 pub mod procfs;
 pub mod sandbox;

@@ -1,8 +1,10 @@
-//! Facts about running processes, read from Linux's `/proc`.
+//! Facts about running processes, read from Linux's `/proc/PID/…` and `/proc/net`: the one
+//! module that reads them (probes ask a [`crate::os::process::Process`] instead).
 //!
 //! Every function returns `None` where `/proc` does not have the answer (another OS, a
 //! restricted container), so that tests depending on it can report themselves as skipped
-//! instead of passing silently.
+//! instead of passing silently. Questions about a family of processes (a group's members,
+//! children, descendants) are all answered from one table, [`processes`].
 
 use std::fs;
 use std::path::Path;
@@ -63,24 +65,73 @@ fn tcp_inodes(state: &str, port: u16) -> Option<Vec<u64>> {
     any.then_some(inodes)
 }
 
-/// The pids of all processes whose process group is `pgid`.
-pub fn group_members(pgid: i32) -> Option<Vec<u32>> {
+/// One line of the process table: a process, its parent and its process group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Proc {
+    /// Its process id.
+    pub pid: i32,
+    /// Its parent's.
+    pub ppid: i32,
+    /// Its process group's.
+    pub pgid: i32,
+}
+
+/// Every process on the machine: the one walk of `/proc` that the questions about
+/// families (a group's members, a process's children or descendants) are answered from.
+/// `None` without `/proc`.
+pub fn processes() -> Option<Vec<Proc>> {
     let entries = fs::read_dir("/proc").ok()?;
-    let mut pids = Vec::new();
+    let mut procs = Vec::new();
     for entry in entries.flatten() {
         let Some(pid) = entry
             .file_name()
             .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
+            .and_then(|s| s.parse::<i32>().ok())
         else {
             continue;
         };
-        if stat_fields(pid).and_then(|f| f.get(2).and_then(|s| s.parse::<i32>().ok())) == Some(pgid)
-        {
-            pids.push(pid);
+        // It may exit while we read: then it is not in the table.
+        let Some(fields) = stat_fields(pid as u32) else {
+            continue;
+        };
+        let number = |i: usize| fields.get(i).and_then(|s| s.parse::<i32>().ok());
+        if let (Some(ppid), Some(pgid)) = (number(1), number(2)) {
+            procs.push(Proc { pid, ppid, pgid });
         }
     }
-    Some(pids)
+    Some(procs)
+}
+
+/// The processes of a program started as the leader of group `pgid`: the members of its
+/// group, and its descendants that left the group (a sandbox's init, a `setsid` child),
+/// from one walk of `/proc`. `None` without `/proc`.
+pub fn program_members(pgid: i32) -> Option<Vec<u32>> {
+    let procs = processes()?;
+    let mut members: Vec<u32> = procs
+        .iter()
+        .filter(|p| p.pgid == pgid)
+        .chain(&descendants(&procs, pgid, &|_| false))
+        .map(|p| p.pid as u32)
+        .collect();
+    members.sort_unstable();
+    members.dedup();
+    Some(members)
+}
+
+/// The descendants of `root` in `procs` (not `root` itself), skipping — with their own
+/// descendants — the processes for which `protected` is true.
+pub fn descendants(procs: &[Proc], root: i32, protected: &dyn Fn(&Proc) -> bool) -> Vec<Proc> {
+    let mut found = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for p in procs.iter().filter(|p| p.ppid == parent && p.pid != root) {
+            if !protected(p) {
+                found.push(*p);
+                frontier.push(p.pid);
+            }
+        }
+    }
+    found
 }
 
 /// The fields of `/proc/PID/stat` after the command name, starting with the state
@@ -123,23 +174,14 @@ pub fn thread_count(pid: u32) -> Option<usize> {
 
 /// Pids whose parent is `pid`.
 pub fn children(pid: u32) -> Option<Vec<u32>> {
-    let entries = fs::read_dir("/proc").ok()?;
-    let mut kids = Vec::new();
-    for entry in entries.flatten() {
-        let Some(child) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if stat_fields(child).and_then(|f| f.get(1).and_then(|s| s.parse::<u32>().ok()))
-            == Some(pid)
-        {
-            kids.push(child);
-        }
-    }
-    Some(kids)
+    let procs = processes()?;
+    Some(
+        procs
+            .iter()
+            .filter(|p| p.ppid == pid as i32)
+            .map(|p| p.pid as u32)
+            .collect(),
+    )
 }
 
 /// When `pid` started, in clock ticks since boot (orders processes by age).
@@ -158,10 +200,52 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
 
 /// Resident memory of `pid`, in bytes.
 pub fn rss_bytes(pid: u32) -> Option<u64> {
+    status_bytes(pid, "VmRSS:")
+}
+
+/// The largest resident memory `pid` has had, in bytes (its high-water mark).
+pub fn peak_rss_bytes(pid: u32) -> Option<u64> {
+    status_bytes(pid, "VmHWM:")
+}
+
+/// A size field of `/proc/PID/status` (`VmRSS:`, `RssAnon:`, …), given there in KiB, in
+/// bytes. `None` when the process is gone or the kernel has no such field.
+pub fn status_bytes(pid: u32, key: &str) -> Option<u64> {
     let text = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = text.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    let kib: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix(key))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
     Some(kib * 1024)
+}
+
+/// Whether `pid` has ended: gone, or a zombie waiting to be reaped (`None` without /proc).
+pub fn exited(pid: u32) -> Option<bool> {
+    if !available() {
+        return None;
+    }
+    Some(match stat_fields(pid) {
+        None => true,
+        Some(fields) => fields
+            .first()
+            .is_some_and(|state| state == "Z" || state == "X"),
+    })
+}
+
+/// Time `pid`'s threads spent running or waiting for a CPU, in seconds, from
+/// `/proc/PID/task/*/schedstat` (absent on kernels without scheduler statistics).
+pub fn busy_seconds(pid: u32) -> Option<f64> {
+    let tasks = fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total_ns: u64 = 0;
+    for task in tasks.flatten() {
+        let text = fs::read_to_string(task.path().join("schedstat")).ok()?;
+        let mut fields = text.split_whitespace().map(|f| f.parse::<u64>().ok());
+        total_ns += fields.next()??.saturating_add(fields.next()??);
+    }
+    Some(total_ns as f64 / 1e9)
 }
 
 #[cfg(test)]
@@ -194,5 +278,48 @@ mod tests {
             );
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
+    }
+
+    #[test]
+    fn descendants_skip_protected_subtrees() {
+        let proc = |pid, ppid, pgid| Proc { pid, ppid, pgid };
+        let procs = [
+            proc(10, 1, 10),
+            proc(11, 10, 11),
+            proc(12, 11, 11),
+            proc(13, 10, 13),
+            proc(14, 13, 99),
+        ];
+        let pids = |found: Vec<Proc>| {
+            let mut pids: Vec<i32> = found.iter().map(|p| p.pid).collect();
+            pids.sort();
+            pids
+        };
+        assert_eq!(pids(descendants(&procs, 10, &|_| false)), [11, 12, 13, 14]);
+        assert_eq!(pids(descendants(&procs, 10, &|p| p.pgid == 11)), [13, 14]);
+    }
+
+    #[test]
+    fn the_table_knows_our_family() {
+        if !available() {
+            eprintln!("skipped: no /proc here");
+            return;
+        }
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let me = std::process::id();
+        let kids = children(me).unwrap();
+        let group = program_members(stat_fields(me).unwrap()[2].parse().unwrap()).unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(kids.contains(&child.id()), "{kids:?}");
+        assert!(
+            group.contains(&me) && group.contains(&child.id()),
+            "{group:?}"
+        );
+        assert_eq!(exited(child.id()), Some(true));
+        assert_eq!(exited(me), Some(false));
     }
 }

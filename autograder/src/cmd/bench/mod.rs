@@ -1,12 +1,13 @@
 //! `autograder bench`: the lecture's graph (throughput and latency against concurrent
 //! clients) for any server, from one command.
 //!
-//! For each program and each client count the server is started fresh (launch rules as
-//! for `grade`: the lab's `--port {port}` … arguments are appended unless the command
-//! uses placeholders), the load generator ([`load`]) connects that many persistent
-//! clients and keeps each one busy for `--duration` seconds, and the server's CPU time
-//! and resident memory are sampled from `/proc` meanwhile. The results go to
-//! `bench.csv`, `bench.svg` ([`svg`]) and a table on standard output.
+//! For each program and each client count the server is started fresh, by the harness's
+//! own start-up path and launch rules (as for `grade`: the lab's `--port {port}` …
+//! arguments are appended unless the command uses placeholders), the load generator
+//! ([`crate::grade::swarm::load`]) connects that many persistent clients and keeps each one
+//! busy for `--duration` seconds, and the server's CPU time and resident memory are
+//! sampled through its [`Process`] handle meanwhile. The results go to `bench.csv`,
+//! `bench.svg` ([`svg`]) and a table on standard output.
 //!
 //! ```text
 //! autograder bench lab1 --clients 1,2,4,8 --duration 3 --solution lab1,lab2,lab3
@@ -14,10 +15,10 @@
 //! autograder bench lab5 --compare 'nginx=sh nginx.sh {port} {root}' --solution lab5
 //! ```
 //!
-//! Echo labs (1–3) measure round trips of `--size` bytes; lab 5 measures keep-alive
-//! `GET /bench.bin` of a `--size`-byte file the bench writes into the server's root.
+//! What is measured is each lab's own [`Bench`] (a field of its rubric): echo labs (1–3)
+//! measure round trips of `--size` bytes; lab 5 measures keep-alive `GET /bench.bin` of a
+//! `--size`-byte file the bench writes into the server's root.
 
-pub mod load;
 pub mod svg;
 
 use std::fmt::Write as _;
@@ -29,59 +30,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+use crate::grade::rubric::Lab;
 use crate::grade::runner::STARTUP_LIMIT;
-use crate::os::harness::{self, describe_status, Placeholders, Program, Spawned, StartError};
-use crate::os::procfs;
+use crate::grade::swarm::load::{self, Bench, LoadConfig};
+use crate::os::harness::{self, describe_status, LaunchError, Placeholders, Program, Spawned};
+use crate::os::process::{self, Process};
 use crate::rng::Rng;
-
-pub use load::{LoadConfig, LoadResult, Workload};
-
-/// The name of the file the HTTP workload requests (in the server's root).
-pub const BENCH_FILE: &str = "bench.bin";
 
 /// The CSV header; one [`Row`] per line follows.
 pub const CSV_HEADER: &str =
     "program,clients,requests_per_sec,mb_per_sec,p50_ms,p99_ms,errors,cpu_percent,rss_mb";
-
-/// How a lab's programs are launched and loaded.
-#[derive(Debug, Clone)]
-pub struct LabProfile {
-    /// `lab1` … `lab5`.
-    pub name: String,
-    /// Arguments appended to a program without placeholders.
-    pub server_args: Vec<String>,
-    /// Whether the workload is HTTP (lab 5) rather than echo.
-    pub http: bool,
-}
-
-impl LabProfile {
-    /// The profile of lab `name`: the launch arguments come from the lab's rubric when it
-    /// is registered, else from the program contract in the design (they are the same).
-    ///
-    /// # Errors
-    /// For a lab that has no benchmark workload (lab 4's FTP is measured by
-    /// `autograder/scripts/perf.sh` with curl instead) or an unknown name.
-    pub fn find(name: &str) -> anyhow::Result<LabProfile> {
-        let (contract, http): (&[&str], bool) = match name {
-            "lab1" | "lab2" | "lab3" => (&["--port", "{port}"], false),
-            "lab5" => (&["--port", "{port}", "--root", "{root}"], true),
-            "lab4" => bail!(
-                "lab4 (FTP) has no bench workload; autograder/scripts/perf.sh measures its \
-                 transfer rate with curl and iperf3"
-            ),
-            _ => bail!("unknown lab `{name}`; bench knows lab1, lab2, lab3 (echo) and lab5 (HTTP)"),
-        };
-        let server_args = match crate::grade::labs::find(name) {
-            Some(lab) => lab.server_args.iter().map(|s| s.to_string()).collect(),
-            None => contract.iter().map(|s| s.to_string()).collect(),
-        };
-        Ok(LabProfile {
-            name: name.to_string(),
-            server_args,
-            http,
-        })
-    }
-}
 
 /// A program to measure and the name it has in the table, CSV and graph.
 #[derive(Debug, Clone)]
@@ -166,7 +124,7 @@ pub struct Row {
     pub p50_ms: f64,
     /// 99th-percentile latency.
     pub p99_ms: f64,
-    /// Failed requests and connections (see [`load::LoadResult::errors`]).
+    /// Failed requests and connections (see [`crate::grade::swarm::load::LoadResult::errors`]).
     pub errors: u64,
     /// The server's CPU use during the window (100 = one core busy); `None` without /proc.
     pub cpu_percent: Option<f64>,
@@ -181,35 +139,24 @@ pub struct Row {
     pub generator_cpu_percent: f64,
 }
 
-/// CPU time (user + system) this process has used so far, its children excluded (the
-/// server is our child, and its time must not be taken for ours).
-fn own_cpu_seconds() -> f64 {
-    // SAFETY: getrusage only writes the struct we pass.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    secs(usage.ru_utime) + secs(usage.ru_stime)
-}
-
 /// Runs every target at every client count, calling `progress` after each measurement.
 ///
 /// # Errors
 /// When a server cannot be started (it is not found, exits at once, or never listens).
 pub fn run(
-    profile: &LabProfile,
+    lab: &Lab,
     targets: &[Target],
     options: &BenchOptions,
     progress: &mut dyn FnMut(&Row),
 ) -> anyhow::Result<Vec<Row>> {
-    raise_fd_limit();
+    // 10,000 clients need 10,000 descriptors on each side (the servers started afterwards
+    // get the usual limit back: they must raise it themselves, as in the world).
+    process::raise_open_files_limit();
     let mut rng = Rng::new(Rng::fresh_seed());
     let mut rows = Vec::new();
     for target in targets {
         for &clients in &options.clients {
-            let row = measure(profile, target, options, clients, &mut rng)?;
+            let row = measure(lab, target, options, clients, &mut rng)?;
             progress(&row);
             rows.push(row);
         }
@@ -227,115 +174,103 @@ pub struct Server {
     pub root: tempfile::TempDir,
 }
 
-/// Starts `program` with the lab's launch rules on a fresh port and root, and waits
-/// until it listens. `prepare` may fill the root first.
+/// Starts `program` as `lab`'s server, by the harness's start-up path (a fresh port, the
+/// lab's launch rules, retries when the port is taken) in a fresh root that `lab`'s
+/// workload is prepared in (`size`: the HTTP file's), and waits until it listens.
 ///
 /// # Errors
 /// When it cannot be run, exits, or does not listen within the start-up limit.
 pub fn start_server(
     program: &Program,
-    server_args: &[String],
+    lab: &Lab,
     host: &str,
+    size: usize,
     rng: &mut Rng,
-    prepare: &dyn Fn(&Path) -> std::io::Result<()>,
 ) -> anyhow::Result<Server> {
     let root = tempfile::Builder::new()
         .prefix("netlabs-bench-")
         .tempdir()
         .context("cannot create a temporary root")?;
-    prepare(root.path()).context("cannot prepare the server's root")?;
-    let args: Vec<&str> = server_args.iter().map(String::as_str).collect();
-    for _ in 0..4 {
-        let port = harness::pick_port(host, rng).context("no free port")?;
-        let values = Placeholders {
-            host: host.to_string(),
-            port,
-            root: root.path().to_path_buf(),
+    lab.bench
+        .prepare(root.path(), size)
+        .context("cannot prepare the server's root")?;
+    let mut values = Placeholders {
+        host: host.to_string(),
+        port: 0,
+        root: root.path().to_path_buf(),
+    };
+    let spawned =
+        match harness::start_server(program, lab.server_args, &mut values, rng, STARTUP_LIMIT) {
+            Ok(spawned) => spawned,
+            Err(LaunchError::NoPort(e)) => {
+                return Err(anyhow::Error::new(e).context("no free port"))
+            }
+            Err(LaunchError::Spawn { shown, error }) => {
+                return Err(anyhow::Error::new(error).context(format!("cannot run `{shown}`")))
+            }
+            Err(LaunchError::Exited {
+                spawned,
+                shown,
+                status,
+            }) => bail!(
+                "`{shown}` {} before it listened on port {}; its last output:\n{}",
+                describe_status(status),
+                values.port,
+                spawned.output_tail(20)
+            ),
+            Err(LaunchError::NeverListened {
+                spawned,
+                shown,
+                waited,
+            }) => bail!(
+                "`{shown}` did not listen on {host}:{} within {} s; its last output:\n{}",
+                values.port,
+                waited.as_secs(),
+                spawned.output_tail(20)
+            ),
+            Err(LaunchError::PortsTaken) => {
+                bail!(
+                    "other programs kept taking the ports picked for the server; please run again"
+                )
+            }
         };
-        let argv = program.command_line(&args, &values);
-        let shown = Program::shell_words(&argv);
-        let mut spawned =
-            Spawned::start(&argv, &program.cwd).with_context(|| format!("cannot run `{shown}`"))?;
-        match spawned.wait_until_listening(host, port, STARTUP_LIMIT) {
-            Ok(()) => {
-                let addr = (host, port)
-                    .to_socket_addrs()
-                    .ok()
-                    .and_then(|mut a| a.next())
-                    .with_context(|| format!("cannot resolve {host}"))?;
-                return Ok(Server {
-                    spawned,
-                    addr,
-                    root,
-                });
-            }
-            Err(StartError::PortTaken) => continue,
-            Err(StartError::Exited(status)) => {
-                spawned.wait_timeout(Duration::from_millis(100));
-                bail!(
-                    "`{shown}` {} before it listened on port {port}; its last output:\n{}",
-                    describe_status(status),
-                    spawned.output_tail(20)
-                );
-            }
-            Err(StartError::NeverListened(limit)) => {
-                spawned.stop();
-                bail!(
-                    "`{shown}` did not listen on {host}:{port} within {} s; its last output:\n{}",
-                    limit.as_secs(),
-                    spawned.output_tail(20)
-                );
-            }
-        }
-    }
-    bail!("other programs kept taking the ports picked for the server; please run again")
+    let addr = (host, values.port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .with_context(|| format!("cannot resolve {host}"))?;
+    Ok(Server {
+        spawned,
+        addr,
+        root,
+    })
 }
 
 fn measure(
-    profile: &LabProfile,
+    lab: &Lab,
     target: &Target,
     options: &BenchOptions,
     clients: usize,
     rng: &mut Rng,
 ) -> anyhow::Result<Row> {
-    let size = options.size;
-    let http = profile.http;
-    let prepare = move |root: &Path| -> std::io::Result<()> {
-        if http {
-            std::fs::write(root.join(BENCH_FILE), load::echo_payload(size))?;
-        }
-        Ok(())
-    };
-    let mut server = start_server(
-        &target.program,
-        &profile.server_args,
-        &options.host,
-        rng,
-        &prepare,
-    )
-    .with_context(|| format!("cannot start {}", target.label))?;
-    let workload = if http {
-        Workload::Http {
-            path: format!("/{BENCH_FILE}"),
-        }
-    } else {
-        Workload::Echo { size }
-    };
+    let mut server = start_server(&target.program, lab, &options.host, options.size, rng)
+        .with_context(|| format!("cannot start {}", target.label))?;
     let config = LoadConfig {
         addr: server.addr,
         clients,
         duration: options.duration,
         threads: options.threads,
-        workload,
+        bench: lab.bench,
+        size: options.size,
         // A burst of thousands of connects can overflow a small listen backlog; the
         // kernel retries dropped SYNs after 1 s, 3 s, … so allow for a few retries.
         connect_limit: Duration::from_secs(8) + Duration::from_millis(clients as u64),
     };
-    let sampler = Sampler::start(server.spawned.pid() as i32);
-    let (cpu_before, wall_before) = (own_cpu_seconds(), Instant::now());
+    let sampler = Sampler::start(server.spawned.process());
+    let (cpu_before, wall_before) = (process::own_cpu_seconds(), Instant::now());
     let result = load::run(&config).context("the load generator failed")?;
     let generator_cpu_percent =
-        100.0 * (own_cpu_seconds() - cpu_before) / wall_before.elapsed().as_secs_f64();
+        100.0 * (process::own_cpu_seconds() - cpu_before) / wall_before.elapsed().as_secs_f64();
     let samples = sampler.finish();
     let server_died = server.spawned.try_status().map(describe_status);
     server.spawned.stop();
@@ -364,7 +299,7 @@ struct Sample {
     rss_bytes: u64,
 }
 
-/// Samples the CPU time and resident memory of a process group every 100 ms, on a
+/// Samples the CPU time and resident memory of a program's processes every 100 ms, on a
 /// thread of its own, until told to stop.
 struct Sampler {
     stop: mpsc::Sender<()>,
@@ -374,7 +309,7 @@ struct Sampler {
 struct Samples(Vec<Sample>);
 
 impl Sampler {
-    fn start(pgid: i32) -> Sampler {
+    fn start(server: Process) -> Sampler {
         let (stop, stopped) = mpsc::channel::<()>();
         let handle = thread::spawn(move || {
             let mut samples = Vec::new();
@@ -384,7 +319,7 @@ impl Sampler {
             let mut members = Vec::new();
             for round in 0u64.. {
                 if round % 10 == 0 {
-                    members = procfs::group_members(pgid).unwrap_or_default();
+                    members = server.members().unwrap_or_default();
                 }
                 if let Some(s) = sample(&members) {
                     samples.push(s);
@@ -410,24 +345,13 @@ impl Sampler {
     }
 }
 
-/// The summed CPU time and RSS of the processes `members` (nginx has workers; threads are
-/// included in their process's figures).
+/// One reading of the processes `members`, summed.
 fn sample(members: &[u32]) -> Option<Sample> {
     let at = Instant::now();
-    let mut cpu_seconds = 0.0;
-    let mut rss_bytes = 0;
-    let mut any = false;
-    for &pid in members {
-        if let (Some(cpu), Some(rss)) = (procfs::cpu_seconds(pid), procfs::rss_bytes(pid)) {
-            cpu_seconds += cpu;
-            rss_bytes += rss;
-            any = true;
-        }
-    }
-    any.then_some(Sample {
+    process::usage(members).map(|u| Sample {
         at,
-        cpu_seconds,
-        rss_bytes,
+        cpu_seconds: u.cpu_seconds,
+        rss_bytes: u.rss_bytes,
     })
 }
 
@@ -454,22 +378,6 @@ impl Samples {
             _ => None,
         };
         (cpu, rss)
-    }
-}
-
-/// Lets this process (and the servers it starts, which inherit the limit) open as many
-/// sockets as the hard limit allows: 10,000 clients need 10,000 descriptors on each side.
-pub fn raise_fd_limit() {
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    unsafe {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
     }
 }
 
@@ -619,7 +527,7 @@ impl BenchArgs {
     /// # Errors
     /// Bad arguments, a build failure, or a server that cannot be started.
     pub fn execute(self) -> anyhow::Result<std::process::ExitCode> {
-        let profile = LabProfile::find(&self.lab)?;
+        let lab = bench_lab(&self.lab)?;
         if self.clients.is_empty() || self.clients.contains(&0) {
             bail!("--clients needs positive counts, e.g. --clients 1,2,4,8");
         }
@@ -676,15 +584,11 @@ impl BenchArgs {
                 .threads
                 .unwrap_or_else(|| thread::available_parallelism().map_or(2, |n| n.get())),
         };
-        let what = if profile.http {
-            format!("keep-alive GET of a {} file", human_bytes(self.size))
-        } else {
-            format!("echo round trips of {}", human_bytes(self.size))
-        };
+        let what = lab.bench.describe(self.size);
         eprintln!(
             "Benchmarking {} program(s) on {}: {what}, {} s per client count",
             targets.len(),
-            profile.name,
+            lab.name,
             self.duration
         );
         let mut progress = |r: &Row| {
@@ -704,8 +608,8 @@ impl BenchArgs {
                 }
             );
         };
-        let rows = run(&profile, &targets, &options, &mut progress)?;
-        let title = format!("{}: {what}", profile.name);
+        let rows = run(lab, &targets, &options, &mut progress)?;
+        let title = format!("{}: {what}", lab.name);
         let (csv_path, svg_path) = write_outputs(&self.out, &title, &rows)?;
         say!("{}", table(&rows));
         sayln!("wrote {} and {}", csv_path.display(), svg_path.display());
@@ -713,14 +617,23 @@ impl BenchArgs {
     }
 }
 
-/// `1024` → `1 KiB`, for messages and titles.
-pub fn human_bytes(n: usize) -> String {
-    match n {
-        n if n >= 1 << 30 && n % (1 << 30) == 0 => format!("{} GiB", n >> 30),
-        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{} MiB", n >> 20),
-        n if n >= 1 << 10 && n % (1 << 10) == 0 => format!("{} KiB", n >> 10),
-        n => format!("{n} B"),
+/// The lab `name`, if it has a bench workload.
+///
+/// # Errors
+/// For an unknown lab, or one whose rubric says it is measured elsewhere (lab 4's FTP).
+pub fn bench_lab(name: &str) -> anyhow::Result<&'static Lab> {
+    let measured: Vec<&str> = crate::grade::labs::LABS
+        .iter()
+        .filter(|l| !matches!(l.bench, Bench::Elsewhere(_)))
+        .map(|l| l.name)
+        .collect();
+    let Some(lab) = crate::grade::labs::find(name) else {
+        bail!("unknown lab `{name}`; bench knows {}", measured.join(", "));
+    };
+    if let Bench::Elsewhere(why) = lab.bench {
+        bail!("{name} has no bench workload: {why}");
     }
+    Ok(lab)
 }
 
 /// Splits a command line at spaces, honouring '…' and "…" quotes (no escapes, no

@@ -170,6 +170,7 @@ pub static LAB: Lab = Lab {
     still_serves: crate::grade::probe::echo::still_serves,
     ends_program: &[],
     symptom_hints: BLOCKING_ECHO_HINTS,
+    bench: crate::grade::swarm::load::Bench::Echo,
 };
 
 /// What each symptom means for a blocking echo server (labs 1 and 2), gentle to explicit.

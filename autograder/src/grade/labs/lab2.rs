@@ -101,6 +101,7 @@ pub static LAB: Lab = Lab {
     still_serves: crate::grade::probe::echo::still_serves,
     ends_program: &[],
     symptom_hints: THREADED_ECHO_HINTS,
+    bench: crate::grade::swarm::load::Bench::Echo,
 };
 
 /// Lab 1's explanations, and what a stall means for a thread-per-connection server.

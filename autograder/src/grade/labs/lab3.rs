@@ -154,6 +154,7 @@ pub static LAB: Lab = Lab {
     still_serves: crate::grade::probe::echo::still_serves,
     ends_program: &[],
     symptom_hints: EVENT_LOOP_HINTS,
+    bench: crate::grade::swarm::load::Bench::Echo,
 };
 
 /// What each symptom means for a non-blocking readiness loop, gentle to explicit. Not lab

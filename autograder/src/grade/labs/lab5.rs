@@ -24,6 +24,7 @@ pub static LAB: Lab = Lab {
     still_serves: crate::grade::probe::http::still_serves,
     symptom_hints: CONNECTION_HINTS,
     ends_program: &["graceful-shutdown"],
+    bench: crate::grade::swarm::load::Bench::HttpGet,
 };
 
 const RFC_MESSAGES: &str = "RFC 9112 (HTTP/1.1 messages): https://www.rfc-editor.org/rfc/rfc9112";

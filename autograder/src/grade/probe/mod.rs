@@ -3,7 +3,9 @@
 //! A probe gets a [`Ctx`]: where the program listens, a temporary root, a seeded random
 //! generator, a deadline, and a transcript. Connections made through the context record
 //! everything that crosses the wire, and every blocking call is bounded by the test's
-//! deadline, so a probe can be written as straight-line code and still never hang.
+//! deadline, so a probe can be written as straight-line code and still never hang. What a
+//! probe wants to know about the program itself (threads, memory, CPU, exit) it asks the
+//! context's [`Process`] handle, whose unknowns become skips.
 
 pub mod bytes;
 pub mod concurrency;
@@ -20,6 +22,7 @@ use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use crate::os::harness::{describe_status, Placeholders, Program, Spawned};
+pub use crate::os::process::Process;
 use crate::rng::Rng;
 pub use transcript::Transcript;
 pub use verdict::{Failure, FailureDetails, ProbeResult, Symptom, Verdict};
@@ -33,8 +36,9 @@ pub struct Ctx {
     pub port: u16,
     /// The test's root directory (empty at the start of each test).
     pub root: PathBuf,
-    /// Process id of the server under test, for `/proc` checks.
-    pub server_pid: Option<u32>,
+    /// The server under test, to ask about (threads, memory, CPU, exit) and signal; `None`
+    /// for client tests, which start no server.
+    pub server: Option<Process>,
     /// Random source for payloads, seeded per test.
     pub rng: Rng,
     /// What crossed the wire; attached to failures.
@@ -61,7 +65,7 @@ impl Ctx {
             host: values.host.clone(),
             port: values.port,
             root: values.root.clone(),
-            server_pid: None,
+            server: None,
             rng,
             transcript: Transcript::default(),
             program,
@@ -69,6 +73,15 @@ impl Ctx {
             deadline: Instant::now() + limit,
             connections: 0,
         }
+    }
+
+    /// The server under test.
+    ///
+    /// # Errors
+    /// A skip, for a test that started no server (a client test).
+    pub fn server(&self) -> Result<Process, Verdict> {
+        self.server
+            .ok_or_else(|| Verdict::Skip("this test started no server to ask about".into()))
     }
 
     /// The program's socket address.
@@ -433,49 +446,13 @@ impl Conn {
         let mut buf = vec![0u8; 64 * 1024];
         let mut last_progress = Instant::now();
         while bytes.len() < n {
-            let left = deadline
-                .min(last_progress + self.idle_limit)
-                .saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                let idle = last_progress.elapsed();
-                self.log.note(
-                    &self.label,
-                    '!',
-                    format!(
-                        "nothing arrived for {:.1} s: gave up waiting",
-                        idle.as_secs_f64()
-                    ),
-                );
-                return Received {
-                    bytes,
-                    end: End::TimedOut,
-                };
-            }
-            let _ = self.stream.set_read_timeout(Some(left));
             let want = (n - bytes.len()).min(buf.len());
-            match self.stream.read(&mut buf[..want]) {
-                Ok(0) => {
-                    self.log.note(&self.label, '<', "EOF (the program closed)");
-                    return Received {
-                        bytes,
-                        end: End::Eof,
-                    };
-                }
+            match self.read_once(&mut buf[..want], deadline, last_progress) {
                 Ok(k) => {
-                    self.log.data(&self.label, '<', &buf[..k]);
                     bytes.extend_from_slice(&buf[..k]);
                     last_progress = Instant::now();
                 }
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if is_timeout(&e) => {}
-                Err(e) => {
-                    self.log
-                        .note(&self.label, '!', format!("receive failed: {e}"));
-                    return Received {
-                        bytes,
-                        end: End::Error(e.to_string()),
-                    };
-                }
+                Err(end) => return Received { bytes, end },
             }
         }
         Received {
@@ -489,11 +466,33 @@ impl Conn {
     /// For line-based protocols, whose messages have no length to wait for.
     pub fn recv_some(&mut self, max: usize) -> Received {
         let mut buf = vec![0u8; max.max(1)];
-        let started = Instant::now();
+        match self.read_once(&mut buf, self.deadline, Instant::now()) {
+            Ok(k) => {
+                buf.truncate(k);
+                Received {
+                    bytes: buf,
+                    end: End::Complete,
+                }
+            }
+            Err(end) => Received {
+                bytes: Vec::new(),
+                end,
+            },
+        }
+    }
+
+    /// One read into `buf`: the number of bytes that arrived, or how the stream ended — the
+    /// peer closed, an error, `deadline`, or nothing for the idle limit counted from
+    /// `since`. Everything is noted in the transcript. The one receive loop of a `Conn`.
+    fn read_once(
+        &mut self,
+        buf: &mut [u8],
+        deadline: Instant,
+        since: Instant,
+    ) -> Result<usize, End> {
         loop {
-            let left = self
-                .deadline
-                .min(started + self.idle_limit)
+            let left = deadline
+                .min(since + self.idle_limit)
                 .saturating_duration_since(Instant::now());
             if left.is_zero() {
                 self.log.note(
@@ -501,40 +500,27 @@ impl Conn {
                     '!',
                     format!(
                         "nothing arrived for {:.1} s: gave up waiting",
-                        started.elapsed().as_secs_f64()
+                        since.elapsed().as_secs_f64()
                     ),
                 );
-                return Received {
-                    bytes: Vec::new(),
-                    end: End::TimedOut,
-                };
+                return Err(End::TimedOut);
             }
             let _ = self.stream.set_read_timeout(Some(left));
-            match self.stream.read(&mut buf) {
+            match self.stream.read(buf) {
                 Ok(0) => {
                     self.log.note(&self.label, '<', "EOF (the program closed)");
-                    return Received {
-                        bytes: Vec::new(),
-                        end: End::Eof,
-                    };
+                    return Err(End::Eof);
                 }
                 Ok(k) => {
                     self.log.data(&self.label, '<', &buf[..k]);
-                    buf.truncate(k);
-                    return Received {
-                        bytes: buf,
-                        end: End::Complete,
-                    };
+                    return Ok(k);
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) if is_timeout(&e) => {}
                 Err(e) => {
                     self.log
                         .note(&self.label, '!', format!("receive failed: {e}"));
-                    return Received {
-                        bytes: Vec::new(),
-                        end: End::Error(e.to_string()),
-                    };
+                    return Err(End::Error(e.to_string()));
                 }
             }
         }
@@ -599,13 +585,21 @@ impl Conn {
 
     /// Limits the kernel's receive buffer for this socket (disables its auto-tuning).
     pub fn set_recv_buffer(&self, bytes: usize) {
-        set_int_option(&self.stream, libc::SO_RCVBUF, bytes as libc::c_int);
+        set_recv_buffer(&self.stream, bytes);
+    }
+
+    /// Limits the kernel's send buffer for this socket, so that what a probe manages to
+    /// send is what the program took, not what our own kernel holds.
+    pub fn set_send_buffer(&self, bytes: usize) {
+        set_send_buffer(&self.stream, bytes);
     }
 
     /// Closes the connection abruptly with a TCP reset (RST) instead of a FIN.
     pub fn reset(self) {
         self.log.note(&self.label, '>', "RST (connection reset)");
-        set_linger_zero(&self.stream);
+        // SO_LINGER on with a zero timeout makes close() discard unsent data and send RST.
+        // An unusual kernel may refuse it: the close is then an ordinary one.
+        let _ = socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO));
         drop(self.stream);
     }
 
@@ -615,39 +609,15 @@ impl Conn {
     }
 }
 
-/// Sets an integer `SOL_SOCKET` option such as `SO_RCVBUF` or `SO_SNDBUF` (std has no
-/// setter for them); failures are ignored, since a probe works with the default too.
-pub(crate) fn set_int_option(stream: &TcpStream, option: libc::c_int, value: libc::c_int) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: valid fd, and a pointer/length pair describing a live c_int.
-    unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            option,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
+/// Sets a socket's receive buffer (`SO_RCVBUF`; the kernel doubles the value for its
+/// bookkeeping). Failures are ignored: a probe works with the default too.
+pub(crate) fn set_recv_buffer(socket: &impl std::os::fd::AsFd, bytes: usize) {
+    let _ = socket2::SockRef::from(socket).set_recv_buffer_size(bytes);
 }
 
-/// Makes `close()` send RST: SO_LINGER on with a zero timeout discards unsent data.
-fn set_linger_zero(stream: &TcpStream) {
-    use std::os::fd::AsRawFd;
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: valid fd, and a pointer/length pair describing a live `linger` value.
-    unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        );
-    }
+/// Sets a socket's send buffer (`SO_SNDBUF`); failures are ignored, as above.
+pub(crate) fn set_send_buffer(socket: &impl std::os::fd::AsFd, bytes: usize) {
+    let _ = socket2::SockRef::from(socket).set_send_buffer_size(bytes);
 }
 
 fn is_timeout(e: &io::Error) -> bool {
@@ -724,4 +694,21 @@ pub fn expect_bytes(what: &str, expected: &[u8], received: &Received) -> Result<
         f = f.detail(diff);
     }
     Err(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_test_that_started_no_server_skips_what_it_would_ask_the_server() {
+        let values = Placeholders {
+            host: "127.0.0.1".into(),
+            port: 1,
+            root: PathBuf::from("/nonexistent"),
+        };
+        let program = Program::new(vec!["client".into()]);
+        let ctx = Ctx::new(&values, program, 1, Rng::new(1), Duration::from_secs(1));
+        assert!(matches!(ctx.server(), Err(Verdict::Skip(_))));
+    }
 }

@@ -22,6 +22,14 @@ impl From<Failure> for Verdict {
     }
 }
 
+/// A fact about the program that this system cannot tell (no `/proc`) skips the test that
+/// needs it: `let threads = server.threads()?;` in a probe.
+impl From<crate::os::process::Unknown> for Verdict {
+    fn from(unknown: crate::os::process::Unknown) -> Verdict {
+        Verdict::Skip(unknown.to_string())
+    }
+}
+
 /// What a failure looks like from outside, whichever test saw it. `check` chooses its
 /// hint from the symptom (through the lab's [`Lab::symptom_hints`]), so one mistake gets
 /// one explanation in every test it breaks, instead of each test's own guesses.
@@ -149,5 +157,23 @@ impl Failure {
     pub fn reproduce(mut self, cmd: impl Into<String>) -> Failure {
         self.reproduce.get_or_insert_with(|| cmd.into());
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::os::process::Unknown;
+
+    #[test]
+    fn a_fact_the_system_cannot_tell_skips_the_test_and_says_which() {
+        let verdict: Verdict = Unknown {
+            fact: "thread count",
+        }
+        .into();
+        match verdict {
+            Verdict::Skip(why) => assert!(why.contains("thread count"), "{why}"),
+            Verdict::Fail(f) => panic!("a missing /proc failed the test: {}", f.summary),
+        }
     }
 }

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 pub use bwrap::Bwrap;
 use cgroup::{Cgroup, CgroupLimits};
 
-use crate::os::cleanup;
+use crate::os::{cleanup, procfs};
 
 /// The default limit on a submission's memory.
 pub const DEFAULT_MEMORY_LIMIT: u64 = 1 << 30;
@@ -63,72 +63,6 @@ pub fn become_subreaper() -> bool {
 /// Whether [`become_subreaper`] succeeded (sweeps are only done then).
 pub fn is_subreaper() -> bool {
     SUBREAPER.load(Ordering::SeqCst)
-}
-
-/// One line of the process table.
-#[derive(Debug, Clone, Copy)]
-struct Proc {
-    pid: i32,
-    ppid: i32,
-    pgid: i32,
-}
-
-/// Every process on the machine, read from `/proc` (empty where there is none).
-fn processes() -> Vec<Proc> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let mut procs = Vec::new();
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue; // it exited while we were reading
-        };
-        // The command name is in parentheses and may contain spaces or ')'.
-        let Some(close) = stat.rfind(')') else {
-            continue;
-        };
-        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        // state ppid pgrp …
-        let (Some(ppid), Some(pgid)) = (
-            fields.get(1).and_then(|s| s.parse().ok()),
-            fields.get(2).and_then(|s| s.parse().ok()),
-        ) else {
-            continue;
-        };
-        procs.push(Proc { pid, ppid, pgid });
-    }
-    procs
-}
-
-/// The descendants of `root` (not `root` itself), skipping — with their own descendants —
-/// the processes for which `protected` is true.
-fn descendants(procs: &[Proc], root: i32, protected: &dyn Fn(&Proc) -> bool) -> Vec<Proc> {
-    let mut found = Vec::new();
-    let mut frontier = vec![root];
-    while let Some(parent) = frontier.pop() {
-        for p in procs.iter().filter(|p| p.ppid == parent && p.pid != root) {
-            if !protected(p) {
-                found.push(*p);
-                frontier.push(p.pid);
-            }
-        }
-    }
-    found
-}
-
-/// The pids of every descendant of `pid` (not `pid` itself), from `/proc`.
-pub fn descendants_of(pid: i32) -> Vec<u32> {
-    descendants(&processes(), pid, &|_| false)
-        .iter()
-        .map(|p| p.pid as u32)
-        .collect()
 }
 
 /// Gives `path` and everything under it to `uid` (and its group), without following
@@ -165,8 +99,8 @@ pub fn sweep() -> usize {
         // registered) while we decide who is unprotected.
         let registry = cleanup::lock();
         let live = registry.groups();
-        let procs = processes();
-        let victims = descendants(&procs, me, &|p| live.contains(&p.pgid));
+        let procs = procfs::processes().unwrap_or_default();
+        let victims = procfs::descendants(&procs, me, &|p| live.contains(&p.pgid));
         for v in &victims {
             // SAFETY: kill has no memory-safety preconditions.
             if unsafe { libc::kill(v.pid, libc::SIGKILL) } == 0 {
@@ -236,7 +170,7 @@ impl Containment {
     pub fn describe(&self) -> String {
         let memory = self
             .memory_limit
-            .map(|m| format!(", memory limit {}", mib(m)))
+            .map(|m| format!(", memory limit {}", crate::output::bytes(m)))
             .unwrap_or_default();
         match (&self.sandbox, self.run_as) {
             (Some(s), _) => format!(
@@ -299,8 +233,8 @@ impl Guard {
         };
         Some(format!(
             "the program exceeded the {} memory limit (it reached {}) and was killed",
-            mib(limit),
-            mib(used)
+            crate::output::bytes(limit),
+            crate::output::bytes(used)
         ))
     }
 
@@ -334,8 +268,8 @@ impl MemoryWatch {
                     // Fast enough that a program touching memory at full speed overshoots
                     // by a few hundred MiB at most; cheap enough to be invisible.
                     thread::sleep(Duration::from_millis(50));
-                    let procs = processes();
-                    let mut all = descendants(&procs, pid, &|_| false);
+                    let procs = procfs::processes().unwrap_or_default();
+                    let mut all = procfs::descendants(&procs, pid, &|_| false);
                     if let Some(me) = procs.iter().find(|p| p.pid == pid) {
                         all.push(*me);
                     }
@@ -378,26 +312,8 @@ impl Drop for MemoryWatch {
 /// memory (`MAP_SHARED` anonymous mappings, `/dev/shm`), which `statm`'s "shared" would
 /// wrongly let a program hide. Libraries mapped from files are not counted.
 fn private_memory(pid: i32) -> u64 {
-    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
-        return 0;
-    };
-    let kib = |key: &str| -> u64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
-    };
-    (kib("RssAnon:") + kib("RssShmem:")) * 1024
-}
-
-/// `1 GiB`, `256 MiB`.
-pub fn mib(bytes: u64) -> String {
-    let m = bytes / (1 << 20);
-    if m >= 1024 && m.is_multiple_of(1024) {
-        format!("{} GiB", m / 1024)
-    } else {
-        format!("{m} MiB")
-    }
+    let field = |key| procfs::status_bytes(pid as u32, key).unwrap_or(0);
+    field("RssAnon:") + field("RssShmem:")
 }
 
 /// Resource limits for a child, applied between fork and exec: no core dumps, the usual
@@ -693,58 +609,4 @@ pub fn wait_contained(
     cleanup::forget(pgid);
     sweep();
     (status, killed)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn descendants_skip_protected_subtrees() {
-        let procs = [
-            Proc {
-                pid: 10,
-                ppid: 1,
-                pgid: 10,
-            },
-            Proc {
-                pid: 11,
-                ppid: 10,
-                pgid: 11,
-            },
-            Proc {
-                pid: 12,
-                ppid: 11,
-                pgid: 11,
-            },
-            Proc {
-                pid: 13,
-                ppid: 10,
-                pgid: 13,
-            },
-            Proc {
-                pid: 14,
-                ppid: 13,
-                pgid: 99,
-            },
-        ];
-        let mut all: Vec<i32> = descendants(&procs, 10, &|_| false)
-            .iter()
-            .map(|p| p.pid)
-            .collect();
-        all.sort();
-        assert_eq!(all, [11, 12, 13, 14]);
-        let mut some: Vec<i32> = descendants(&procs, 10, &|p| p.pgid == 11)
-            .iter()
-            .map(|p| p.pid)
-            .collect();
-        some.sort();
-        assert_eq!(some, [13, 14]);
-    }
-
-    #[test]
-    fn sizes_read_as_people_write_them() {
-        assert_eq!(mib(1 << 30), "1 GiB");
-        assert_eq!(mib(256 << 20), "256 MiB");
-    }
 }

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use super::server_tests::{binary, put_file};
 use super::{Mode, Session};
-use crate::grade::probe::{expect_bytes, set_int_option, Conn, Ctx, End, Received, IDLE_LIMIT};
+use crate::grade::probe::{expect_bytes, Conn, Ctx, End, Received, IDLE_LIMIT};
 use crate::grade::probe::{Failure, ProbeResult};
 
 /// How long a session may wait for any answer while transfers are stalled. A server that
@@ -290,11 +290,7 @@ impl Stalls<'_> {
             |s| s.data(ctx, Mode::Epsv),
             reply_came,
         )?;
-        set_int_option(
-            data.stream(),
-            libc::SO_SNDBUF,
-            UPLOAD_SEND_BUFFER as libc::c_int,
-        );
+        data.set_send_buffer(UPLOAD_SEND_BUFFER);
         let line = format!("STOR {name}");
         self.within(
             &mut s,

@@ -199,11 +199,9 @@ pub fn many_downloads(ctx: &mut Ctx) -> ProbeResult {
 pub fn large_file_memory(ctx: &mut Ctx) -> ProbeResult {
     const SIZE: u64 = 256 << 20;
     const LIMIT: u64 = 96 << 20;
-    if peak_memory(ctx).is_none() {
-        return Err(Verdict::Skip(
-            "peak memory is read from /proc, which this system does not have".into(),
-        ));
-    }
+    // Before anything is sent: where the peak cannot be read, the test is skipped, not run.
+    let server = ctx.server()?;
+    server.peak_rss()?;
     // A sparse file: huge, yet it costs the grader no disk writes. Its bytes are zeros,
     // except for a random marker at the start and at the end.
     let marker = ctx.rng.bytes(64);
@@ -256,7 +254,7 @@ pub fn large_file_memory(ctx: &mut Ctx) -> ProbeResult {
         ))
         .into());
     }
-    let peak = peak_memory(ctx).unwrap_or(0);
+    let peak = server.peak_rss()?;
     if peak > LIMIT {
         return Err(Failure::new(format!(
             "serving a {} MiB file took the server's memory to {} MiB (limit {} MiB)",
@@ -272,9 +270,9 @@ pub fn large_file_memory(ctx: &mut Ctx) -> ProbeResult {
 
 /// SIGTERM: stop accepting, finish the response in flight, close idle connections, exit.
 pub fn graceful_shutdown(ctx: &mut Ctx) -> ProbeResult {
-    let Some(pid) = ctx.server_pid else {
-        return Err(Verdict::Skip("the server's process id is unknown".into()));
-    };
+    // Where its exit cannot be seen, the test is skipped before the signal, not passed.
+    let server = ctx.server()?;
+    server.exited()?;
     let size = ctx.rng.range(12 << 20, 16 << 20);
     let data = ctx.rng.bytes(size);
     put(ctx, "movie.bin", &data)?;
@@ -304,10 +302,9 @@ pub fn graceful_shutdown(ctx: &mut Ctx) -> ProbeResult {
         got += chunk.len();
         if !signalled && got >= 1 << 20 {
             signalled = true;
-            // SAFETY: kill has no memory-safety preconditions.
-            unsafe {
-                libc::kill(pid as i32, libc::SIGTERM);
-            }
+            // A program that is already gone cannot be signalled; what follows (the
+            // download, the exit) shows it all the same.
+            let _ = server.terminate();
             // New connections must soon be refused.
             let until = Instant::now() + Duration::from_secs(5);
             still_accepting = true;
@@ -345,10 +342,10 @@ pub fn graceful_shutdown(ctx: &mut Ctx) -> ProbeResult {
         .into());
     }
     let until = Instant::now() + Duration::from_secs(10);
-    while !exited(pid) && Instant::now() < until {
+    while !server.exited()? && Instant::now() < until {
         thread::sleep(Duration::from_millis(20));
     }
-    if !exited(pid) {
+    if !server.exited()? {
         return Err(Failure::new(
             "the server did not exit within 10 s after its last response was complete",
         )

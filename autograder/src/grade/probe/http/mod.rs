@@ -195,20 +195,6 @@ impl Fetcher {
     }
 }
 
-/// Reads `VmHWM` (peak resident memory) of every process in the server's group.
-fn peak_memory(ctx: &Ctx) -> Option<u64> {
-    let pid = ctx.server_pid?;
-    let members = crate::os::procfs::group_members(pid as i32)?;
-    let mut total = 0;
-    for m in members {
-        let text = std::fs::read_to_string(format!("/proc/{m}/status")).ok()?;
-        if let Some(line) = text.lines().find(|l| l.starts_with("VmHWM:")) {
-            total += line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024;
-        }
-    }
-    Some(total)
-}
-
 /// Sets a file's modification time.
 fn set_modified(path: &std::path::Path, t: SystemTime) -> Result<(), Failure> {
     std::fs::File::options()
@@ -216,17 +202,6 @@ fn set_modified(path: &std::path::Path, t: SystemTime) -> Result<(), Failure> {
         .open(path)
         .and_then(|f| f.set_modified(t))
         .map_err(|e| Failure::new(format!("the grader could not set a file time: {e}")))
-}
-
-/// Whether process `pid` has exited (gone, or a zombie waiting to be reaped).
-fn exited(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(text) => text
-            .rfind(')')
-            .and_then(|i| text[i + 1..].split_whitespace().next())
-            .is_some_and(|state| state == "Z" || state == "X"),
-    }
 }
 
 fn not_kept_alive(what: &str, r: &Response) -> Failure {

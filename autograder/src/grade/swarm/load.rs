@@ -2,14 +2,16 @@
 //!
 //! Each client is one TCP connection that repeats one request for the whole run and never
 //! pipelines (it sends the next request only when the previous answer is complete), which
-//! is what `wrk` does by default. Two workloads:
+//! is what `wrk` does by default. Two workloads, one per kind of lab ([`Bench`], a field of
+//! each lab's rubric):
 //!
 //! - **echo** (labs 1–3): send `size` bytes, read until the same `size` bytes came back
 //!   (compared as they arrive); one round trip is one request.
 //! - **http** (lab 5): a pre-built keep-alive `GET`; read the status line and headers, then
 //!   exactly `Content-Length` body bytes, which are not looked at.
 //!
-//! Why a readiness loop (`mio`, i.e. epoll) and not a thread per client or tokio: the
+//! Why a readiness loop (`mio`, i.e. epoll, through the [`Engine`] the probes' swarms use
+//! too) and not a thread per client or tokio: the
 //! generator shares the machine with the server it measures, so every cycle it spends is a
 //! cycle the server does not get. A few threads (one per core by default, like `wrk -t`),
 //! each owning a share of the connections and sleeping in `epoll_wait`, cost the least;
@@ -20,28 +22,63 @@
 //!
 //! Try it by hand: `autograder bench lab1 --clients 1,8 --duration 2 --solution lab1`.
 
-use std::io::{self, ErrorKind, Read, Write};
+use std::io;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use mio::net::TcpStream;
-use mio::{Events, Interest, Poll, Token};
+use super::{Engine, Io, Ready};
 
-/// What each client repeats.
-#[derive(Debug, Clone)]
-pub enum Workload {
-    /// Send this many bytes and expect them back unchanged.
-    Echo {
-        /// Bytes per round trip.
-        size: usize,
-    },
-    /// `GET path` over a keep-alive connection, expecting a 2xx answer.
-    Http {
-        /// The request target, e.g. `/bench.bin`.
-        path: String,
-    },
+/// The name of the file the HTTP workload requests (in the server's root).
+pub const BENCH_FILE: &str = "bench.bin";
+
+/// What `autograder bench` measures for a lab (its rubric's `bench` field): what each
+/// client repeats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bench {
+    /// Send `size` bytes and expect them back unchanged (the echo labs).
+    Echo,
+    /// `GET /bench.bin`, a `size`-byte file, over a keep-alive connection, expecting a 2xx
+    /// answer (the HTTP lab).
+    HttpGet,
+    /// No workload in `autograder bench`: why, and what measures the lab instead.
+    Elsewhere(&'static str),
+}
+
+impl Bench {
+    /// What is measured, for titles and messages: `echo round trips of 1 KiB`.
+    pub fn describe(self, size: usize) -> String {
+        let size = crate::output::bytes(size as u64);
+        match self {
+            Bench::Echo => format!("echo round trips of {size}"),
+            Bench::HttpGet => format!("keep-alive GET of a {size} file"),
+            Bench::Elsewhere(why) => format!("nothing ({why})"),
+        }
+    }
+
+    /// Fills the server's root with what the workload needs (the HTTP file).
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn prepare(self, root: &Path, size: usize) -> io::Result<()> {
+        match self {
+            Bench::HttpGet => std::fs::write(root.join(BENCH_FILE), echo_payload(size)),
+            Bench::Echo | Bench::Elsewhere(_) => Ok(()),
+        }
+    }
+
+    /// The request bytes each client repeats, built once.
+    fn request(self, addr: SocketAddr, size: usize) -> io::Result<Vec<u8>> {
+        match self {
+            Bench::Echo => Ok(echo_payload(size)),
+            Bench::HttpGet => {
+                Ok(format!("GET /{BENCH_FILE} HTTP/1.1\r\nHost: {addr}\r\n\r\n").into_bytes())
+            }
+            Bench::Elsewhere(why) => Err(io::Error::other(why)),
+        }
+    }
 }
 
 /// One load run against one address.
@@ -56,7 +93,9 @@ pub struct LoadConfig {
     /// Generator threads; each owns `clients / threads` connections.
     pub threads: usize,
     /// What each client repeats.
-    pub workload: Workload,
+    pub bench: Bench,
+    /// Echo bytes per round trip, or the HTTP file's size.
+    pub size: usize,
     /// How long to wait for all clients to connect before the window starts anyway.
     pub connect_limit: Duration,
 }
@@ -107,16 +146,11 @@ impl LoadResult {
 /// Runs the load and returns the merged measurements.
 ///
 /// # Errors
-/// Only when a generator thread cannot be created; everything the server does wrong is
-/// counted in [`LoadResult::errors`].
+/// When a generator thread cannot be created, or the lab has no workload; everything the
+/// server does wrong is counted in [`LoadResult::errors`].
 pub fn run(config: &LoadConfig) -> io::Result<LoadResult> {
     let threads = config.threads.clamp(1, config.clients.max(1));
-    let request: Arc<[u8]> = match &config.workload {
-        Workload::Echo { size } => echo_payload(*size).into(),
-        Workload::Http { path } => {
-            { format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", config.addr).into_bytes() }.into()
-        }
-    };
+    let request: Arc<[u8]> = config.bench.request(config.addr, config.size)?.into();
     // Every thread connects its clients, then all start the measured window together.
     let barrier = Arc::new(Barrier::new(threads));
     let mut handles = Vec::new();
@@ -185,16 +219,14 @@ struct HttpAnswer {
     closes: bool,
 }
 
+/// One client's progress (its socket is in the engine's slot of the same index).
 struct Client {
-    stream: Option<TcpStream>,
     phase: Phase,
     sent_at: Instant,
     /// Request bytes written so far.
     written: usize,
     /// Echo bytes received so far.
     echoed: usize,
-    /// Whether writability is in the registered interest.
-    want_write: bool,
     /// Answers completed during the measured window.
     answered: u64,
     http: HttpAnswer,
@@ -216,8 +248,7 @@ impl Client {
 
 struct Worker {
     addr: SocketAddr,
-    poll: Poll,
-    clients: Vec<Client>,
+    engine: Engine<Client>,
     request: Arc<[u8]>,
     http: bool,
     duration: Duration,
@@ -238,26 +269,23 @@ enum ReadOutcome {
 
 impl Worker {
     fn new(config: &LoadConfig, share: usize, request: Arc<[u8]>) -> Worker {
-        let poll = Poll::new().expect("epoll_create failed: out of file descriptors?");
+        let mut engine = Engine::new().expect("epoll_create failed: out of file descriptors?");
         let now = Instant::now();
-        let clients = (0..share)
-            .map(|_| Client {
-                stream: None,
+        for _ in 0..share {
+            engine.push(Client {
                 phase: Phase::Backoff(now),
                 sent_at: now,
                 written: 0,
                 echoed: 0,
-                want_write: false,
                 answered: 0,
                 http: HttpAnswer::default(),
-            })
-            .collect();
+            });
+        }
         Worker {
             addr: config.addr,
-            poll,
-            clients,
+            engine,
             request,
-            http: matches!(config.workload, Workload::Http { .. }),
+            http: config.bench == Bench::HttpGet,
             duration: config.duration,
             connect_limit: config.connect_limit,
             // Large enough to take a whole socket buffer's worth in one read: fewer
@@ -269,22 +297,22 @@ impl Worker {
     }
 
     fn run(mut self, barrier: &Barrier) -> LoadResult {
-        let mut events = Events::with_capacity(1024);
+        let mut ready = Vec::with_capacity(1024);
         // Phase 1: connect everybody (not measured: a server's accept speed for a burst
         // of thousands of connections is not its steady-state throughput).
         let connect_deadline = Instant::now() + self.connect_limit;
         self.reconnect_due(Instant::now());
         while Instant::now() < connect_deadline
             && self
-                .clients
-                .iter()
+                .engine
+                .states()
                 .any(|c| !matches!(c.phase, Phase::Ready))
         {
-            self.turn(&mut events, Duration::from_millis(20));
+            self.turn(&mut ready, Duration::from_millis(20));
         }
         self.result.connected = self
-            .clients
-            .iter()
+            .engine
+            .states()
             .filter(|c| matches!(c.phase, Phase::Ready))
             .count();
         // Errors while connecting are retried and do not count against the server
@@ -296,8 +324,8 @@ impl Worker {
         let start = Instant::now();
         let deadline = start + self.duration;
         self.measuring = true;
-        for i in 0..self.clients.len() {
-            if matches!(self.clients[i].phase, Phase::Ready) {
+        for i in 0..self.engine.len() {
+            if matches!(self.engine.state(i).phase, Phase::Ready) {
                 self.send_request(i, start);
             }
         }
@@ -306,7 +334,7 @@ impl Worker {
             if now >= deadline {
                 break;
             }
-            self.turn(&mut events, (deadline - now).min(Duration::from_millis(50)));
+            self.turn(&mut ready, (deadline - now).min(Duration::from_millis(50)));
         }
         let end = Instant::now();
         self.result.elapsed = end - start;
@@ -316,7 +344,7 @@ impl Worker {
         // figures. Requests merely in flight at the end are neither: with 10,000 clients
         // an answer may fairly take a second, and the window's end is not the server's
         // fault.
-        for c in &mut self.clients {
+        for c in self.engine.states_mut() {
             if matches!(c.phase, Phase::Busy) && c.answered == 0 {
                 self.result.errors += 1;
                 self.result.latencies_us.push(micros(end - c.sent_at));
@@ -331,22 +359,15 @@ impl Worker {
     }
 
     /// One wait for readiness and the handling of what is ready.
-    fn turn(&mut self, events: &mut Events, wait: Duration) {
-        if let Err(e) = self.poll.poll(events, Some(wait)) {
-            if e.kind() != ErrorKind::Interrupted {
-                // epoll_wait only fails on programming errors; stop rather than spin.
-                panic!("epoll_wait failed: {e}");
-            }
+    fn turn(&mut self, ready: &mut Vec<Ready>, wait: Duration) {
+        if let Err(e) = self.engine.wait(wait, ready) {
+            // epoll_wait only fails on programming errors; stop rather than spin.
+            panic!("epoll_wait failed: {e}");
         }
-        for event in events.iter() {
-            let i = event.token().0;
-            match self.clients[i].phase {
-                Phase::Connecting => self.finish_connect(i),
-                Phase::Busy => {
-                    let readable =
-                        event.is_readable() || event.is_read_closed() || event.is_error();
-                    self.progress(i, readable)
-                }
+        for r in ready.iter() {
+            match self.engine.state(r.index).phase {
+                Phase::Connecting => self.finish_connect(r.index),
+                Phase::Busy => self.progress(r.index, r.readable),
                 _ => {}
             }
         }
@@ -355,8 +376,8 @@ impl Worker {
 
     /// Opens connections whose back-off has passed.
     fn reconnect_due(&mut self, now: Instant) {
-        for i in 0..self.clients.len() {
-            if let Phase::Backoff(at) = self.clients[i].phase {
+        for i in 0..self.engine.len() {
+            if let Phase::Backoff(at) = self.engine.state(i).phase {
                 if at <= now {
                     self.connect(i);
                 }
@@ -365,47 +386,28 @@ impl Worker {
     }
 
     fn connect(&mut self, i: usize) {
-        let c = &mut self.clients[i];
-        match TcpStream::connect(self.addr) {
-            Ok(mut stream) => {
-                let interest = Interest::READABLE | Interest::WRITABLE;
-                match self
-                    .poll
-                    .registry()
-                    .register(&mut stream, Token(i), interest)
-                {
-                    Ok(()) => {
-                        c.stream = Some(stream);
-                        c.want_write = true;
-                        c.phase = Phase::Connecting;
-                    }
-                    Err(_) => self.fail(i),
-                }
-            }
+        match self.engine.connect(i, self.addr) {
+            Ok(()) => self.engine.state_mut(i).phase = Phase::Connecting,
             Err(_) => self.fail(i),
         }
     }
 
     fn finish_connect(&mut self, i: usize) {
-        let c = &mut self.clients[i];
-        let Some(stream) = c.stream.as_ref() else {
-            return;
-        };
-        // A non-blocking connect reports completion as writability; SO_ERROR says whether
-        // it worked, and peer_addr fails while it is still in progress.
-        match (stream.take_error(), stream.peer_addr()) {
-            (Ok(None), Ok(_)) => {
+        match self.engine.connected(i) {
+            Some(Ok(())) => {
                 // Small requests must leave at once rather than wait for an ACK.
-                let _ = stream.set_nodelay(true);
-                c.phase = Phase::Ready;
+                if let Some(stream) = self.engine.stream(i) {
+                    let _ = stream.set_nodelay(true);
+                }
+                self.engine.state_mut(i).phase = Phase::Ready;
                 // From now on only readability matters (see `update_interest`).
                 self.update_interest(i);
                 if self.measuring {
                     self.send_request(i, Instant::now());
                 }
             }
-            (Ok(None), Err(e)) if e.kind() == ErrorKind::NotConnected => {}
-            _ => self.fail(i),
+            None => {}
+            Some(Err(_)) => self.fail(i),
         }
     }
 
@@ -418,15 +420,12 @@ impl Worker {
     }
 
     fn drop_connection(&mut self, i: usize, pause: Duration) {
-        let c = &mut self.clients[i];
-        if let Some(mut s) = c.stream.take() {
-            let _ = self.poll.registry().deregister(&mut s);
-        }
-        c.phase = Phase::Backoff(Instant::now() + pause);
+        self.engine.close(i);
+        self.engine.state_mut(i).phase = Phase::Backoff(Instant::now() + pause);
     }
 
     fn send_request(&mut self, i: usize, now: Instant) {
-        self.clients[i].begin(now);
+        self.engine.state_mut(i).begin(now);
         self.progress(i, false);
     }
 
@@ -457,43 +456,23 @@ impl Worker {
 
     /// Writes until the request is out or the socket would block.
     fn write_some(&mut self, i: usize) -> Result<(), ()> {
-        let c = &mut self.clients[i];
-        let stream = c.stream.as_mut().ok_or(())?;
-        while c.written < self.request.len() {
-            match stream.write(&self.request[c.written..]) {
-                Ok(0) => return Err(()),
-                Ok(n) => c.written += n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => return Err(()),
+        loop {
+            let written = self.engine.state(i).written;
+            if written >= self.request.len() {
+                return Ok(());
+            }
+            match self.engine.write(i, &self.request[written..]) {
+                Io::Moved(n) => self.engine.state_mut(i).written += n,
+                Io::Blocked => return Ok(()),
+                Io::Closed | Io::Failed(_) => return Err(()),
             }
         }
-        Ok(())
     }
 
-    /// Asks for writability only while part of a request waits to be written: otherwise
-    /// every ACK that frees send-buffer space would wake the loop for nothing.
+    /// Asks for writability only while part of a request waits to be written.
     fn update_interest(&mut self, i: usize) {
-        let c = &mut self.clients[i];
-        let want = c.written < self.request.len();
-        if want == c.want_write {
-            return;
-        }
-        let Some(stream) = c.stream.as_mut() else {
-            return;
-        };
-        let interest = if want {
-            Interest::READABLE | Interest::WRITABLE
-        } else {
-            Interest::READABLE
-        };
-        c.want_write = want;
-        if self
-            .poll
-            .registry()
-            .reregister(stream, Token(i), interest)
-            .is_err()
-        {
+        let want = self.engine.state(i).written < self.request.len();
+        if self.engine.want_write(i, want).is_err() {
             self.fail(i);
         }
     }
@@ -502,16 +481,13 @@ impl Worker {
     /// which case the next request has been started (`Ok(true)`).
     fn read_until_blocked(&mut self, i: usize) -> Result<bool, ReadOutcome> {
         loop {
-            let c = &mut self.clients[i];
-            let stream = c.stream.as_mut().ok_or(ReadOutcome::Failed)?;
-            let n = match stream.read(&mut self.buf) {
+            let n = match self.engine.read(i, &mut self.buf) {
+                Io::Moved(n) => n,
+                Io::Blocked => return Ok(false),
                 // The server closed in the middle of an answer (or before one).
-                Ok(0) => return Err(ReadOutcome::Failed),
-                Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(_) => return Err(ReadOutcome::Failed),
+                Io::Closed | Io::Failed(_) => return Err(ReadOutcome::Failed),
             };
+            let c = self.engine.state_mut(i);
             let done = if self.http {
                 http_consume(&mut c.http, &self.buf[..n])?
             } else {
