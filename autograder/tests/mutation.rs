@@ -133,6 +133,12 @@ fn golden_text_keeps_the_wording_and_drops_what_varies() {
         normalise_run_details("curl -s http://127.0.0.1:7101/ -o /tmp/.tmpAb3dE/x.bin"),
         "curl -s http://#.#.#.#:#/ -o /tmp/…/x.bin"
     );
+    assert_eq!(
+        normalise_run_details(
+            "ftp://h/../netlabs-root-iFSxPW-secret.txt and /netlabs-secret-Wb3Up9/x"
+        ),
+        "ftp://h/../netlabs-root-…-secret.txt and /netlabs-secret-…/x"
+    );
     // Words keep their letters: a `b` that ends a word is not a byte string.
     assert_eq!(normalise_run_details(r#"verb"s" lab1"#), r#"verb"s" lab#"#);
 }

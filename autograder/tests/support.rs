@@ -551,6 +551,22 @@ pub fn normalise_run_details(line: &str) -> String {
             let len = rest.len() - rest.trim_start_matches(|d: char| d.is_ascii_digit()).len();
             out.push('#');
             rest = &rest[len..];
+        } else if let Some(after) = rest.strip_prefix("netlabs-") {
+            // The grader's temporary names, `netlabs-WORD-XXXXXX…`: the six random
+            // characters `tempfile` adds go.
+            let word = after.len()
+                - after
+                    .trim_start_matches(|c: char| c.is_ascii_lowercase())
+                    .len();
+            out.push_str("netlabs-");
+            out.push_str(&after[..word]);
+            rest = &after[word..];
+            if let Some(random) = rest.strip_prefix('-') {
+                if random.len() >= 6 && random[..6].chars().all(|c| c.is_ascii_alphanumeric()) {
+                    out.push_str("-…");
+                    rest = &random[6..];
+                }
+            }
         } else if let Some(after) = rest.strip_prefix("/.tmp") {
             // A temporary directory: its random name goes.
             out.push_str("/…");
