@@ -15,6 +15,7 @@
 use std::path::Path;
 
 use crate::rng::Rng;
+use crate::zip::crc32;
 
 /// One file of the site.
 #[derive(Debug, Clone)]
@@ -323,21 +324,6 @@ fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
     let mut crc_input = kind.to_vec();
     crc_input.extend_from_slice(data);
     out.extend_from_slice(&crc32(&crc_input).to_be_bytes());
-}
-
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = 0xffff_ffffu32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xedb8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
 }
 
 fn adler32(bytes: &[u8]) -> u32 {
