@@ -160,42 +160,11 @@ impl Results {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
-    use crate::grade::probe::Failure;
-    use crate::grade::runner::TestResult;
-
-    fn sample() -> Report {
-        let lab = crate::grade::labs::find("lab1").unwrap();
-        let results = lab
-            .tests
-            .iter()
-            .take(3)
-            .enumerate()
-            .map(|(i, test)| TestResult {
-                test,
-                outcome: match i {
-                    0 => Outcome::Passed,
-                    1 => Outcome::Failed(Failure::new("no echo").expected("abc").got("ab")),
-                    _ => Outcome::Skipped("no /proc here".into()),
-                },
-                elapsed: Duration::from_millis(120),
-                program_output: None,
-            })
-            .collect();
-        Report {
-            lab,
-            program: "./server".into(),
-            seed: 7,
-            results,
-            elapsed: Duration::from_millis(1300),
-        }
-    }
 
     #[test]
     fn results_are_written_in_gradescopes_words_and_read_back_whole() {
-        let report = sample();
+        let report = crate::grade::report::sample_report();
         let results = Results::of(&report);
         let json = results.to_json();
         // Gradescope's own spelling, literally: the structs cannot check their own names.
@@ -227,7 +196,8 @@ mod tests {
 
     #[test]
     fn a_preamble_goes_above_the_summary() {
-        let results = Results::of(&sample()).with_preamble("did not build\nerror[E0308]\n");
+        let results = Results::of(&crate::grade::report::sample_report())
+            .with_preamble("did not build\nerror[E0308]\n");
         assert!(
             results
                 .output

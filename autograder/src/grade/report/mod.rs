@@ -45,3 +45,40 @@ impl Tally {
         self.passed + self.failed
     }
 }
+
+/// A lab 1 report of its first three tests, for the formats' tests: one passed, one failed
+/// (with what was expected, what arrived, and the program's last words, as a crash's
+/// failure has them), one skipped.
+#[cfg(test)]
+pub(crate) fn sample_report() -> Report {
+    use std::time::Duration;
+    let outcomes = [
+        Outcome::Passed,
+        Outcome::Failed(
+            crate::grade::probe::Failure::new("no echo")
+                .expected("abc")
+                .got("ab"),
+        ),
+        Outcome::Skipped("no /proc here".into()),
+    ];
+    let lab = crate::grade::labs::find("lab1").unwrap();
+    let results = lab
+        .tests
+        .iter()
+        .zip(outcomes)
+        .map(|(test, outcome)| crate::grade::runner::TestResult {
+            test,
+            program_output: matches!(outcome, Outcome::Failed(_))
+                .then(|| "panicked at src/echo.rs:3".to_string()),
+            outcome,
+            elapsed: Duration::from_millis(120),
+        })
+        .collect();
+    Report {
+        lab,
+        program: "./server".into(),
+        seed: 7,
+        results,
+        elapsed: Duration::from_millis(1300),
+    }
+}
