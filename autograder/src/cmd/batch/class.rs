@@ -47,12 +47,16 @@ impl Standing {
 /// One student's line of `grades.csv`.
 #[derive(Debug, Clone)]
 pub(super) struct Row {
+    /// The student's folder name.
     pub student: String,
+    /// Points earned, and at stake.
     pub score: u32,
     pub max_score: u32,
+    /// Points per test id.
     per_test: BTreeMap<&'static str, u32>,
     /// The tests with points that it failed (not those skipped or not graded).
     failed: Vec<&'static str>,
+    /// How its grading ended.
     pub standing: Standing,
     elapsed: Duration,
     /// Of which copying and building took this long.
