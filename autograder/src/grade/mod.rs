@@ -9,8 +9,8 @@
 //!   program over real sockets, the toolkit they share (recorded connections, deadlines,
 //!   byte diffs) and their verdicts — a new lab's probes go here.
 //! - [`runner`]: runs a rubric, one fresh program per test, with time limits.
-//! - [`report`]: text, Gradescope JSON, JUnit and the worker's wire format — a new report
-//!   format goes here.
+//! - [`report`]: text, Gradescope's `results.json` (as types), JUnit and the worker's wire
+//!   format, and the XML and CSV quoting they share — a new report format goes here.
 
 pub mod labs;
 pub mod probe;
