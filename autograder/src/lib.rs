@@ -9,9 +9,10 @@
 //! - [`grade`]: the grading core — rubrics ([`grade::labs`]), probes, the runner, reports.
 //! - [`os`]: processes, containment and `/proc`.
 //!
-//! and two leaves every layer may use: [`rng`] (seeded randomness, so every run can be
-//! repeated) and [`output`] (standard output that a reader going away (`| head`) cannot
-//! crash).
+//! and three leaves every layer may use: [`rng`] (seeded randomness, so every run can be
+//! repeated), [`output`] (standard output that a reader going away (`| head`) cannot
+//! crash, and the status line on a terminal) and [`zip`] (the Gradescope bundle's zip
+//! writer, whose CRC-32 the test site's PNG images share).
 
 #[macro_use]
 pub mod output;
@@ -20,3 +21,4 @@ pub mod cmd;
 pub mod grade;
 pub mod os;
 pub mod rng;
+pub mod zip;

@@ -1,10 +1,14 @@
-//! Standard output for the commands.
+//! Standard output for the commands, and the status line on standard error.
 //!
 //! `println!` panics when the reader has gone away (`autograder grade lab1 | head`): the
 //! grader would die in the middle of a run, its programs' teardown skipped. Here a reader
 //! that leaves only stops the output; the run carries on, cleans up and exits as usual.
+//!
+//! A [`StatusLine`] says what is going on (the test running now, a class's progress bar)
+//! on one line of standard error that each update rewrites: only on a terminal, where a
+//! person watches, never in a log or a pipe.
 
-use std::io::{ErrorKind, Write};
+use std::io::{ErrorKind, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Set once standard output's reader has gone away: nothing more is written.
@@ -66,5 +70,46 @@ mod tests {
         assert_eq!(bytes(1000), "1000 B");
         assert_eq!(bytes((312 << 20) + (400 << 10) + 3), "312.4 MiB");
         assert_eq!(bytes((3 << 30) + 5), "3.0 GiB");
+    }
+}
+
+/// One line of standard error that each update replaces (carriage return, erase line):
+/// shown only where standard error is a terminal; elsewhere every call does nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct StatusLine {
+    live: bool,
+}
+
+impl StatusLine {
+    /// The status line of this process's standard error.
+    pub fn on_stderr() -> StatusLine {
+        StatusLine {
+            live: std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// Whether it shows anything (standard error is a terminal).
+    pub fn is_live(self) -> bool {
+        self.live
+    }
+
+    /// Replaces the line with `text` (one line, no newline).
+    pub fn show(self, text: &str) {
+        if self.live {
+            eprint!("\r\x1b[2K{text}");
+            let _ = std::io::stderr().flush();
+        }
+    }
+
+    /// Erases the line, so that what is printed next starts on a clean line.
+    pub fn clear(self) {
+        self.show("");
+    }
+
+    /// Ends the line, leaving its last text on the screen.
+    pub fn keep(self) {
+        if self.live {
+            eprintln!();
+        }
     }
 }

@@ -7,8 +7,10 @@
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
+
+use autograder::grade::report::gradescope::{Results, Status};
 
 use crate::support::*;
 
@@ -176,13 +178,11 @@ fn feedback(out: &Path, student: &str) -> String {
     std::fs::read_to_string(out.join(student).join("feedback.txt")).unwrap_or_default()
 }
 
-fn describe(output: &Output) -> String {
-    format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
+/// A student's `results.json`, as the batch wrote it.
+fn results(out: &Path, student: &str) -> Results {
+    let path = out.join(student).join("results.json");
+    let text = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// Where cargo keeps its registry, for a batch run with another `$HOME`.
@@ -253,7 +253,8 @@ fn a_class_of_stub_copies_with_old_times_is_graded_from_each_students_own_code()
     // file is replaced (here by one that fails at once) as soon as the batch has started.
     let grader = tmp.path().join("autograder");
     std::fs::copy(env!("CARGO_BIN_EXE_autograder"), &grader).unwrap();
-    let child = std::process::Command::new(&grader)
+    let mut batch = Command::new(&grader);
+    batch
         .current_dir(workspace())
         .args(["batch", "lab1"])
         .arg(&class)
@@ -268,15 +269,13 @@ fn a_class_of_stub_copies_with_old_times_is_graded_from_each_students_own_code()
         ])
         .env("NETLABS_ROOT", workspace())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(std::process::Stdio::piped());
+    let child = batch.spawn().unwrap();
     let broken = tmp.path().join("autograder.new");
     std::fs::write(&broken, "#!/bin/sh\nexit 3\n").unwrap();
     std::fs::set_permissions(&broken, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::rename(&broken, &grader).unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "{}", describe(&output));
+    Ran::of(&batch, child.wait_with_output().unwrap()).expect_success();
     expect_grades(
         &out,
         &[
@@ -452,7 +451,7 @@ fn hostile_submissions_change_nothing_outside_their_own_scratch() {
     let grader_before = fingerprint(grader.parent().unwrap());
     let home_before = fingerprint(&canary_home);
     let started = Instant::now();
-    let output = std::process::Command::new(&grader)
+    let output = Command::new(&grader)
         .current_dir(workspace())
         .args(["batch", "lab1"])
         .arg(&class)
@@ -474,10 +473,8 @@ fn hostile_submissions_change_nothing_outside_their_own_scratch() {
         .env("HOME", &canary_home)
         .env("CARGO_HOME", cargo_home())
         .env("RUSTUP_HOME", rustup_home())
-        .output()
-        .unwrap();
+        .success();
     let elapsed = started.elapsed();
-    assert!(output.status.success(), "{}", describe(&output));
 
     expect_grades(
         &out,
@@ -494,14 +491,12 @@ fn hostile_submissions_change_nothing_outside_their_own_scratch() {
             ("attack-disk", "0,15,0,0"),
             ("attack-build", "15,15,5,10"),
         ],
-        &describe(&output),
+        &output.to_string(),
     );
     // The forged files were never read back: its report is the grader's.
-    let forged: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("attack-forge/results.json")).unwrap())
-            .unwrap();
-    assert_eq!(forged["score"], 0);
-    assert_eq!(forged["tests"].as_array().map(Vec::len), Some(2));
+    let forged = results(&out, "attack-forge");
+    assert_eq!(forged.score, 0, "{forged:#?}");
+    assert_eq!(forged.tests.len(), 2, "{forged:#?}");
     assert!(feedback(&out, "attack-shared-memory").contains("256 MiB memory limit"));
     assert!(
         std::fs::metadata(out.join("attack-vandal/grader.log"))
@@ -592,11 +587,9 @@ fn a_mixed_class_is_graded_correctly_in_bounded_time_and_nothing_survives() {
             "30",
             "--offline",
         ])
-        .output()
-        .unwrap();
+        .success();
     let elapsed = started.elapsed();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{}", describe(&output));
+    let stdout = output.stdout();
     let survivors = processes_mentioning(&tag);
     assert!(survivors.is_empty(), "survivors: {survivors:?}");
 
@@ -638,16 +631,19 @@ fn a_mixed_class_is_graded_correctly_in_bounded_time_and_nothing_survives() {
             assert!(out.join(student).join(file).is_file(), "{student}/{file}");
         }
     }
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("buggy/results.json")).unwrap()).unwrap();
-    assert_eq!(json["score"], 5);
-    assert_eq!(json["tests"][1]["status"], "failed");
+    let buggy = results(&out, "buggy");
+    assert_eq!(buggy.score, 5, "{buggy:#?}");
+    assert_eq!(
+        buggy.ids_with(Status::Failed),
+        ["half-close-flush"],
+        "{buggy:#?}"
+    );
 
     // The class summary names the most failed test first.
-    assert!(stdout.contains("Tests the class failed most:"), "{stdout}");
+    assert!(stdout.contains("Tests the class failed most:"), "{output}");
     assert!(
         stdout.contains("half-close-flush         failed by   7 of 11"),
-        "{stdout}"
+        "{output}"
     );
     // Bounded: the budget (30 s) and the start-up limit bound every submission.
     assert!(elapsed < Duration::from_secs(170), "took {elapsed:?}");
@@ -675,11 +671,9 @@ fn without_network_namespaces_ports_are_random_and_grades_the_same() {
         .arg("--out")
         .arg(&out)
         .args(["--no-netns", "--only", "echo-short", "--offline"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    assert!(stderr.contains("on random free ports"), "{stderr}");
+        .success();
+    let stderr = output.stderr();
+    assert!(stderr.contains("on random free ports"), "{output}");
     let (csv, _) = grades(&out);
     assert_eq!(
         csv,
@@ -703,11 +697,12 @@ fn an_empty_or_unrecognised_submission_gets_a_clear_message() {
         .arg("--out")
         .arg(&out)
         .args(["--only", "echo-short", "--offline"])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", describe(&output));
+        .success();
     let feedback = feedback(&out, "nothing");
-    assert!(feedback.contains("found nothing to grade"), "{feedback}");
+    assert!(
+        feedback.contains("found nothing to grade"),
+        "{feedback}\n{output}"
+    );
 }
 
 #[test]
@@ -731,14 +726,12 @@ fn the_budget_stops_a_submission_that_uses_up_its_time() {
         // The first tests wait out the 2 s start-up limit, past the 1 s budget, so the
         // last one (which starts after one of them, however many run at once) is not run.
         .args(["--startup-limit", "2", "--budget", "1", "--offline"])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", describe(&output));
+        .success();
     let feedback = feedback(&out, "sleeper");
-    assert!(feedback.contains("did not listen"), "{feedback}");
+    assert!(feedback.contains("did not listen"), "{feedback}\n{output}");
     assert!(
         feedback.contains("used up the submission's 1 s grading budget"),
-        "{feedback}"
+        "{feedback}\n{output}"
     );
 }
 
@@ -754,16 +747,8 @@ fn bad_arguments_are_refused_before_anything_is_graded() {
             .arg(&class)
             .args(args)
             .args(["--offline", "--only", "echo-short"])
-            .output()
-            .unwrap();
-        assert_eq!(
-            output.status.code(),
-            Some(2),
-            "{args:?}: {}",
-            describe(&output)
-        );
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains(why), "{args:?}: {stderr}");
+            .code(2);
+        assert!(output.stderr().contains(why), "{output}");
     };
     let inside = class.join("grades");
     refused(
@@ -794,14 +779,12 @@ fn bad_arguments_are_refused_before_anything_is_graded() {
         .arg("--out")
         .arg(&out)
         .args(["--offline", "--only", "echo-short", "--force"])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", describe(&output));
+        .success();
     assert!(
         !out.join("someone/results.json").exists(),
-        "a stale report is left"
+        "a stale report is left\n{output}"
     );
-    assert!(out.join("good/results.json").is_file());
+    assert!(out.join("good/results.json").is_file(), "{output}");
 }
 
 #[test]
@@ -847,15 +830,13 @@ fn an_unprivileged_instructor_gets_the_same_sandbox() {
         std::fs::create_dir_all(dir).unwrap();
     }
     for dir in [&class, &out, &own_tmp] {
-        let status = std::process::Command::new("chown")
+        Command::new("chown")
             .args(["-R", "65534:65534"])
             .arg(dir)
-            .status()
-            .unwrap();
-        assert!(status.success());
+            .success();
     }
     let class_before = fingerprint(&class);
-    let output = std::process::Command::new("runuser")
+    let output = Command::new("runuser")
         .args(["-u", "nobody", "--"])
         .arg(&grader)
         .args(["batch", "lab1"])
@@ -867,16 +848,14 @@ fn an_unprivileged_instructor_gets_the_same_sandbox() {
         .env("TMPDIR", &own_tmp)
         .env("HOME", &own_tmp)
         .current_dir(tmp.path())
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", describe(&output));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("in a sandbox (bubblewrap)"), "{stderr}");
+        .success();
+    let stderr = output.stderr();
+    assert!(stderr.contains("in a sandbox (bubblewrap)"), "{output}");
     // Without root, the workers still get a network of their own (through bwrap's user
     // namespace): loopback only, and no collisions between submissions.
     assert!(
         stderr.contains("each in its own network namespace"),
-        "{stderr}"
+        "{output}"
     );
     expect_grades(
         &out,
@@ -886,7 +865,7 @@ fn an_unprivileged_instructor_gets_the_same_sandbox() {
             ("loopback-only", "15,15,5,10"),
             ("attack-forge", "0,15,0,0"),
         ],
-        &stderr,
+        &output.to_string(),
     );
     assert_eq!(
         fingerprint(&class),
@@ -925,17 +904,13 @@ fn without_a_sandbox_the_batch_says_so_and_still_keeps_the_results_its_own() {
             .args(["--only", "echo-short", "--offline", "--startup-limit", "2"])
             .args(extra)
             .env("PATH", "/nonexistent")
-            .output()
-            .unwrap()
+            .run()
     };
     // A class is refused unsandboxed unless the instructor says so.
-    let refused = batch(&[]);
-    assert_eq!(refused.status.code(), Some(2), "{}", describe(&refused));
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("--unsandboxed"));
-    let output = batch(&["--unsandboxed"]);
-    assert!(output.status.success(), "{}", describe(&output));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.starts_with("not sandboxed: "), "{stderr}");
+    let refused = batch(&[]).expect_code(2);
+    assert!(refused.stderr().contains("--unsandboxed"), "{refused}");
+    let output = batch(&["--unsandboxed"]).expect_success();
+    assert!(output.stderr().starts_with("not sandboxed: "), "{output}");
     let (csv, rows) = grades(&out);
     assert_eq!(rows.get("good").map(String::as_str), Some("5,5,5"), "{csv}");
     assert_eq!(
@@ -953,10 +928,8 @@ fn without_a_sandbox_the_batch_says_so_and_still_keeps_the_results_its_own() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         // As root, the program ran under a uid of its own: it could not forge anything.
-        let json: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(out.join("attack-forge/results.json")).unwrap())
-                .unwrap();
-        assert_eq!(json["score"], 0, "{json}");
+        let forged = results(&out, "attack-forge");
+        assert_eq!(forged.score, 0, "{forged:#?}");
         assert!(
             !out.join("planted").exists(),
             "the program wrote into the reports"

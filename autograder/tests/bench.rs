@@ -11,15 +11,7 @@ use crate::support::*;
 
 /// Runs `autograder ARGS…` and returns its output, failing loudly on a non-zero status.
 fn run_ok(args: &[&str]) -> Output {
-    let out = autograder().args(args).output().expect("autograder runs");
-    assert!(
-        out.status.success(),
-        "autograder {args:?} failed with {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    autograder().args(args).success().output
 }
 
 /// The CSV as rows of fields (no quoting is needed for our labels).
@@ -233,10 +225,8 @@ fn bench_rejects_what_it_cannot_measure_with_a_clear_message() {
             "NAME=COMMAND",
         ),
     ] {
-        let out = autograder().args(&args).output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        let out = autograder().args(&args).code(2);
+        assert!(out.stderr().contains(message), "{out}");
     }
 }
 
@@ -255,13 +245,11 @@ fn bench_reports_a_server_that_exits_at_once() {
             "-c",
             "echo no such luck >&2; exit 3",
         ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+        .code(2);
+    let stderr = out.stderr();
     assert!(
         stderr.contains("exited with status 3") && stderr.contains("no such luck"),
-        "{stderr}"
+        "{out}"
     );
 }
 

@@ -11,13 +11,12 @@ use crate::support::*;
 #[test]
 fn check_on_the_untouched_stub_names_step_1_once_and_ends_with_the_score() {
     // Builds labs/lab1 of this workspace (the stub), like a student's first `check`.
-    let out = autograder().args(["check", "lab1"]).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let out = autograder().args(["check", "lab1"]).code(1);
+    let stdout = out.stdout();
     assert_eq!(
         stdout.matches("panicked at").count(),
         1,
-        "the same panic should be shown once, not once per test:\n{stdout}"
+        "the same panic should be shown once, not once per test:\n{out}"
     );
     assert_eq!(
         stdout
@@ -27,17 +26,17 @@ fn check_on_the_untouched_stub_names_step_1_once_and_ends_with_the_score() {
                 .matches("the same failure as `echo-short` above")
                 .count(),
         6,
-        "{stdout}"
+        "{out}"
     );
     assert!(
         stdout.contains("\nNext: Step 1 of handouts/lab1.md"),
-        "the report should say which step to do next:\n{stdout}"
+        "the report should say which step to do next:\n{out}"
     );
-    assert!(stdout.contains("labs/lab1/src/server.rs:"), "{stdout}");
+    assert!(stdout.contains("labs/lab1/src/server.rs:"), "{out}");
     assert_eq!(
         stdout.lines().last(),
         Some("lab1: 0/50 points (0 of 7 tests passed)"),
-        "{stdout}"
+        "{out}"
     );
 }
 
@@ -47,18 +46,16 @@ fn an_unfinished_client_step_is_named_and_uses_no_hint() {
     // own `todo!()`, whose panic the probe quotes from the client's output.
     let out = autograder()
         .args(["check", "lab4", "--only", "client-get"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+        .code(1);
+    let stdout = out.stdout();
     assert!(
         stdout.contains("\nNext: Step 13 of handouts/lab4.md"),
-        "{stdout}"
+        "{out}"
     );
-    assert!(stdout.contains("not done yet: Step 13"), "{stdout}");
+    assert!(stdout.contains("not done yet: Step 13"), "{out}");
     assert!(
         !stdout.contains("hint 1 of"),
-        "an unfinished step uses no hint:\n{stdout}"
+        "an unfinished step uses no hint:\n{out}"
     );
 }
 
@@ -173,20 +170,21 @@ fn hint_without_a_test_shows_the_tests_that_failed_last_time() {
     let out = autograder()
         .args(["hint", "lab1"])
         .env("NETLABS_ROOT", root.path())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("failed when you last checked"), "{text}");
-    assert!(text.contains("sequential-clients —"), "{text}");
-    assert!(!text.contains("echo-short —"), "{text}");
+        .success();
+    let text = out.stdout();
+    assert!(text.contains("failed when you last checked"), "{out}");
+    assert!(text.contains("sequential-clients —"), "{out}");
+    assert!(!text.contains("echo-short —"), "{out}");
 
     let out = autograder()
         .args(["hint", "lab1", "--all"])
         .env("NETLABS_ROOT", root.path())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("echo-short —") && text.contains("reset-mid-stream —"));
+        .success();
+    let text = out.stdout();
+    assert!(
+        text.contains("echo-short —") && text.contains("reset-mid-stream —"),
+        "{out}"
+    );
 }
 
 /// The symptom labels on the hint lines of a report (`hint 1 of 2 (closed early): …`).

@@ -1,23 +1,19 @@
 //! The command line's contract: exit codes, formats, listings, hints.
 
-use predicates::prelude::*;
+use autograder::grade::report::gradescope::Results;
 
 use crate::support::*;
 
 #[test]
 fn unknown_lab_is_a_usage_error_naming_the_labs() {
-    let out = autograder().args(["list", "lab9"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        predicate::str::contains("the labs are: lab1").eval(&String::from_utf8_lossy(&out.stderr))
-    );
+    let out = autograder().args(["list", "lab9"]).code(2);
+    assert!(out.stderr().contains("the labs are: lab1"), "{out}");
 }
 
 #[test]
 fn grade_without_a_program_is_a_usage_error() {
-    let out = autograder().args(["grade", "lab1"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no program to grade"));
+    let out = autograder().args(["grade", "lab1"]).code(2);
+    assert!(out.stderr().contains("no program to grade"), "{out}");
 }
 
 #[test]
@@ -30,16 +26,13 @@ fn a_program_that_cannot_run_is_refused_before_any_test() {
         (dir.path().display().to_string(), "is a directory"),
         (not_executable.display().to_string(), "is not executable"),
     ] {
+        // Could not grade (2), not a failed test (1): the student's program never ran.
         let out = autograder()
             .args(["grade", "lab1", "--only", "echo-short", "--"])
             .arg(&program)
-            .output()
-            .unwrap();
-        // Could not grade (2), not a failed test (1): the student's program never ran.
-        assert_eq!(out.status.code(), Some(2), "{program}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains(why), "{program}: {stderr}");
-        assert!(out.stdout.is_empty(), "{program}: a test ran");
+            .code(2);
+        assert!(out.stderr().contains(why), "{out}");
+        assert!(out.output.stdout.is_empty(), "a test ran:\n{out}");
     }
     for args in [
         ["--host", "192.0.2.1"],
@@ -51,11 +44,8 @@ fn a_program_that_cannot_run_is_refused_before_any_test() {
             .args(["grade", "lab1"])
             .args(args)
             .args(["--", "true"])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains(args[0]), "{args:?}: {stderr}");
+            .code(2);
+        assert!(out.stderr().contains(args[0]), "{out}");
     }
 }
 
@@ -73,14 +63,13 @@ fn a_program_that_exits_at_once_is_reported_with_its_status_and_output() {
             "echo 'cannot bind' >&2; exit 7",
             "{port}",
         ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+        .code(1);
+    let stdout = out.stdout();
     assert!(
         stdout.contains("exited with status 7 before it listened"),
-        "{stdout}"
+        "{out}"
     );
-    assert!(stdout.contains("| cannot bind"), "{stdout}");
+    assert!(stdout.contains("| cannot bind"), "{out}");
 }
 
 #[test]
@@ -89,25 +78,28 @@ fn text_report_ends_with_the_summary_line() {
     let out = autograder()
         .args(["grade", "lab1", "--only", "echo-short", "--"])
         .arg(&exe)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+        .success();
+    let stdout = out.stdout();
     assert_eq!(
         stdout.lines().last(),
         Some("lab1: 5/5 points (1 of 1 tests passed)"),
-        "{stdout}"
+        "{out}"
     );
-    assert!(stdout.contains("✓   5/5  echo-short"), "{stdout}");
+    assert!(stdout.contains("✓   5/5  echo-short"), "{out}");
 }
 
 #[test]
 fn gradescope_json_follows_the_schema() {
     let g = grade_bin("lab1", &package_bin("lab1-solution"));
-    let json = &g.json;
-    assert!(json["score"].is_number());
+    // Read back through the types that wrote it: every field there, none extra.
+    assert_eq!(g.results.tests.len(), 7);
+    assert_eq!(g.score(), (50, 50));
+    // And in Gradescope's own words, as plain JSON on purpose: the types cannot catch a
+    // field of theirs that is misspelt in both directions at once.
+    let json: serde_json::Value = serde_json::from_slice(&g.ran.output.stdout).unwrap();
+    assert!(json["score"].is_number(), "{json:#}");
+    assert_eq!(json["stdout_visibility"], "hidden");
     let tests = json["tests"].as_array().unwrap();
-    assert_eq!(tests.len(), 7);
     for t in tests {
         for key in [
             "name",
@@ -123,6 +115,9 @@ fn gradescope_json_follows_the_schema() {
             ["visible", "hidden", "after_due_date"].contains(&t["visibility"].as_str().unwrap())
         );
     }
+    // The typed reading is the same document.
+    let retyped: Results = serde_json::from_value(json).unwrap();
+    assert_eq!(retyped, g.results);
 }
 
 #[test]
@@ -141,44 +136,38 @@ fn junit_output_is_well_formed_enough_for_ci() {
             "exit 1",
             "{port}",
         ])
-        .output()
-        .unwrap();
-    let xml = String::from_utf8_lossy(&out.stdout);
-    assert!(xml.starts_with("<?xml"), "{xml}");
+        .code(1);
+    let xml = out.stdout();
+    assert!(xml.starts_with("<?xml"), "{out}");
     assert!(
         xml.contains("<testsuite name=\"lab1\" tests=\"1\" failures=\"1\""),
-        "{xml}"
+        "{out}"
     );
-    assert!(xml.contains("<failure message="), "{xml}");
+    assert!(xml.contains("<failure message="), "{out}");
 }
 
 #[test]
 fn list_and_hint_describe_the_rubric() {
-    let out = autograder().args(["list", "lab1"]).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let out = autograder().args(["list", "lab1"]).success();
+    let text = out.stdout();
     assert!(
         text.contains("lab1 — iterative echo server (50 points)"),
-        "{text}"
+        "{out}"
     );
-    assert!(text.contains("reset-mid-stream"));
+    assert!(text.contains("reset-mid-stream"), "{out}");
     let out = autograder()
         .args(["hint", "lab1", "echo-fragments"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+        .success();
+    let text = out.stdout();
     assert!(
         text.contains("1. One `read` returns whatever has arrived"),
-        "{text}"
+        "{out}"
     );
     assert!(
         text.contains("3. "),
-        "hints go from gentle to explicit:\n{text}"
+        "hints go from gentle to explicit:\n{out}"
     );
-    let out = autograder()
-        .args(["hint", "lab1", "nope"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    autograder().args(["hint", "lab1", "nope"]).code(2);
 }
 
 #[test]
@@ -195,9 +184,8 @@ fn seeds_make_payloads_repeatable() {
             "--",
         ])
         .arg(&exe)
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("seed 1234"));
+        .success();
+    assert!(out.stdout().contains("seed 1234"), "{out}");
 }
 
 /// The same program and seed give the same report, apart from ports and timings, also
@@ -252,9 +240,8 @@ fn the_same_failing_program_and_seed_give_the_same_report_under_load() {
             ])
             .arg("--")
             .arg(&stub)
-            .output()
-            .unwrap();
-        let report = mask(&String::from_utf8_lossy(&out.stdout));
+            .code(1);
+        let report = mask(&out.stdout());
         assert!(
             report.contains("not yet implemented: Step 1"),
             "run {run}:\n{report}"
@@ -277,15 +264,14 @@ fn runs_with_the_same_seed_pick_their_own_ports() {
             .args(["grade", "lab1", "--seed", "42", "--parallel", "1"])
             .args(["--only", "echo-short,echo-fragments,half-close-flush"])
             .args(["--", "sh", "-c", "exit 3", "{port}"])
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let ports: Vec<String> = stdout
+            .code(1);
+        let ports: Vec<String> = out
+            .stdout()
             .lines()
             .filter_map(|l| l.split("before it listened on port ").nth(1))
             .map(str::to_owned)
             .collect();
-        assert_eq!(ports.len(), 3, "{stdout}");
+        assert_eq!(ports.len(), 3, "{out}");
         ports
     };
     assert_ne!(ports(), ports());
@@ -295,15 +281,12 @@ fn runs_with_the_same_seed_pick_their_own_ports() {
 /// ("failed printing to stdout") but finish as usual.
 #[test]
 fn a_reader_that_leaves_early_does_not_crash_the_grader() {
-    let mut child = autograder()
-        .args(["list", "lab5"])
+    let mut list = autograder();
+    list.args(["list", "lab5"])
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("autograder starts");
+        .stderr(std::process::Stdio::piped());
+    let mut child = list.spawn().expect("autograder starts");
     drop(child.stdout.take()); // the reader is gone before the first line is written
-    let out = child.wait_with_output().expect("autograder ends");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "status {}: {stderr}", out.status);
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    let out = Ran::of(&list, child.wait_with_output().expect("autograder ends")).expect_success();
+    assert!(!out.stderr().contains("panicked"), "{out}");
 }

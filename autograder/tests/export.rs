@@ -4,6 +4,8 @@
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
+use autograder::grade::report::gradescope::Results;
+
 use crate::support::*;
 
 #[test]
@@ -13,34 +15,22 @@ fn the_gradescope_bundle_grades_each_old_dated_submission_from_its_own_code() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let zip = tmp.path().join("lab1.zip");
-    let out = autograder()
+    autograder()
         .args(["export", "gradescope", "lab1", "--out"])
         .arg(&zip)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .success();
 
     // Gradescope's layout, under a temporary root: source/ (the unzipped bundle),
     // submission/, results/, and bin/autograder (what setup.sh installs).
     let root = tmp.path().join("autograder");
     let source = root.join("source");
     std::fs::create_dir_all(&source).unwrap();
-    let unzip = Command::new("unzip")
+    Command::new("unzip")
         .arg("-q")
         .arg(&zip)
         .arg("-d")
         .arg(&source)
-        .output()
-        .unwrap();
-    assert!(
-        unzip.status.success(),
-        "{}",
-        String::from_utf8_lossy(&unzip.stderr)
-    );
+        .success();
     for script in ["setup.sh", "run_autograder"] {
         let mode = std::fs::metadata(source.join(script))
             .unwrap()
@@ -62,16 +52,10 @@ fn the_gradescope_bundle_grades_each_old_dated_submission_from_its_own_code() {
     )
     .unwrap();
     // What setup.sh does after installing the grader: compile the dependencies once.
-    let prepare = Command::new(root.join("bin/autograder"))
+    Command::new(root.join("bin/autograder"))
         .args(["batch", "lab1", "--prepare", "--offline", "--deps-cache"])
         .arg(root.join("deps"))
-        .output()
-        .unwrap();
-    assert!(
-        prepare.status.success(),
-        "{}",
-        String::from_utf8_lossy(&prepare.stderr)
-    );
+        .success();
     // A solved copy and an untouched stub, both downloaded days before grading: each is
     // built from its own files (a warm target directory once stood in for both).
     for (package, score) in [("solutions/lab1", 50), ("labs/lab1", 0)] {
@@ -107,19 +91,12 @@ fn the_gradescope_bundle_grades_each_old_dated_submission_from_its_own_code() {
         }
         let run = Command::new(source.join("run_autograder"))
             .env("AUTOGRADER_ROOT", &root)
-            .output()
-            .unwrap();
-        assert!(
-            run.status.success(),
-            "{}\n{}",
-            String::from_utf8_lossy(&run.stdout),
-            String::from_utf8_lossy(&run.stderr)
-        );
-        let json: serde_json::Value =
+            .success();
+        let results: Results =
             serde_json::from_slice(&std::fs::read(root.join("results/results.json")).unwrap())
                 .unwrap();
-        assert_eq!(json["score"], score, "{package}: {json:#}");
-        assert_eq!(json["tests"].as_array().unwrap().len(), 7);
+        assert_eq!(results.score, score, "{package}: {results:#?}\n{run}");
+        assert_eq!(results.tests.len(), 7, "{results:#?}");
     }
 }
 
@@ -127,16 +104,10 @@ fn the_gradescope_bundle_grades_each_old_dated_submission_from_its_own_code() {
 fn the_student_copy_has_no_solutions_and_builds_offline() {
     let tmp = tempfile::tempdir().unwrap();
     let copy = tmp.path().join("netlabs-student");
-    let out = autograder()
+    autograder()
         .args(["export", "student", "--out"])
         .arg(&copy)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .success();
     assert!(!copy.join("solutions").exists());
     assert!(!copy.join("target").exists());
     assert!(copy.join("labs/lab1/src/main.rs").is_file());
@@ -169,47 +140,29 @@ fn the_student_copy_has_no_solutions_and_builds_offline() {
     // The README's two commands, in the copy. `cargo test --workspace` passes on the
     // untouched stubs: it tests the code students are given.
     let target = workspace().join("target").join("student-export-check");
-    let test = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["test", "--workspace", "--offline", "--quiet"])
         .current_dir(&copy)
         .env("CARGO_TARGET_DIR", &target)
-        .output()
-        .unwrap();
-    assert!(
-        test.status.success(),
-        "`cargo test --workspace` fails in the student copy:\n{}\n{}",
-        String::from_utf8_lossy(&test.stdout),
-        String::from_utf8_lossy(&test.stderr)
-    );
+        .success();
     // `check lab1` builds the untouched stub, scores it 0 and names the first step.
     let check = Command::new(env!("CARGO_BIN_EXE_autograder"))
         .args(["check", "lab1", "--only", "echo-short"])
         .current_dir(&copy)
         .env("NETLABS_ROOT", &copy)
         .env("CARGO_TARGET_DIR", &target)
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&check.stdout);
-    assert_eq!(
-        check.status.code(),
-        Some(1),
-        "{said}\n{}",
-        String::from_utf8_lossy(&check.stderr)
+        .code(1);
+    assert!(
+        check.stdout().contains("Step 1 of handouts/lab1.md"),
+        "{check}"
     );
-    assert!(said.contains("Step 1 of handouts/lab1.md"), "{said}");
 
     // In the student copy, asking for the reference solution says why it cannot.
     let solution = Command::new(env!("CARGO_BIN_EXE_autograder"))
         .args(["grade", "lab1", "--solution"])
         .env("NETLABS_ROOT", &copy)
-        .output()
-        .unwrap();
-    assert_eq!(solution.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&solution.stderr).contains("does not have"),
-        "{}",
-        String::from_utf8_lossy(&solution.stderr)
-    );
+        .code(2);
+    assert!(solution.stderr().contains("does not have"), "{solution}");
 }
 
 #[test]
@@ -219,8 +172,6 @@ fn exporting_into_a_non_empty_folder_is_refused() {
     let out = autograder()
         .args(["export", "student", "--out"])
         .arg(tmp.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
+        .code(2);
+    assert!(out.stderr().contains("not empty"), "{out}");
 }

@@ -1,7 +1,5 @@
 //! Lab 1 rubric, proved both ways.
 
-use predicates::prelude::*;
-
 use crate::support::*;
 
 #[test]
@@ -9,17 +7,17 @@ fn reference_solution_gets_full_marks() {
     let g = grade_bin("lab1", &package_bin("lab1-solution"));
     g.assert_failed_exactly(&[]);
     assert_eq!(g.score(), (50, 50));
-    assert_eq!(g.output.status.code(), Some(0));
+    g.assert_status(0);
 }
 
 #[test]
 fn untouched_stub_scores_zero_and_names_its_todo() {
     let g = grade_bin("lab1", &package_bin("lab1"));
     assert_eq!(g.score().0, 0, "{}", g.describe());
-    assert_eq!(g.output.status.code(), Some(1));
+    g.assert_status(1);
     let feedback = g.feedback("echo-short");
     assert!(
-        predicate::str::contains("Step 1 of handouts/lab1.md").eval(&feedback),
+        feedback.contains("Step 1 of handouts/lab1.md"),
         "the feedback should name the stub's first TODO:\n{feedback}"
     );
 }

@@ -9,7 +9,7 @@ fn reference_solution_gets_full_marks() {
     let g = grade_bin("lab3", &package_bin("lab3-solution"));
     g.assert_failed_exactly(&[]);
     assert_eq!(g.score(), (160, 160));
-    assert_eq!(g.output.status.code(), Some(0));
+    g.assert_status(0);
 }
 
 #[test]

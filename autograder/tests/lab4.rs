@@ -344,39 +344,32 @@ fn curl_downloads_uploads_and_lists_with_the_reference() {
     let url = format!("ftp://127.0.0.1:{}/", server.port);
     let got = dir.path().join("got.bin");
     for extra in [&[][..], &["--disable-epsv"][..]] {
-        let ok = Command::new("curl")
+        Command::new("curl")
             .args(["-sS", "--max-time", "20"])
             .args(extra)
             .arg(format!("{url}data.bin"))
             .arg("-o")
             .arg(&got)
-            .status()
-            .unwrap();
-        assert!(ok.success());
+            .success();
         assert_eq!(std::fs::read(&got).unwrap(), payload, "curl {extra:?}");
     }
-    let ok = Command::new("curl")
+    Command::new("curl")
         .args(["-sS", "--max-time", "20", "-T"])
         .arg(&got)
         .arg(format!("{url}uploaded.bin"))
-        .status()
-        .unwrap();
-    assert!(ok.success());
+        .success();
     assert_eq!(std::fs::read(root.join("uploaded.bin")).unwrap(), payload);
     let list = Command::new("curl")
         .args(["-sS", "--max-time", "20", &url])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&list.stdout);
+        .success();
+    let text = list.stdout();
     assert!(
         text.contains("data.bin") && text.contains("uploaded.bin"),
-        "{text}"
+        "{list}"
     );
-    let missing = Command::new("curl")
+    Command::new("curl")
         .args(["-sS", "--max-time", "20", &format!("{url}missing.bin")])
-        .output()
-        .unwrap();
-    assert!(!missing.status.success());
+        .failure();
 }
 
 #[test]
@@ -405,15 +398,7 @@ f.quit()
 "#,
         port = server.port
     );
-    let out = Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    Command::new("python3").args(["-c", &script]).success();
     let stored = std::fs::read(dir.path().join("up.bin")).unwrap();
     assert_eq!(stored.len(), 256 * 4000);
 }

@@ -16,9 +16,8 @@ fn check(copy: &Path, lab: &str) -> (usize, u64, String) {
         .current_dir(copy)
         .env("NETLABS_ROOT", copy)
         .env("CARGO_TARGET_DIR", workspace().join("target/step-by-step"))
-        .output()
-        .expect("check runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        .run();
+    let stdout = out.stdout();
     let passed: usize = stdout
         .lines()
         .filter(|l| l.trim_start().starts_with(['✓', '✗']) && l.contains(" Step "))
@@ -33,7 +32,7 @@ fn check(copy: &Path, lab: &str) -> (usize, u64, String) {
         .and_then(|l| l.split_once(": "))
         .and_then(|(_, rest)| rest.split('/').next())
         .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no score line:\n{stdout}"));
+        .unwrap_or_else(|| panic!("no score line:\n{out}"));
     (passed, score, stdout)
 }
 
@@ -199,17 +198,11 @@ fn an_untouched_stubs_own_tests_pass() {
     let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["test", "--quiet", "-p", "lab1", "--test", "steps"])
         .current_dir(workspace())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .success();
+    let stdout = out.stdout();
     assert!(
         stdout.contains(" 0 failed;") && !stdout.contains(" 0 ignored;"),
-        "{stdout}"
+        "{out}"
     );
 }
 

@@ -1,14 +1,201 @@
 //! Helpers that read like the domain: "build this package", "grade this program",
-//! "expect these tests to fail". Failures print the command, its status and its output.
+//! "expect these tests to fail". Failures print the command, its folder, its status and
+//! its output ([`Run`]).
 
 #![allow(dead_code)] // each test module uses a different subset
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, OnceLock};
 
-use serde_json::Value;
+use autograder::grade::report::gradescope::{Results, Status};
+
+/// Running a command to its end in a test, ripgrep-style: each way of running it states
+/// what the test expects of its exit, and a command that does otherwise fails the test
+/// with the whole story (the command line, its folder, the environment it was given, its
+/// status, its standard output and error), never a bare `assertion failed`; the panic
+/// names the test's line, not this file's.
+pub trait Run {
+    /// Runs it to its end, whatever its status (for a test that checks the status itself).
+    fn run(&mut self) -> Ran;
+
+    /// Runs it and expects success (status 0).
+    #[track_caller]
+    fn success(&mut self) -> Ran {
+        self.run().expect_success()
+    }
+
+    /// Runs it and expects it to fail: any status but 0, or a signal.
+    #[track_caller]
+    fn failure(&mut self) -> Ran {
+        self.run().expect_failure()
+    }
+
+    /// Runs it and expects exactly status `code`.
+    #[track_caller]
+    fn code(&mut self, code: i32) -> Ran {
+        self.run().expect_code(code)
+    }
+}
+
+impl Run for Command {
+    fn run(&mut self) -> Ran {
+        let output = self
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run `{}`: {e}", command_line(self)));
+        Ran::of(self, output)
+    }
+}
+
+/// A command that has run, and what it printed. `{}` shows the whole story.
+#[derive(Debug)]
+pub struct Ran {
+    /// Its status and output.
+    pub output: Output,
+    /// The command line, shell-quoted, with the variables it was given in front.
+    pub command: String,
+    /// The folder it ran in.
+    pub cwd: PathBuf,
+}
+
+impl Ran {
+    /// What `command` (already run, e.g. spawned and waited for) left in `output`.
+    pub fn of(command: &Command, output: Output) -> Ran {
+        Ran {
+            output,
+            command: command_line(command),
+            cwd: command
+                .get_current_dir()
+                .map(Path::to_path_buf)
+                .or_else(|| std::env::current_dir().ok())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Its standard output, as text.
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    /// Its standard error, as text.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    /// Its exit status, `None` when a signal ended it.
+    pub fn status_code(&self) -> Option<i32> {
+        self.output.status.code()
+    }
+
+    /// Panics with the story unless it succeeded.
+    #[track_caller]
+    pub fn expect_success(self) -> Ran {
+        if !self.output.status.success() {
+            panic!("expected success\n{self}");
+        }
+        self
+    }
+
+    /// Panics with the story if it succeeded.
+    #[track_caller]
+    pub fn expect_failure(self) -> Ran {
+        if self.output.status.success() {
+            panic!("expected a failure\n{self}");
+        }
+        self
+    }
+
+    /// Panics with the story unless it exited with `code`.
+    #[track_caller]
+    pub fn expect_code(self, code: i32) -> Ran {
+        if self.output.status.code() != Some(code) {
+            panic!("expected exit status {code}\n{self}");
+        }
+        self
+    }
+}
+
+impl fmt::Display for Ran {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let section = |name: &str, bytes: &[u8]| {
+            let text = String::from_utf8_lossy(bytes);
+            if text.trim().is_empty() {
+                format!("{name}: (empty)\n")
+            } else {
+                format!("--- {name} ---\n{}\n", text.trim_end())
+            }
+        };
+        write!(
+            f,
+            "command: {}\ncwd: {}\nstatus: {}\n{}{}",
+            self.command,
+            self.cwd.display(),
+            self.output.status,
+            section("stdout", &self.output.stdout),
+            section("stderr", &self.output.stderr),
+        )
+    }
+}
+
+/// The helper is only as good as its message: prove that a command which does not do what
+/// the test expects fails it with every part of the story.
+#[test]
+fn a_command_that_surprises_the_test_fails_it_with_the_whole_story() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "echo out; echo err >&2; exit 3"])
+        .current_dir(dir.path())
+        .env("NETLABS_NOTE", "a b");
+    let story = |expect: fn(&mut Command) -> Ran, cmd: &mut Command| -> String {
+        let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| expect(cmd)))
+            .expect_err("the expectation should fail");
+        panic.downcast_ref::<String>().cloned().unwrap_or_default()
+    };
+    let failed = story(|c| c.success(), &mut cmd);
+    for part in [
+        "expected success",
+        "command: NETLABS_NOTE='a b' sh -c 'echo out; echo err >&2; exit 3'",
+        &format!("cwd: {}", dir.path().display()),
+        "status: exit status: 3",
+        "--- stdout ---\nout\n",
+        "--- stderr ---\nerr\n",
+    ] {
+        assert!(failed.contains(part), "`{part}` missing from:\n{failed}");
+    }
+    assert!(story(|c| c.code(2), &mut cmd).contains("expected exit status 2"));
+    assert_eq!(cmd.code(3).stdout(), "out\n");
+    assert_eq!(cmd.failure().stderr(), "err\n");
+    let mut ok = Command::new("true");
+    assert!(story(|c| c.failure(), &mut ok).contains("expected a failure"));
+    ok.success();
+}
+
+/// `command` as one could paste it into a shell: the variables it sets, the program,
+/// its arguments.
+fn command_line(command: &Command) -> String {
+    let quote = |s: &std::ffi::OsStr| {
+        let s = s.to_string_lossy();
+        shlex::try_quote(&s)
+            .map(|q| q.into_owned())
+            .unwrap_or_else(|_| s.into_owned())
+    };
+    let mut words: Vec<String> = command
+        .get_envs()
+        .map(|(k, v)| match v {
+            Some(v) => format!("{}={}", k.to_string_lossy(), quote(v)),
+            None => format!("-u {}", k.to_string_lossy()),
+        })
+        .collect();
+    // A variable taken away is said with env(1)'s `-u`, which needs `env` in front.
+    if command.get_envs().any(|(_, v)| v.is_none()) {
+        words.insert(0, "env".into());
+    }
+    words.push(quote(command.get_program()));
+    words.extend(command.get_args().map(quote));
+    words.join(" ")
+}
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
@@ -63,17 +250,11 @@ pub fn corpus_rust(relative: &str) -> PathBuf {
         // then rename: nobody ever sees half a file.
         let scratch = tempfile::tempdir_in(&dir).unwrap();
         let tmp = scratch.path().join(&stem);
-        let out = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
             .args(["--edition", "2021", "-O", "-o"])
             .arg(&tmp)
             .arg(&source)
-            .output()
-            .expect("rustc runs");
-        assert!(
-            out.status.success(),
-            "rustc {relative} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .success();
         std::fs::rename(&tmp, &exe).unwrap();
     }
     exe
@@ -133,25 +314,17 @@ pub fn patched_solution(relative: &str) -> PathBuf {
         // Outside any repository, `git apply` patches the current directory (inside ours
         // it would skip paths it considers outside the repository's current folder).
         .env("GIT_CEILING_DIRECTORIES", scratch.path())
-        .output()
-        .expect("git runs");
+        .success();
+    // `git apply` succeeds without a word when the patch touched nothing it could find.
     assert!(
-        applied.status.success()
-            && String::from_utf8_lossy(&applied.stderr).contains("Applied patch"),
-        "git apply {relative} failed:\n{}",
-        String::from_utf8_lossy(&applied.stderr)
+        applied.stderr().contains("Applied patch"),
+        "git apply {relative} applied nothing:\n{applied}"
     );
-    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["build", "--offline", "--quiet", "--bin", &package])
         .current_dir(&copy)
         .env("CARGO_TARGET_DIR", target_dir())
-        .output()
-        .expect("cargo runs");
-    assert!(
-        out.status.success(),
-        "cargo build of {relative} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .success();
     let built = target_dir().join("debug").join(&package);
     let tmp = scratch.path().join("exe");
     std::fs::copy(&built, &tmp).unwrap();
@@ -227,50 +400,52 @@ pub fn require_tool(tool: &str) -> bool {
 /// The result of `autograder grade --format json`.
 #[derive(Debug)]
 pub struct Graded {
-    pub output: Output,
-    pub json: Value,
+    /// The grader's run.
+    pub ran: Ran,
+    /// Its report.
+    pub results: Results,
 }
 
 impl Graded {
     /// Ids of the failed tests.
     pub fn failed(&self) -> BTreeSet<String> {
-        self.ids_with("failed")
+        self.ids_with(Status::Failed)
     }
 
     /// Ids of the passed tests.
     pub fn passed(&self) -> BTreeSet<String> {
-        self.ids_with("passed")
+        self.ids_with(Status::Passed)
     }
 
-    fn ids_with(&self, status: &str) -> BTreeSet<String> {
-        self.json["tests"]
-            .as_array()
-            .expect("tests[]")
-            .iter()
-            .filter(|t| t["status"] == status)
-            .map(|t| t["tags"][0].as_str().expect("id tag").to_string())
+    fn ids_with(&self, status: Status) -> BTreeSet<String> {
+        self.results
+            .ids_with(status)
+            .into_iter()
+            .map(str::to_string)
             .collect()
     }
 
     /// Score and maximum.
-    pub fn score(&self) -> (u64, u64) {
-        let max = self.json["tests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["max_score"].as_u64().unwrap())
-            .sum();
-        (self.json["score"].as_u64().unwrap(), max)
+    pub fn score(&self) -> (u32, u32) {
+        (self.results.score, self.results.max_score())
+    }
+
+    /// Asserts the grader's exit status (0 full marks, 1 some test failed, 2 could not
+    /// grade), printing all feedback otherwise.
+    pub fn assert_status(&self, code: i32) {
+        assert_eq!(
+            self.ran.status_code(),
+            Some(code),
+            "unexpected exit status; full report:\n{}",
+            self.describe()
+        );
     }
 
     /// The test's feedback text.
     pub fn feedback(&self, id: &str) -> String {
-        self.json["tests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["tags"][0] == id)
-            .map(|t| t["output"].as_str().unwrap().to_string())
+        self.results
+            .test(id)
+            .map(|t| t.output.clone())
             .unwrap_or_else(|| panic!("no test {id}"))
     }
 
@@ -306,8 +481,8 @@ impl Graded {
     /// test's text as the student reads it, then the score.
     pub fn golden_text(&self) -> String {
         let mut out = String::new();
-        for test in self.json["tests"].as_array().expect("tests[]") {
-            out.push_str(&golden_form(test["output"].as_str().unwrap_or("")));
+        for test in &self.results.tests {
+            out.push_str(&golden_form(&test.output));
         }
         let (score, max) = self.score();
         out.push_str(&format!("score {score}/{max}\n"));
@@ -333,21 +508,20 @@ impl Graded {
     /// Everything, for assertion messages.
     pub fn describe(&self) -> String {
         format!(
-            "status: {}\nstderr:\n{}\nreport:\n{}",
-            self.output.status,
-            String::from_utf8_lossy(&self.output.stderr),
-            self.json["tests"]
-                .as_array()
-                .map(|ts| ts
-                    .iter()
-                    .map(|t| t["output"].as_str().unwrap_or(""))
-                    .collect::<String>())
-                .unwrap_or_default()
+            "command: {}\nstatus: {}\nstderr:\n{}\nreport:\n{}",
+            self.ran.command,
+            self.ran.output.status,
+            self.ran.stderr(),
+            self.results
+                .tests
+                .iter()
+                .map(|t| t.output.as_str())
+                .collect::<String>()
         )
     }
 }
 
-/// Grades `program` (argv) on `lab` and returns the parsed Gradescope JSON.
+/// Grades `program` (argv) on `lab` and returns its Gradescope results.
 ///
 /// The seed is fixed (unless `extra` gives one): the same program must get the same
 /// report, and its golden file holds that report's wording.
@@ -357,17 +531,10 @@ pub fn grade(lab: &str, extra: &[&str], program: &[&str]) -> Graded {
     if !extra.contains(&"--seed") {
         cmd.args(["--seed", GOLDEN_SEED]);
     }
-    cmd.arg("--").args(program);
-    let output = cmd.output().expect("autograder runs");
-    let json: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "no JSON from {cmd:?} ({e}); status {}\nstdout:\n{}\nstderr:\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    Graded { output, json }
+    let ran = cmd.arg("--").args(program).run();
+    let results: Results = serde_json::from_slice(&ran.output.stdout)
+        .unwrap_or_else(|e| panic!("no results.json on standard output ({e})\n{ran}"));
+    Graded { ran, results }
 }
 
 /// Grades a binary at `path`.
@@ -451,7 +618,8 @@ macro_rules! mutants {
 
 /// Feedback text in the form golden files keep: the lines whose wording the product
 /// promises whatever the timing — verdict lines, step lines, hints, `Next:`, the commands
-/// to try by hand, unfinished-step notes, the score — with numbers and the workspace's
+/// to try by hand, unfinished-step notes, the score (not the `Grading …` line: it
+/// quotes the command line it was given) — with numbers and the workspace's
 /// path taken out (see [`normalise_run_details`]).
 ///
 /// What a failure saw (its first sentence, the bytes, the transcript, the program's own
@@ -469,7 +637,6 @@ pub fn golden_form(text: &str) -> String {
         let verdict = depth <= 2 && trimmed.starts_with(['✓', '✗', '○', '-']);
         let kept = verdict
             || keep_next
-            || line.starts_with("Grading ")
             || line.starts_with("Step checks")
             || line.starts_with("Next:")
             || trimmed.starts_with("hint")

@@ -18,7 +18,7 @@
 //! Try it: `cargo run -p autograder -- check lab1` on the untouched stub, then do step 1.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::cmd::steps::Unfinished;
@@ -26,6 +26,7 @@ use crate::grade::report::text;
 use crate::grade::rubric::Lab;
 use crate::grade::runner::{self, Options, Outcome, Progress, Report, TestResult};
 use crate::os::harness::Program;
+use crate::output::StatusLine;
 
 /// Builds `labs/LAB` in the workspace at `root`, grades it, and prints the student report
 /// on standard output (build messages and the live progress line go to standard error).
@@ -91,7 +92,7 @@ pub fn grade_and_explain(
 ) -> Report {
     let mut streaks = HintStreaks::load(root);
     let code = code_version(root, lab);
-    let live = std::io::stderr().is_terminal();
+    let status = StatusLine::on_stderr();
     // Output errors (a closed pipe) are ignored: grading goes on and the exit status
     // still tells the result.
     let _ = write!(
@@ -104,14 +105,10 @@ pub fn grade_and_explain(
     let mut first_todo: Option<Unfinished> = None;
     let mut progress = |event: Progress<'_>| match event {
         Progress::Starting { index, total, test } => {
-            if live {
-                eprint!("\r\x1b[2K  running {} ({}/{}) …", test.id, index + 1, total);
-            }
+            status.show(&text::running(test, index, total));
         }
         Progress::Finished { result, .. } => {
-            if live {
-                eprint!("\r\x1b[2K");
-            }
+            status.clear();
             let todo = unfinished_step(result);
             // A test stopped by an unfinished step says nothing about the behaviour it
             // checks, so it does not count as "stuck on this test" for the hints.

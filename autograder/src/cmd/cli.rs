@@ -3,10 +3,10 @@
 //! Exit status: 0 full marks, 1 some test failed, 2 could not grade (usage error, unknown
 //! lab, build failure).
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::cmd::limits::LimitArgs;
@@ -15,6 +15,7 @@ use crate::grade::report::{gradescope, junit, text};
 use crate::grade::rubric::Lab;
 use crate::grade::runner::{self, Options, Outcome, Progress, Report};
 use crate::os::harness::Program;
+use crate::output::StatusLine;
 use crate::rng::Rng;
 
 /// Grades network-programming labs by talking to the program over real sockets.
@@ -457,7 +458,7 @@ fn grade_and_print(
     format: Format,
 ) -> anyhow::Result<ExitCode> {
     let streaming = format == Format::Text;
-    let live = std::io::stderr().is_terminal();
+    let status = StatusLine::on_stderr();
     if streaming {
         say!(
             "{}",
@@ -465,30 +466,23 @@ fn grade_and_print(
         );
     }
     let mut progress = |event: Progress<'_>| match event {
-        Progress::Starting { index, total, test } if live => {
-            eprint!("\r\x1b[2K  running {} ({}/{}) …", test.id, index + 1, total);
+        Progress::Starting { index, total, test } => {
+            status.show(&text::running(test, index, total));
         }
         Progress::Finished { result, .. } => {
-            if live {
-                eprint!("\r\x1b[2K");
-            }
+            status.clear();
             if streaming {
                 say!("{}", text::result(lab, result, true));
                 let _ = std::io::stdout().flush();
             }
         }
-        _ => {}
     };
     let report = runner::grade(lab, program, options, &mut progress);
     match format {
         Format::Text => {
             sayln!("{}", text::summary(&report));
         }
-        Format::Json => sayln!(
-            "{}",
-            serde_json::to_string_pretty(&gradescope::results_json(&report))
-                .context("cannot encode the report")?
-        ),
+        Format::Json => sayln!("{}", gradescope::Results::of(&report).to_json()),
         Format::Junit => say!("{}", junit::xml(&report)),
     }
     Ok(exit_code(&report))

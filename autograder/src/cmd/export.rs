@@ -19,8 +19,7 @@
 //!   from `solutions/`.
 //! - `classroom`: just the workflow: one step per rubric test, worth its points.
 //!
-//! The zip writer is ours (stored entries, no compression): small, and keeps the execute
-//! bits Gradescope needs on the scripts.
+//! The bundle is written by our own zip writer ([`crate::zip`], which says why).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -28,7 +27,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::Subcommand;
 
-use crate::os::harness::shell_quote;
+use crate::zip::Zip;
 
 const SETUP_SH: &str = include_str!("../../export/setup.sh");
 const RUN_AUTOGRADER: &str = include_str!("../../export/run_autograder");
@@ -157,9 +156,13 @@ fn files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 /// # Errors
 /// If the workspace's files cannot be read.
 pub fn gradescope_zip(root: &Path, lab: &str, only: Option<&str>) -> anyhow::Result<Vec<u8>> {
-    let args = only
-        .map(|o| format!("--only {}", shell_quote(o)))
-        .unwrap_or_default();
+    let args = match only {
+        Some(o) => format!(
+            "--only {}",
+            shlex::try_quote(o).context("--only holds a NUL byte")?
+        ),
+        None => String::new(),
+    };
     let mut zip = Zip::default();
     zip.add("setup.sh", SETUP_SH.replace("@LAB@", lab).as_bytes(), 0o755);
     zip.add(
@@ -303,83 +306,6 @@ pub fn classroom_workflow() -> String {
         .replace("@RUNNERS@", &runners.join(","))
 }
 
-/// A minimal zip writer: stored (uncompressed) entries, Unix permissions, UTF-8 names.
-#[derive(Default)]
-struct Zip {
-    bytes: Vec<u8>,
-    central: Vec<u8>,
-    count: u16,
-}
-
-impl Zip {
-    fn add(&mut self, name: &str, data: &[u8], mode: u32) {
-        let crc = crc32(data);
-        let offset = self.bytes.len() as u32;
-        let size = data.len() as u32;
-        // DOS date 1980-01-01 00:00: a fixed date keeps bundles reproducible.
-        let (time, date) = (0u16, 0x21u16);
-        let common = |out: &mut Vec<u8>| {
-            out.extend(20u16.to_le_bytes()); // version needed: 2.0
-            out.extend(0x0800u16.to_le_bytes()); // flags: UTF-8 names
-            out.extend(0u16.to_le_bytes()); // method: stored
-            out.extend(time.to_le_bytes());
-            out.extend(date.to_le_bytes());
-            out.extend(crc.to_le_bytes());
-            out.extend(size.to_le_bytes()); // compressed size
-            out.extend(size.to_le_bytes()); // uncompressed size
-            out.extend((name.len() as u16).to_le_bytes());
-            out.extend(0u16.to_le_bytes()); // extra field length
-        };
-        self.bytes.extend(0x0403_4b50u32.to_le_bytes());
-        common(&mut self.bytes);
-        self.bytes.extend(name.as_bytes());
-        self.bytes.extend(data);
-
-        self.central.extend(0x0201_4b50u32.to_le_bytes());
-        self.central.extend(((3u16 << 8) | 20).to_le_bytes()); // made by: Unix, 2.0
-        common(&mut self.central);
-        self.central.extend(0u16.to_le_bytes()); // comment length
-        self.central.extend(0u16.to_le_bytes()); // disk number
-        self.central.extend(0u16.to_le_bytes()); // internal attributes
-        self.central
-            .extend(((0o100_000 | mode) << 16).to_le_bytes()); // regular file + mode
-        self.central.extend(offset.to_le_bytes());
-        self.central.extend(name.as_bytes());
-        self.count += 1;
-    }
-
-    fn finish(mut self) -> Vec<u8> {
-        let offset = self.bytes.len() as u32;
-        let size = self.central.len() as u32;
-        self.bytes.extend(&self.central);
-        self.bytes.extend(0x0605_4b50u32.to_le_bytes());
-        self.bytes.extend(0u16.to_le_bytes()); // this disk
-        self.bytes.extend(0u16.to_le_bytes()); // disk with the directory
-        self.bytes.extend(self.count.to_le_bytes());
-        self.bytes.extend(self.count.to_le_bytes());
-        self.bytes.extend(size.to_le_bytes());
-        self.bytes.extend(offset.to_le_bytes());
-        self.bytes.extend(0u16.to_le_bytes()); // comment length
-        self.bytes
-    }
-}
-
-/// CRC-32 (IEEE), as zip requires, bit by bit: bundles are small.
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = 0xFFFF_FFFFu32;
-    for &b in data {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,11 +319,6 @@ mod tests {
             without_test_targets(manifest),
             "[package]\nname = \"autograder\"\n\n[dev-dependencies]\nx = \"1\"\n\n[features]\nfast = []\n"
         );
-    }
-
-    #[test]
-    fn crc32_matches_the_standard_check_value() {
-        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
     }
 
     #[test]

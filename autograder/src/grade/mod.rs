@@ -11,8 +11,8 @@
 //! - [`swarm`]: the readiness-loop client engine (mio) that drives many connections from
 //!   one thread — the probes' swarms and the bench's load generator ([`swarm::load`]).
 //! - [`runner`]: runs a rubric, one fresh program per test, with time limits.
-//! - [`report`]: text, Gradescope JSON, JUnit and the worker's wire format — a new report
-//!   format goes here.
+//! - [`report`]: text, Gradescope's `results.json` (as types), JUnit and the worker's wire
+//!   format, and the XML and CSV quoting they share — a new report format goes here.
 
 pub mod labs;
 pub mod probe;

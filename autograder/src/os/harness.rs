@@ -90,24 +90,12 @@ impl Program {
         argv
     }
 
-    /// A shell-quoted rendering of a command line, for messages.
+    /// A shell-quoted rendering of a command line, for messages: pasted into a shell, it
+    /// runs the same command (`shlex` quotes what a shell would otherwise expand, braces
+    /// and commas included).
     pub fn shell_words(argv: &[String]) -> String {
-        argv.iter()
-            .map(|a| shell_quote(a))
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-}
-
-/// Quotes `s` for a POSIX shell when it needs it.
-pub fn shell_quote(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=,@+{}%".contains(&b));
-    if plain {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
+        // shlex refuses only NUL bytes, which no argument of a real command line holds.
+        shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_else(|_| argv.join(" "))
     }
 }
 
@@ -677,10 +665,12 @@ mod tests {
     }
 
     #[test]
-    fn quotes_only_what_needs_quoting() {
-        assert_eq!(shell_quote("abc-1.py"), "abc-1.py");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-        assert_eq!(shell_quote("a b"), "'a b'");
+    fn command_lines_are_quoted_for_a_shell() {
+        let argv = ["./srv-1.py", "-c", "echo it's", "{port}", "a b"].map(String::from);
+        assert_eq!(
+            Program::shell_words(&argv),
+            r#"./srv-1.py -c "echo it's" '{port}' 'a b'"#
+        );
     }
 
     #[test]

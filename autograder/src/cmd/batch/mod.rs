@@ -21,9 +21,9 @@
 //!    [`build`] for why times matter);
 //! 2. its **build**, in a bubblewrap sandbox with no network, starting from the class's
 //!    compiled dependencies; the binary is copied to the submission's own `bin/`;
-//! 3. a **worker** — this executable, `autograder grade --worker`, trusted — grades it:
-//!    in a network namespace of its own where the machine allows it, each test's program
-//!    in a sandbox of its own (`sandbox`), under the submission's own uid when we are root;
+//! 3. a **worker** (this executable, `autograder grade --worker`, trusted) grades it: in
+//!    a network namespace of its own where the machine allows it, each test's program in
+//!    a sandbox of its own (`sandbox`), under the submission's own uid when we are root;
 //! 4. the worker hands its report back over its standard output (`report::wire`); this
 //!    process checks it and writes every file under `--out` itself. Nothing a submission
 //!    can open is ever read back as a result.
@@ -39,28 +39,41 @@
 //!
 //! With `--single`, `SUBMISSIONS` is one submission and the three reports go straight into
 //! `--out` (this is what the Gradescope bundle's `run_autograder` does).
+//!
+//! How one submission's grading ends is a `Fate`: graded (the worker's report), did not
+//! build (with the compiler's messages), stopped at its budget, or the grader's trouble
+//! (with why); its reports and its line in `grades.csv` are written from it. The parts:
+//!
+//! - this module: the arguments, the plan every job shares (isolation, builder, budget),
+//!   `--out`, the shared dependencies, and one submission from its folder to its reports;
+//! - `submissions`: the forms a submission comes in, its private copy and its build;
+//! - [`build`]: the sandboxed build itself;
+//! - `worker`: running the grading worker and checking what it hands back;
+//! - `class`: the parallel queue, `grades.csv`, the progress line and `summary.txt`.
 
 pub mod build;
+mod class;
+mod submissions;
+mod worker;
 
-use std::collections::BTreeMap;
-use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
-use serde_json::Value;
 
 use crate::cmd::limits::LimitArgs;
 use crate::grade::probe::Failure;
-use crate::grade::report::{gradescope, junit, text, wire};
+use crate::grade::report::gradescope::Results;
+use crate::grade::report::{junit, text};
 use crate::grade::rubric::{Lab, TestCase};
 use crate::grade::runner::{self, Outcome, Report, TestResult};
-use crate::os::sandbox::{self, Bwrap, Containment};
+use crate::os::sandbox::{self, Bwrap};
 use crate::rng::Rng;
 use build::{Builder, Scratch, Toolchain};
+use class::{Row, Standing};
+use submissions::{Ready, Unbuilt};
+use worker::WorkerNet;
 
 /// `autograder batch` arguments.
 #[derive(clap::Args, Debug)]
@@ -120,64 +133,63 @@ pub struct BatchArgs {
     unsandboxed: bool,
 }
 
-/// How one submission's grading ended, beyond its score.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How one submission's grading ended, with what each ending has to say.
+#[derive(Debug)]
 enum Fate {
-    /// Graded: the score is what its program earned.
-    Graded,
+    /// Its program (built by us, or handed in ready to run) was graded: the worker's
+    /// report, which is the grade.
+    Graded(Report),
     /// Nothing could be built or started.
-    DidNotBuild,
-    /// Its grading was stopped at the time budget.
-    Stopped,
-    /// The grader failed twice; the score says nothing about the submission.
-    GraderTrouble,
+    BuildFailed(Unbuilt),
+    /// Its grading was stopped at the time budget: why.
+    Stopped { why: String },
+    /// Some tests could not be graded (the grader's trouble, each tried twice, and the
+    /// whole submission once more): the worker's report as it stands.
+    PartlyGraded(Report),
+    /// The grader could not grade it at all: why. Not a verdict on the submission.
+    GraderTrouble { why: String },
 }
 
 impl Fate {
-    fn note(self) -> Option<&'static str> {
+    /// What its grade stands on, as the progress line and the class summary say it.
+    fn standing(&self) -> Standing {
         match self {
-            Fate::Graded => None,
-            Fate::DidNotBuild => Some("did not build"),
-            Fate::Stopped => Some("stopped at its time budget"),
-            Fate::GraderTrouble => Some("grader trouble: grade again"),
+            Fate::Graded(_) => Standing::Graded,
+            Fate::BuildFailed(_) => Standing::DidNotBuild,
+            Fate::Stopped { .. } => Standing::Stopped,
+            Fate::PartlyGraded(_) | Fate::GraderTrouble { .. } => Standing::GraderTrouble,
         }
     }
-}
 
-/// One student's line of `grades.csv`.
-#[derive(Debug, Clone)]
-struct Row {
-    student: String,
-    score: u32,
-    max_score: u32,
-    per_test: BTreeMap<&'static str, u32>,
-    failed: Vec<&'static str>,
-    fate: Fate,
-    elapsed: Duration,
-    /// Of which copying and building took this long.
-    prepared: Duration,
-}
+    /// What its feedback says before the tests: why it did not build, and the compiler's
+    /// messages.
+    fn preamble(&self) -> Option<String> {
+        match self {
+            Fate::BuildFailed(Unbuilt { why, log: None }) => Some(format!("{why}\n")),
+            Fate::BuildFailed(Unbuilt {
+                why,
+                log: Some(log),
+            }) => Some(format!("{why}\nThe compiler's messages:\n{log}")),
+            _ => None,
+        }
+    }
 
-impl Row {
-    fn new(student: &str, report: &Report, fate: Fate, elapsed: Duration) -> Row {
-        Row {
-            student: student.to_string(),
-            score: report.score(),
-            max_score: report.max_score(),
-            per_test: report
-                .results
-                .iter()
-                .map(|r| (r.test.id, r.score()))
-                .collect(),
-            failed: report
-                .results
-                .iter()
-                .filter(|r| matches!(r.outcome, Outcome::Failed(_)) && r.test.points > 0)
-                .map(|r| r.test.id)
-                .collect(),
-            fate,
-            elapsed,
-            prepared: Duration::ZERO,
+    /// The report its files are written from: the worker's, or one in which every test
+    /// failed for the reason it ended.
+    fn into_report(self, plan: &Plan) -> Report {
+        match self {
+            Fate::Graded(report) | Fate::PartlyGraded(report) => report,
+            Fate::BuildFailed(Unbuilt { why, .. }) => {
+                failed_report(plan, &why, "The submission could not be built or started.")
+            }
+            Fate::Stopped { why } => {
+                failed_report(plan, &why, "The grader stopped this submission.")
+            }
+            Fate::GraderTrouble { why } => failed_report(
+                plan,
+                &why,
+                "This is a problem of the grader, not a verdict on the submission: grade it again.",
+            ),
         }
     }
 }
@@ -364,7 +376,7 @@ impl BatchArgs {
         let students = if self.single {
             vec!["submission".to_string()]
         } else {
-            list_students(&submissions, &out)?
+            submissions::list_students(&submissions, &out)?
         };
         if students.is_empty() {
             bail!("{} has no student folders", submissions.display());
@@ -395,12 +407,12 @@ impl BatchArgs {
         let worker_net = match (&isolation, self.no_netns) {
             (_, true) => WorkerNet::Shared,
             _ if sandbox::private_network_available() => WorkerNet::Unshared,
-            (Isolation::Sandboxed(bwrap), false) if bwrap_network_available(bwrap) => {
+            (Isolation::Sandboxed(bwrap), false) if worker::bwrap_network_available(bwrap) => {
                 WorkerNet::Bwrap
             }
             _ => WorkerNet::Shared,
         };
-        let grader = copy_of_grader(tools.path())?;
+        let grader = worker::copy_of_grader(tools.path())?;
         let startup = Duration::from_secs(self.limits.startup_limit.max(1));
         // Each test may take its start-up, its limit and a teardown; the budget is the sum,
         // so a well-behaved slow program is never cut short.
@@ -441,14 +453,14 @@ impl BatchArgs {
                 plan.lab.name,
                 row.score,
                 row.max_score,
-                row.fate
+                row.standing
                     .note()
                     .map(|n| format!(" ({n})"))
                     .unwrap_or_default()
             );
             return Ok(ExitCode::SUCCESS);
         }
-        run_class(&plan, students)
+        class::run_class(&plan, students)
     }
 }
 
@@ -598,228 +610,30 @@ fn stale_reports(out: &Path, single: bool) -> Vec<PathBuf> {
     found
 }
 
-fn run_class(plan: &Plan, students: Vec<String>) -> anyhow::Result<ExitCode> {
-    let jobs = plan
-        .args
-        .jobs
-        .unwrap_or_else(|| thread::available_parallelism().map_or(2, |n| n.get()))
-        .clamp(1, students.len());
-    eprintln!(
-        "Grading {} submissions of {} ({} tests), {jobs} at a time; seed {}; {}",
-        students.len(),
-        plan.lab.name,
-        plan.tests.len(),
-        plan.seed,
-        if plan.worker_net != WorkerNet::Shared {
-            "each in its own network namespace"
-        } else {
-            "network namespaces unavailable: on random free ports"
-        }
-    );
-    let started = Instant::now();
-    // Indexed, so each submission keeps its own uid and scratch folder whoever grades it.
-    let queue: Vec<(usize, String)> = students.into_iter().enumerate().rev().collect();
-    let total = queue.len();
-    let queue = Arc::new(Mutex::new(queue));
-    let rows = Arc::new(Mutex::new(Vec::new()));
-    let live = std::io::stderr().is_terminal();
-    thread::scope(|scope| {
-        for _ in 0..jobs {
-            let queue = Arc::clone(&queue);
-            let rows = Arc::clone(&rows);
-            scope.spawn(move || loop {
-                let Some((index, student)) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop()
-                else {
-                    return;
-                };
-                let dir = plan.submissions.join(&student);
-                let out = plan.out.join(&student);
-                let row = grade_one(plan, index, &student, &dir, &out);
-                let mut rows = rows.lock().unwrap_or_else(|e| e.into_inner());
-                rows.push(row.clone());
-                // Every finished grade is on disk at once: a batch stopped half-way still
-                // leaves a gradebook of what it finished.
-                if let Err(e) = write_grades(plan, &rows) {
-                    eprintln!("cannot write grades.csv: {e}");
-                }
-                show_progress(live, rows.len(), total, &row);
-            });
-        }
-    });
-    if live {
-        eprintln!();
-    }
-    let mut rows = Arc::try_unwrap(rows)
-        .map_err(|_| anyhow!("grading threads still running"))?
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner());
-    rows.sort_by(|a, b| a.student.cmp(&b.student));
-    write_grades(plan, &rows)?;
-    let summary = class_summary(plan, &rows, started.elapsed());
-    std::fs::write(plan.out.join("summary.txt"), &summary)?;
-    say!("{summary}");
-    sayln!(
-        "Wrote {}/grades.csv and STUDENT/{{results.json,feedback.txt,junit.xml}}",
-        plan.out.display()
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Writes `grades.csv` whole, through a temporary file, so a reader never sees half.
-fn write_grades(plan: &Plan, rows: &[Row]) -> std::io::Result<()> {
-    let mut sorted: Vec<&Row> = rows.iter().collect();
-    sorted.sort_by(|a, b| a.student.cmp(&b.student));
-    let path = plan.out.join("grades.csv");
-    let partial = plan.out.join(".grades.csv.partial");
-    std::fs::write(&partial, grades_csv(&plan.tests, &sorted))?;
-    std::fs::rename(partial, path)
-}
-
-fn show_progress(live: bool, done: usize, total: usize, row: &Row) {
-    let line = format!(
-        "{}: {}/{}{} ({:.1} s, of which {:.1} s to copy and build)",
-        row.student,
-        row.score,
-        row.max_score,
-        row.fate
-            .note()
-            .map(|n| format!(", {n}"))
-            .unwrap_or_default(),
-        row.elapsed.as_secs_f64(),
-        row.prepared.as_secs_f64()
-    );
-    if live {
-        const WIDTH: usize = 30;
-        let filled = WIDTH * done / total;
-        eprint!(
-            "\r\x1b[2K[{}{}] {done}/{total}  {line}",
-            "#".repeat(filled),
-            " ".repeat(WIDTH - filled)
-        );
-    } else {
-        eprintln!("[{done}/{total}] {line}");
-    }
-    let _ = std::io::stderr().flush();
-}
-
-/// Student folders, sorted by name (the queue pops from the end, so reversed).
-fn list_students(dir: &Path, out: &Path) -> anyhow::Result<Vec<String>> {
-    let mut names = Vec::new();
-    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
-        let entry = entry?;
-        let path = entry.path();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !path.is_dir() || name.starts_with('.') || path == out {
-            continue;
-        }
-        names.push(name);
-    }
-    names.sort();
-    names.reverse();
-    Ok(names)
-}
-
-/// How a submission is started.
-enum Form {
-    /// Run this command (in this folder).
-    Run(Vec<String>, PathBuf),
-    /// Build with cargo in this folder (`Some(package)` in a workspace copy).
-    Cargo(PathBuf, Option<String>),
-}
-
-/// Recognises what a student folder contains.
-fn detect(dir: &Path, lab: &Lab) -> Result<Form, String> {
-    let run = dir.join("run");
-    if run.is_file() {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = run.metadata().map(|m| m.permissions().mode()).unwrap_or(0);
-        let path = run.to_string_lossy().into_owned();
-        if mode & 0o111 != 0 {
-            return Ok(Form::Run(vec![path], dir.to_path_buf()));
-        }
-        // Uploads often lose the execute bit: honour the shebang line ourselves.
-        let first = std::fs::read(&run).unwrap_or_default();
-        let first = String::from_utf8_lossy(&first);
-        let line = first.lines().next().unwrap_or("");
-        return match line.strip_prefix("#!") {
-            Some(shebang) if !shebang.trim().is_empty() => {
-                let mut argv: Vec<String> =
-                    shebang.split_whitespace().map(str::to_string).collect();
-                argv.push(path);
-                Ok(Form::Run(argv, dir.to_path_buf()))
-            }
-            _ => Err("`run` is not executable and has no `#!` line (chmod +x run)".into()),
-        };
-    }
-    let manifest = dir.join("Cargo.toml");
-    if manifest.is_file() {
-        let text = std::fs::read_to_string(&manifest).unwrap_or_default();
-        if text.contains("[workspace]") && dir.join("labs").join(lab.name).is_dir() {
-            return Ok(Form::Cargo(dir.to_path_buf(), Some(lab.name.to_string())));
-        }
-        if text.contains("[package]") {
-            return Ok(Form::Cargo(dir.to_path_buf(), None));
-        }
-    }
-    // An archive that unpacked into one folder: look inside it.
-    let entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.path())
-                .filter(|p| {
-                    !p.file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    if let [only] = entries.as_slice() {
-        if only.is_dir() {
-            return detect(only, lab);
-        }
-    }
-    Err(format!(
-        "found nothing to grade: no executable `run`, no workspace with labs/{}, no Cargo package (Cargo.toml)",
-        lab.name
-    ))
-}
-
 /// Grades one submission into `out`, whatever happens, and returns its row.
 fn grade_one(plan: &Plan, index: usize, student: &str, dir: &Path, out: &Path) -> Row {
     let started = Instant::now();
     let uid = plan.uid(index);
-    let mut preamble: Vec<String> = plan.unsandboxed_note(uid).into_iter().collect();
     let mut prepared = Duration::ZERO;
     let place = plan.scratch.join(index.to_string());
-    let (report, fate) = match Scratch::create(place, plan.builder.tmpfs) {
-        Err(e) => (
-            failed_report(
-                plan,
-                &format!("the grader could not make a private folder: {e}"),
-                "This is a problem of the grading machine, not of the submission.",
-            ),
-            Fate::GraderTrouble,
-        ),
+    let fate = match Scratch::create(place, plan.builder.tmpfs) {
+        Err(e) => Fate::GraderTrouble {
+            why: format!("the grader could not make a private folder: {e}"),
+        },
         Ok(scratch) => {
-            let ready = prepare(plan, dir, &scratch, uid);
+            let ready = submissions::prepare(plan, dir, &scratch, uid);
             prepared = started.elapsed();
             match ready {
-                Err((summary, log)) => {
-                    preamble.push(format!("{summary}\n{log}"));
-                    (
-                        failed_report(
-                            plan,
-                            &summary,
-                            "The submission could not be built or started.",
-                        ),
-                        Fate::DidNotBuild,
-                    )
-                }
-                Ok((argv, cwd)) => grade_program(plan, &argv, &cwd, uid, out),
+                Err(unbuilt) => Fate::BuildFailed(unbuilt),
+                Ok(Ready { argv, cwd }) => worker::grade_program(plan, &argv, &cwd, uid, out),
             }
         }
     };
+    let standing = fate.standing();
+    let mut preamble: Vec<String> = plan.unsandboxed_note(uid).into_iter().collect();
+    preamble.extend(fate.preamble());
     let preamble = preamble.join("\n\n");
+    let report = fate.into_report(plan);
     if let Err(e) = write_reports(
         out,
         &report,
@@ -827,289 +641,7 @@ fn grade_one(plan: &Plan, index: usize, student: &str, dir: &Path, out: &Path) -
     ) {
         eprintln!("cannot write the reports of {student}: {e}");
     }
-    let mut row = Row::new(student, &report, fate, started.elapsed());
-    row.prepared = prepared;
-    row
-}
-
-/// Copies the submission to its private place and builds it if needed; returns the
-/// command to grade and its folder, or a summary and a log.
-fn prepare(
-    plan: &Plan,
-    dir: &Path,
-    scratch: &Scratch,
-    uid: Option<u32>,
-) -> Result<(Vec<String>, PathBuf), (String, String)> {
-    build::private_copy(dir, &scratch.src()).map_err(|e| (e, String::new()))?;
-    match detect(&scratch.src(), plan.lab).map_err(|e| (e, String::new()))? {
-        Form::Run(argv, cwd) => {
-            if let Some(uid) = uid {
-                sandbox::chown_tree(scratch.dir(), uid).map_err(|e| {
-                    (
-                        format!("the grader could not prepare the submission: {e}"),
-                        String::new(),
-                    )
-                })?;
-            }
-            Ok((argv, cwd))
-        }
-        Form::Cargo(root, package) => {
-            let within = root
-                .strip_prefix(scratch.src())
-                .unwrap_or(Path::new(""))
-                .to_path_buf();
-            let exe = plan
-                .builder
-                .build(scratch, &within, package.as_deref(), uid)
-                .map_err(|f| {
-                    let mut summary = f.summary;
-                    if f.log.contains("offline") || f.log.contains("--offline") {
-                        summary.push_str(" (builds have no network: only the lab's own dependencies are available)");
-                    }
-                    (summary, format!("The compiler's messages:\n{}", f.log))
-                })?;
-            Ok((vec![exe.to_string_lossy().into_owned()], root))
-        }
-    }
-}
-
-/// Grades the program through a worker; a worker that fails is tried once more, and a
-/// second failure is the grader's trouble, not the student's.
-fn grade_program(
-    plan: &Plan,
-    argv: &[String],
-    cwd: &Path,
-    uid: Option<u32>,
-    out: &Path,
-) -> (Report, Fate) {
-    let mut last = String::new();
-    let mut partial = None;
-    for _ in 0..2 {
-        match run_worker(plan, argv, cwd, uid, out) {
-            Ok(mut report) => {
-                // The worker saw a path in a scratch folder that is gone by now; name what
-                // the student handed in instead.
-                report.program = shown_program(plan, argv, cwd);
-                if !report.could_not_grade() {
-                    return (report, Fate::Graded);
-                }
-                // Some test hit the grader's own trouble (each was already tried twice):
-                // the whole submission once more, then its report as it stands.
-                partial = Some(report);
-            }
-            Err(WorkerError::Stopped(why)) => {
-                return (
-                    failed_report(plan, &why, "The grader stopped this submission."),
-                    Fate::Stopped,
-                )
-            }
-            Err(WorkerError::Trouble(why)) => last = why,
-        }
-    }
-    if let Some(report) = partial {
-        return (report, Fate::GraderTrouble);
-    }
-    (
-        failed_report(
-            plan,
-            &format!("the grader could not grade this submission: {last}"),
-            "This is a problem of the grader, not a verdict on the submission: grade it again.",
-        ),
-        Fate::GraderTrouble,
-    )
-}
-
-/// What a report says was graded: the submission's own file, not the scratch path.
-fn shown_program(plan: &Plan, argv: &[String], cwd: &Path) -> String {
-    let exe = Path::new(argv.last().map(String::as_str).unwrap_or(""));
-    if exe.starts_with(plan.scratch.as_path()) && exe.parent().is_some_and(|p| p.ends_with("bin")) {
-        return format!(
-            "{} (built by the grader from the submission)",
-            exe.file_name().unwrap_or_default().to_string_lossy()
-        );
-    }
-    let relative = |p: &Path| {
-        p.strip_prefix(cwd)
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|_| p.to_path_buf())
-    };
-    argv.iter()
-        .map(|a| relative(Path::new(a)).display().to_string())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// Why a worker produced no report.
-#[derive(Debug)]
-enum WorkerError {
-    /// Killed at the hard time limit (the submission used up its budget).
-    Stopped(String),
-    /// Anything else: the grader's own trouble.
-    Trouble(String),
-}
-
-/// A private copy of this very process's image (read through `/proc/self/exe`, which is
-/// ours even if the file was replaced since), for the workers to run: a rebuild or a
-/// replacement of the grader's file during a batch cannot change, or break, the grader
-/// the rest of the class gets.
-fn copy_of_grader(dir: &Path) -> anyhow::Result<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let own = if Path::new("/proc/self/exe").exists() {
-        PathBuf::from("/proc/self/exe")
-    } else {
-        std::env::current_exe().context("cannot find the grader")?
-    };
-    let copy = dir.join("autograder");
-    std::fs::copy(&own, &copy).context("cannot copy the grader for its workers")?;
-    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755))?;
-    Ok(copy)
-}
-
-/// Whether bwrap can give a process a network namespace here (tried for real).
-fn bwrap_network_available(bwrap: &Bwrap) -> bool {
-    Command::new(&bwrap.exe)
-        .args([
-            "--dev-bind",
-            "/",
-            "/",
-            "--unshare-user",
-            "--unshare-net",
-            "--",
-            "true",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// How a worker gets a network of its own (only loopback: no port collisions between
-/// submissions, no traffic off the machine).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum WorkerNet {
-    /// It shares ours (`--no-netns`, or nothing else works here).
-    Shared,
-    /// As root: `unshare(CLONE_NEWNET)` as it starts.
-    Unshared,
-    /// As anyone else: it starts inside `bwrap --unshare-net` (a user namespace makes
-    /// the network namespace possible), which sees the whole system as it is.
-    Bwrap,
-}
-
-/// The most a worker's report may weigh (a full report with transcripts is ~100 KiB).
-const REPORT_BYTES: u64 = 32 << 20;
-/// What is kept of a worker's log.
-const LOG_BYTES: usize = 64 << 10;
-
-/// Runs the grading worker and returns the report it handed over.
-fn run_worker(
-    plan: &Plan,
-    argv: &[String],
-    cwd: &Path,
-    uid: Option<u32>,
-    out: &Path,
-) -> Result<Report, WorkerError> {
-    let trouble = WorkerError::Trouble;
-    let mut cmd = match (&plan.isolation, plan.worker_net) {
-        (Isolation::Sandboxed(bwrap), WorkerNet::Bwrap) => {
-            let mut cmd = Command::new(&bwrap.exe);
-            cmd.args([
-                "--dev-bind",
-                "/",
-                "/",
-                "--unshare-user",
-                "--unshare-net",
-                "--die-with-parent",
-                "--",
-            ])
-            .arg(&plan.grader);
-            cmd
-        }
-        _ => Command::new(&plan.grader),
-    };
-    cmd.current_dir(cwd)
-        .args([
-            "grade",
-            plan.lab.name,
-            "--worker",
-            "--seed",
-            &plan.seed.to_string(),
-        ])
-        .args(plan.args.limits.to_args());
-    match (&plan.isolation, uid) {
-        (Isolation::Sandboxed(_), Some(uid)) => {
-            cmd.args(["--sandbox", "--run-as", &uid.to_string()]);
-        }
-        (Isolation::Sandboxed(_), None) => {
-            cmd.arg("--sandbox");
-        }
-        (Isolation::Unsandboxed { .. }, Some(uid)) => {
-            cmd.args(["--run-as", &uid.to_string()]);
-        }
-        (Isolation::Unsandboxed { .. }, None) => {}
-    }
-    if let Some(only) = &plan.args.only {
-        cmd.args(["--only", only]);
-    }
-    cmd.arg("--")
-        .args(argv)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let (mut child, _guard) = sandbox::spawn_contained(
-        &mut cmd,
-        plan.worker_net == WorkerNet::Unshared,
-        &Containment::default(),
-    )
-    .map_err(|e| trouble(format!("cannot start the grading worker: {e}")))?;
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
-    let report = thread::spawn(move || {
-        let mut text = String::new();
-        if let Some(pipe) = stdout {
-            let _ = pipe.take(REPORT_BYTES).read_to_string(&mut text);
-        }
-        text
-    });
-    let log = thread::spawn(move || {
-        let mut kept = std::collections::VecDeque::new();
-        if let Some(mut pipe) = stderr {
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                kept.extend(&buf[..n]);
-                let excess = kept.len().saturating_sub(LOG_BYTES);
-                kept.drain(..excess);
-            }
-        }
-        String::from_utf8_lossy(kept.make_contiguous()).into_owned()
-    });
-    let (status, killed) = sandbox::wait_contained(&mut child, Instant::now() + plan.hard_limit);
-    let report = report.join().unwrap_or_default();
-    let log = log.join().unwrap_or_default();
-    let _ = std::fs::create_dir_all(out);
-    let _ = std::fs::write(out.join("grader.log"), &log);
-    if killed {
-        return Err(WorkerError::Stopped(format!(
-            "grading was stopped after {} s: the submission exceeded its time budget",
-            plan.hard_limit.as_secs()
-        )));
-    }
-    // 0: full marks, 1: some test failed, 2: some test could not be graded (the report
-    // says which). Anything else is not a finished grading.
-    let normal = status.is_some_and(|s| matches!(s.code(), Some(0..=2)));
-    if !normal {
-        return Err(trouble(format!(
-            "the grading worker ended abnormally ({}): {}",
-            status.map_or("no status".into(), crate::os::harness::describe_status),
-            log.trim().lines().last().unwrap_or("")
-        )));
-    }
-    wire::decode(&report, plan.lab, &plan.tests, plan.seed)
-        .map_err(|e| trouble(format!("the grading worker's report was refused: {e}")))
+    Row::new(student, &report, standing, started.elapsed(), prepared)
 }
 
 /// A report in which every selected test failed for `why` (no program ran).
@@ -1137,101 +669,18 @@ fn failed_report(plan: &Plan, why: &str, detail: &str) -> Report {
 /// `feedback.txt` and in the Gradescope top-level output.
 fn write_reports(dir: &Path, report: &Report, preamble: Option<&str>) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let mut json = gradescope::results_json(report);
+    let mut results = Results::of(report);
     let mut feedback = String::new();
     if let Some(pre) = preamble {
         feedback.push_str(pre.trim_end());
         feedback.push_str("\n\n");
-        json["output"] = Value::String(format!("{}\n\n{}", pre.trim_end(), text::summary(report)));
+        results = results.with_preamble(pre);
     }
     feedback.push_str(&text::full(report, true));
-    std::fs::write(
-        dir.join("results.json"),
-        serde_json::to_string_pretty(&json)?,
-    )?;
+    std::fs::write(dir.join("results.json"), results.to_json())?;
     std::fs::write(dir.join("feedback.txt"), feedback)?;
     std::fs::write(dir.join("junit.xml"), junit::xml(report))?;
     Ok(())
-}
-
-fn grades_csv(tests: &[&TestCase], rows: &[&Row]) -> String {
-    let mut out = String::from("student,score,max_score");
-    for t in tests {
-        out.push(',');
-        out.push_str(t.id);
-    }
-    out.push('\n');
-    for r in rows {
-        out.push_str(&csv_field(&r.student));
-        out.push_str(&format!(",{},{}", r.score, r.max_score));
-        for t in tests {
-            out.push_str(&format!(",{}", r.per_test.get(t.id).copied().unwrap_or(0)));
-        }
-        out.push('\n');
-    }
-    out
-}
-
-/// Quotes a CSV field when it needs it (RFC 4180).
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
-fn class_summary(plan: &Plan, rows: &[Row], elapsed: Duration) -> String {
-    let n = rows.len();
-    let full = rows
-        .iter()
-        .filter(|r| r.score == r.max_score && r.max_score > 0)
-        .count();
-    let zero = rows.iter().filter(|r| r.score == 0).count();
-    let count = |fate: Fate| rows.iter().filter(|r| r.fate == fate).count();
-    let (unbuilt, stopped, trouble) = (
-        count(Fate::DidNotBuild),
-        count(Fate::Stopped),
-        count(Fate::GraderTrouble),
-    );
-    let mut out = format!(
-        "{}: graded {n} submissions in {:.0} s (seed {}, budget {} s each)\n\
-         full marks: {full}, partial: {}, zero: {zero} (did not build: {unbuilt}, stopped: {stopped})\n{}",
-        plan.lab.name,
-        elapsed.as_secs_f64(),
-        plan.seed,
-        plan.budget.as_secs(),
-        n - full - zero,
-        if trouble > 0 {
-            format!("grader trouble (not graded, grade again): {trouble}\n")
-        } else {
-            String::new()
-        },
-    );
-    let mut counts: Vec<(&str, usize)> = plan
-        .tests
-        .iter()
-        .map(|t| {
-            (
-                t.id,
-                rows.iter().filter(|r| r.failed.contains(&t.id)).count(),
-            )
-        })
-        .filter(|(_, c)| *c > 0)
-        .collect();
-    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    if counts.is_empty() {
-        out.push_str("Every submission passed every test.\n");
-    } else {
-        out.push_str("Tests the class failed most:\n");
-        for (id, c) in counts {
-            out.push_str(&format!(
-                "  {id:<24} failed by {c:>3} of {n} ({:.0}%)\n",
-                100.0 * c as f64 / n as f64
-            ));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -1239,9 +688,51 @@ mod tests {
     use super::*;
 
     #[test]
-    fn csv_fields_are_quoted_only_when_needed() {
-        assert_eq!(csv_field("alice"), "alice");
-        assert_eq!(csv_field("doe, jane"), "\"doe, jane\"");
-        assert_eq!(csv_field("a\"b"), "\"a\"\"b\"");
+    fn a_failed_build_shows_the_compilers_messages_first_and_counts_as_not_built() {
+        let failed = Fate::BuildFailed(Unbuilt {
+            why: "the build failed".into(),
+            log: Some("error[E0308]: mismatched types\n".into()),
+        });
+        assert_eq!(
+            failed.preamble().as_deref(),
+            Some("the build failed\nThe compiler's messages:\nerror[E0308]: mismatched types\n")
+        );
+        assert_eq!(failed.standing().note(), Some("did not build"));
+        let unrecognised = Fate::BuildFailed(Unbuilt {
+            why: "found nothing to grade".into(),
+            log: None,
+        });
+        assert_eq!(
+            unrecognised.preamble().as_deref(),
+            Some("found nothing to grade\n")
+        );
+    }
+
+    #[test]
+    fn only_a_whole_report_is_a_grade() {
+        let report = || Report {
+            lab: crate::grade::labs::find("lab1").unwrap(),
+            program: "./server".into(),
+            seed: 1,
+            results: Vec::new(),
+            elapsed: Duration::ZERO,
+        };
+        assert_eq!(Fate::Graded(report()).standing(), Standing::Graded);
+        for trouble in [
+            Fate::PartlyGraded(report()),
+            Fate::GraderTrouble {
+                why: "no report".into(),
+            },
+        ] {
+            assert_eq!(trouble.standing(), Standing::GraderTrouble);
+            assert!(trouble.preamble().is_none());
+        }
+        let stopped = Fate::Stopped {
+            why: "out of time".into(),
+        };
+        assert_eq!(
+            stopped.standing().note(),
+            Some("stopped at its time budget")
+        );
     }
 }

@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+use crate::grade::report::escape;
 use crate::grade::rubric::Lab;
 use crate::grade::runner::STARTUP_LIMIT;
 use crate::grade::swarm::load::{self, Bench, LoadConfig};
@@ -392,7 +393,7 @@ pub fn csv(rows: &[Row]) -> String {
         let _ = writeln!(
             out,
             "{},{},{:.1},{:.3},{:.3},{:.3},{},{},{}",
-            csv_field(&r.program),
+            escape::csv(&r.program),
             r.clients,
             r.requests_per_sec,
             r.mb_per_sec,
@@ -404,14 +405,6 @@ pub fn csv(rows: &[Row]) -> String {
         );
     }
     out
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
 }
 
 /// The rows as an aligned text table.
@@ -507,7 +500,7 @@ pub struct BenchArgs {
     /// Also measure these labs' reference solutions (release builds), e.g. `lab1,lab2`.
     #[arg(long, value_delimiter = ',')]
     pub solution: Vec<String>,
-    /// A named program: `NAME=COMMAND ARGS…` (split at spaces; quote with ' or ").
+    /// A named program: `NAME=COMMAND ARGS…` (split into words as a shell would: quote with ' or ").
     #[arg(long, value_name = "NAME=COMMAND")]
     pub compare: Vec<String>,
     /// Load-generator threads (default: the number of cores, like `wrk -t`).
@@ -636,43 +629,16 @@ pub fn bench_lab(name: &str) -> anyhow::Result<&'static Lab> {
     Ok(lab)
 }
 
-/// Splits a command line at spaces, honouring '…' and "…" quotes (no escapes, no
-/// variables: a program's arguments, not a shell script).
+/// Splits a command line into words as a POSIX shell would (quotes with ' or ", and
+/// backslash escapes; no variables or globs: a program's arguments, not a script), with
+/// `shlex`.
 ///
 /// # Errors
-/// On an unterminated quote.
+/// On an unterminated quote or a trailing backslash.
 pub fn split_words(s: &str) -> anyhow::Result<Vec<String>> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut quote: Option<char> = None;
-    for ch in s.chars() {
-        match (quote, ch) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), c) => word.push(c),
-            (None, '\'' | '"') => {
-                quote = Some(ch);
-                in_word = true;
-            }
-            (None, c) if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            (None, c) => {
-                word.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if quote.is_some() {
-        bail!("unterminated quote in `{s}`");
-    }
-    if in_word {
-        words.push(word);
-    }
-    Ok(words)
+    shlex::split(s).with_context(|| {
+        format!("cannot split `{s}` into words: an unterminated quote or a trailing backslash")
+    })
 }
 
 #[cfg(test)]
@@ -701,12 +667,10 @@ mod tests {
             split_words("sh -c 'exec nginx -g \"daemon off;\"' x").unwrap(),
             ["sh", "-c", "exec nginx -g \"daemon off;\"", "x"]
         );
+        assert_eq!(
+            split_words(r"./srv --root my\ files").unwrap(),
+            ["./srv", "--root", "my files"]
+        );
         assert!(split_words("a 'b").is_err());
-    }
-
-    #[test]
-    fn csv_quotes_only_when_needed() {
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("nginx"), "nginx");
     }
 }

@@ -11,6 +11,7 @@
 use std::fmt::Write as _;
 
 use super::Row;
+use crate::grade::report::escape;
 
 const WIDTH: f64 = 820.0;
 const PANEL_H: f64 = 300.0;
@@ -33,7 +34,7 @@ pub fn chart(title: &str, rows: &[Row]) -> String {
         out,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12">"#
     );
-    let _ = writeln!(out, "<title>{}</title>", escape(title));
+    let _ = writeln!(out, "<title>{}</title>", escape::xml(title));
     let _ = writeln!(
         out,
         r#"<rect x="0" y="0" width="{WIDTH}" height="{height}" fill="white"/>"#
@@ -42,7 +43,7 @@ pub fn chart(title: &str, rows: &[Row]) -> String {
         out,
         r#"<text x="{}" y="28" font-size="16" font-weight="bold" text-anchor="middle">{}</text>"#,
         (LEFT + WIDTH - RIGHT) / 2.0,
-        escape(title)
+        escape::xml(title)
     );
     let xs = XScale::new(rows);
     panel(
@@ -202,7 +203,7 @@ fn panel(
         top + PANEL_H / 2.0,
         LEFT - 62.0,
         top + PANEL_H / 2.0,
-        escape(y_label)
+        escape::xml(y_label)
     );
     // Errors are marked where they happened, on the throughput panel: an iterative
     // server keeps its one-client throughput while every other client starves, and the
@@ -235,7 +236,7 @@ fn panel(
         let _ = writeln!(
             out,
             r#"<polyline class="series" data-program="{}" points="{}" fill="none" stroke="{colour}" stroke-width="2"/>"#,
-            escape(program),
+            escape::xml(program),
             list.join(" ")
         );
         for (x, y) in points {
@@ -260,7 +261,7 @@ fn legend(out: &mut String, programs: &[String], errors: bool) {
             x + 24.0,
             x + 30.0,
             y + 4.0,
-            escape(program)
+            escape::xml(program)
         );
     }
     if errors {
@@ -278,22 +279,6 @@ fn legend(out: &mut String, programs: &[String], errors: bool) {
     out.push_str("</g>\n");
 }
 
-/// Escapes text for XML content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,7 +291,11 @@ mod tests {
     }
 
     #[test]
-    fn labels_are_escaped() {
-        assert_eq!(escape("a<b & \"c\""), "a&lt;b &amp; &quot;c&quot;");
+    fn the_title_is_escaped() {
+        let svg = chart("lab5: GET <1 KiB> & more", &[]);
+        assert!(
+            svg.contains("<title>lab5: GET &lt;1 KiB&gt; &amp; more</title>"),
+            "{svg}"
+        );
     }
 }

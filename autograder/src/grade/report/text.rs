@@ -1,5 +1,6 @@
 //! The human-readable report: a line per test, details under failures, a summary line.
 
+use crate::grade::report::Tally;
 use crate::grade::rubric::Lab;
 use crate::grade::runner::{Outcome, Report, TestResult};
 
@@ -9,6 +10,11 @@ pub fn header(report_lab: &Lab, program: &str, seed: u64) -> String {
         "Grading {} ({}): {program}\n(seed {seed}: add `--seed {seed}` to repeat this exact run)\n",
         report_lab.name, report_lab.title
     )
+}
+
+/// The status line while a test runs: `running echo-short (2/7) …`.
+pub fn running(test: &crate::grade::rubric::TestCase, index: usize, total: usize) -> String {
+    format!("  running {} ({}/{}) …", test.id, index + 1, total)
 }
 
 /// One test's result: the ✓/✗ line, and for failures everything needed to act on it
@@ -135,22 +141,9 @@ pub fn without_numbers(text: &str) -> String {
 
 /// The last line: `lab1: 35/50 points (6 of 9 tests passed)`.
 pub fn summary(report: &Report) -> String {
-    let passed = report
-        .results
-        .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Passed))
-        .count();
-    let skipped = report
-        .results
-        .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Skipped(_)))
-        .count();
-    let not_graded = report
-        .results
-        .iter()
-        .filter(|r| matches!(r.outcome, Outcome::NotGraded(_)))
-        .count();
-    let ran = report.results.len() - skipped - not_graded;
+    let tally = Tally::of(report);
+    let (passed, ran, skipped, not_graded) =
+        (tally.passed, tally.ran(), tally.skipped, tally.not_graded);
     let mut skipped_note = if skipped > 0 {
         format!(", {skipped} skipped")
     } else {
