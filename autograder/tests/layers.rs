@@ -1,6 +1,7 @@
 //! The grader's layout holds: `cmd` (the commands) uses `grade` (rubrics, probes, reports),
 //! which uses `os` (processes, containment, /proc); nothing imports upward, no two modules
-//! import each other (directly or round a loop), and no source file outgrows a reader.
+//! import each other (directly or round a loop), and no source file outgrows a reader
+//! (900 lines).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -164,4 +165,19 @@ fn the_layer_check_reads_grouped_imports_and_ignores_comments() {
         .map(String::from)
         .into();
     assert_eq!(found, expected);
+}
+
+#[test]
+fn no_grader_source_file_outgrows_a_reader() {
+    // A file past this many lines is doing two jobs: split it along them.
+    const MOST: usize = 900;
+    let src = workspace().join("autograder/src");
+    let long: Vec<String> = rust_files(&src)
+        .into_iter()
+        .filter_map(|file| {
+            let lines = std::fs::read_to_string(&file).unwrap().lines().count();
+            (lines > MOST).then(|| format!("{} ({lines} lines)", file.display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "over {MOST} lines:\n{}", long.join("\n"));
 }

@@ -223,30 +223,47 @@ impl Stalls<'_> {
         }
     }
 
-    /// Starts a download of `name` on `s`, and stops reading it after its first bytes.
-    fn start_download(&mut self, ctx: &mut Ctx, mut s: Session, name: &str) -> ProbeResult {
+    /// Opens a transfer on `s`: `EPSV`, the data connection shaped by `shape` (its buffer
+    /// sizes), then `command` answered with 125 or 150. Returns who it is, for messages,
+    /// and the data connection.
+    fn open_transfer(
+        &mut self,
+        ctx: &mut Ctx,
+        s: &mut Session,
+        what: &str,
+        command: &str,
+        shape: impl FnOnce(&Conn),
+    ) -> Result<(String, Conn), Failure> {
         s.conn().set_idle_limit(PROMPT);
         let who = format!(
-            "the session starting download {} ({})",
+            "the session starting {what} {} ({})",
             self.list.len() + 1,
             s.conn().label()
         );
-        let mut data = self.within(
-            &mut s,
+        let data = self.within(
+            s,
             &who,
             "its reply to `EPSV`",
             |s| s.data(ctx, Mode::Epsv),
             reply_came,
         )?;
-        data.set_recv_buffer(DOWNLOAD_START);
-        let line = format!("RETR {name}");
+        shape(&data);
         self.within(
-            &mut s,
+            s,
             &who,
-            &format!("its reply to `{line}`"),
-            |s| s.expect(&line, &[125, 150]),
+            &format!("its reply to `{command}`"),
+            |s| s.expect(command, &[125, 150]),
             reply_came,
         )?;
+        Ok((who, data))
+    }
+
+    /// Starts a download of `name` on `s`, and stops reading it after its first bytes.
+    fn start_download(&mut self, ctx: &mut Ctx, mut s: Session, name: &str) -> ProbeResult {
+        let line = format!("RETR {name}");
+        let (who, mut data) = self.open_transfer(ctx, &mut s, "download", &line, |d| {
+            d.set_recv_buffer(DOWNLOAD_START)
+        })?;
         data.set_idle_limit(PROMPT);
         let first = self.within(
             &mut data,
@@ -277,28 +294,10 @@ impl Stalls<'_> {
 
     /// Starts an upload as `name` on `s`, and pauses once the server has read most of it.
     fn start_upload(&mut self, ctx: &mut Ctx, mut s: Session, name: &str) -> ProbeResult {
-        s.conn().set_idle_limit(PROMPT);
-        let who = format!(
-            "the session starting upload {} ({})",
-            self.list.len() + 1,
-            s.conn().label()
-        );
-        let mut data = self.within(
-            &mut s,
-            &who,
-            "its reply to `EPSV`",
-            |s| s.data(ctx, Mode::Epsv),
-            reply_came,
-        )?;
-        data.set_send_buffer(UPLOAD_SEND_BUFFER);
         let line = format!("STOR {name}");
-        self.within(
-            &mut s,
-            &who,
-            &format!("its reply to `{line}`"),
-            |s| s.expect(&line, &[125, 150]),
-            reply_came,
-        )?;
+        let (who, mut data) = self.open_transfer(ctx, &mut s, "upload", &line, |d| {
+            d.set_send_buffer(UPLOAD_SEND_BUFFER)
+        })?;
         let start = &self.file[..UPLOAD_START];
         self.within(
             &mut data,
