@@ -5,6 +5,7 @@
 //!
 //! - [`labs`]: one rubric per lab — a new lab's tests and hints go here.
 //! - [`rubric`]: what a rubric is made of, and its Markdown table.
+//! - [`overrides`]: an instructor's `rubric.toml` and the effective rubric made from it.
 //! - [`probe`]: the black-box clients (and, for lab 4's client, servers) that test a
 //!   program over real sockets, the toolkit they share (recorded connections, deadlines,
 //!   byte diffs) and their verdicts — a new lab's probes go here.
@@ -15,6 +16,7 @@
 //!   format, and the XML and CSV quoting they share — a new report format goes here.
 
 pub mod labs;
+pub mod overrides;
 pub mod probe;
 pub mod report;
 pub mod rubric;

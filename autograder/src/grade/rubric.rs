@@ -45,8 +45,8 @@ pub enum Kind {
 /// A probe: a strict black-box client (or server) that checks one behaviour.
 pub type Probe = fn(&mut Ctx) -> ProbeResult;
 
-/// One graded behaviour.
-#[derive(Debug)]
+/// One graded behaviour (cloned only to make an effective rubric, see `overrides`).
+#[derive(Debug, Clone)]
 pub struct TestCase {
     /// Stable identifier, used in `--only`, CSV columns and hints (`echo-short`).
     pub id: &'static str,
