@@ -4,13 +4,14 @@
 //! lab, build failure).
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::cmd::limits::LimitArgs;
-use crate::grade::labs;
+use crate::grade::overrides::{self, Overrides};
 use crate::grade::report::{gradescope, junit, text};
 use crate::grade::rubric::Lab;
 use crate::grade::runner::{self, Options, Outcome, Progress, Report};
@@ -102,6 +103,9 @@ enum Cmd {
         /// `markdown` prints the table the handout contains.
         #[arg(long, value_enum, default_value_t = ListFormat::Text)]
         format: ListFormat,
+        /// Show the effective rubric: this rubric.toml's overrides applied.
+        #[arg(long, value_name = "FILE")]
+        rubric: Option<PathBuf>,
     },
     /// Print the hints for a lab's tests, from gentle to explicit.
     Hint {
@@ -150,6 +154,10 @@ struct RunArgs {
     /// How many tests run at once, each with its own copy of the program (1: one by one).
     #[arg(long, value_name = "N", default_value_t = runner::DEFAULT_PARALLEL)]
     parallel: usize,
+    /// Rubric overrides (points, visibility, enabled, a total per lab) from this TOML
+    /// file; see handouts/instructors.md.
+    #[arg(long, value_name = "FILE")]
+    rubric: Option<PathBuf>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -226,8 +234,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             worker,
             program,
         } => {
-            let lab = find_lab(&lab)?;
-            // Every argument is checked before anything is built or run.
+            // Every argument, the rubric file first, is checked before anything is built
+            // or run.
+            let lab = find_lab(&lab, run.rubric.as_deref())?;
             limits.validate()?;
             let mut options = run_options(lab, &run)?;
             options.limits = limits.run_limits();
@@ -288,7 +297,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             grade_and_print(lab, &program, &options, run.format)
         }
         Cmd::Check { lab, run } => {
-            let lab = find_lab(&lab)?;
+            let lab = find_lab(&lab, run.rubric.as_deref())?;
             let root = crate::os::cargo::workspace_root()?;
             if run.format == Format::Text {
                 let options = run_options(lab, &run)?;
@@ -307,7 +316,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             poll_ms,
             run,
         } => {
-            let lab = find_lab(&lab)?;
+            let lab = find_lab(&lab, run.rubric.as_deref())?;
             let root = crate::os::cargo::workspace_root()?;
             if run.format != Format::Text {
                 bail!("watch prints text only; use `check --format …` for other formats");
@@ -324,8 +333,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::List { lab, format } => {
-            let lab = find_lab(&lab)?;
+        Cmd::List {
+            lab,
+            format,
+            rubric,
+        } => {
+            let base = find_lab(&lab, None)?;
+            let overrides = rubric.as_deref().map(Overrides::load).transpose()?;
+            let lab = overrides.as_ref().map_or(base, |o| o.apply(base));
             say!(
                 "{}",
                 match format {
@@ -333,10 +348,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     ListFormat::Markdown => lab.as_markdown(),
                 }
             );
+            if let (Some(o), ListFormat::Text) = (&overrides, format) {
+                sayln!("\n{}", overrides_note(o, lab));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Hint { lab, test, all } => {
-            let lab = find_lab(&lab)?;
+            let lab = find_lab(&lab, None)?;
             let failing = match (&test, all) {
                 (None, false) => crate::os::cargo::workspace_root()
                     .map(|root| crate::cmd::check::HintStreaks::load(&root).failing(lab))
@@ -378,13 +396,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn find_lab(name: &str) -> anyhow::Result<&'static Lab> {
-    labs::find(name).ok_or_else(|| {
-        anyhow!(
-            "unknown lab `{name}`; the labs are: {}",
-            labs::names().join(", ")
-        )
-    })
+/// The lab named `name`, as `rubric` (a rubric.toml) makes it, if given.
+fn find_lab(name: &str, rubric: Option<&Path>) -> anyhow::Result<&'static Lab> {
+    overrides::effective(name, rubric)
+}
+
+/// What `list --rubric` says under the effective rubric: where it came from, and what
+/// it leaves out (a disabled test is not listed above, so it is named here).
+fn overrides_note(o: &Overrides, lab: &Lab) -> String {
+    if !o.touches(lab) {
+        return format!(
+            "rubric: {} has no [{}] table; this is the built-in rubric",
+            o.source.display(),
+            lab.name
+        );
+    }
+    let disabled = o.disabled(lab);
+    format!(
+        "rubric: the built-in rubric with the overrides in {}{}",
+        o.source.display(),
+        if disabled.is_empty() {
+            String::new()
+        } else {
+            format!("; disabled (not run): {}", disabled.join(", "))
+        }
+    )
 }
 
 /// The grading options `run` asks for, after checking that `--only` selects something.

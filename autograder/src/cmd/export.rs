@@ -19,6 +19,14 @@
 //!   from `solutions/`.
 //! - `classroom`: just the workflow: one step per rubric test, worth its points.
 //!
+//! With `--rubric FILE` (see [`crate::grade::overrides`]): the Gradescope bundle carries
+//! the file as `rubric.toml` and its `run_autograder` grades with it. The student copy gets
+//! a `rubric.toml` of its own, written from the effective rubric: each visible test with
+//! its final points, every other test `enabled = false`. Students' `check --rubric
+//! rubric.toml` then scores exactly what Gradescope shows them before the due date, and
+//! the copy does not tell them what the hidden tests are worth (their code it cannot
+//! hide: the grader is in the copy). The copy's Classroom workflow is made from it too.
+//!
 //! The bundle is written by our own zip writer ([`crate::zip`], which says why).
 
 use std::path::{Path, PathBuf};
@@ -27,6 +35,8 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::Subcommand;
 
+use crate::grade::overrides::{self, Overrides};
+use crate::grade::rubric::Visibility;
 use crate::zip::Zip;
 
 const SETUP_SH: &str = include_str!("../../export/setup.sh");
@@ -59,12 +69,19 @@ enum What {
         /// Grade only this group of tests or test id (several separated by commas).
         #[arg(long)]
         only: Option<String>,
+        /// Rubric overrides to bundle: the bundle grades with them.
+        #[arg(long, value_name = "FILE")]
+        rubric: Option<PathBuf>,
     },
     /// The student copy of the workspace: no solutions, with a GitHub Classroom workflow.
     Student {
         /// The folder to create (must not exist, or be empty).
         #[arg(long)]
         out: PathBuf,
+        /// Rubric overrides: the copy gets a rubric.toml with the visible tests' points
+        /// (hidden and after-due-date tests are left out of it).
+        #[arg(long, value_name = "FILE")]
+        rubric: Option<PathBuf>,
     },
     /// The GitHub Classroom workflow alone.
     Classroom {
@@ -82,19 +99,25 @@ impl ExportArgs {
     pub fn execute(self) -> anyhow::Result<ExitCode> {
         let root = crate::os::cargo::workspace_root()?;
         match self.what {
-            What::Gradescope { lab, out, only } => {
-                let lab = crate::grade::labs::find(&lab).with_context(|| {
-                    format!(
-                        "unknown lab `{lab}`; the labs are: {}",
-                        crate::grade::labs::names().join(", ")
-                    )
-                })?;
+            What::Gradescope {
+                lab,
+                out,
+                only,
+                rubric,
+            } => {
+                // Checked here, so a broken file never reaches Gradescope.
+                let lab = overrides::effective(&lab, rubric.as_deref())?;
                 if let Some(o) = &only {
                     if crate::grade::runner::select(lab, Some(o)).is_empty() {
                         bail!("`--only {o}` matches no test of {}", lab.name);
                     }
                 }
-                let bytes = gradescope_zip(&root, lab.name, only.as_deref())?;
+                let rubric = rubric
+                    .map(|p| {
+                        std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))
+                    })
+                    .transpose()?;
+                let bytes = gradescope_zip(&root, lab.name, only.as_deref(), rubric.as_deref())?;
                 std::fs::write(&out, bytes)
                     .with_context(|| format!("cannot write {}", out.display()))?;
                 sayln!(
@@ -103,15 +126,16 @@ impl ExportArgs {
                     lab.name
                 );
             }
-            What::Student { out } => {
-                student_copy(&root, &out)?;
+            What::Student { out, rubric } => {
+                let rubric = rubric.as_deref().map(Overrides::load).transpose()?;
+                student_copy(&root, &out, rubric.as_ref())?;
                 sayln!(
                     "Wrote the student copy to {} (no solutions/; GitHub Classroom workflow in .github/workflows/classroom.yml)",
                     out.display()
                 );
             }
             What::Classroom { out } => {
-                std::fs::write(&out, classroom_workflow())
+                std::fs::write(&out, classroom_workflow(None))
                     .with_context(|| format!("cannot write {}", out.display()))?;
                 sayln!("Wrote {}", out.display());
             }
@@ -155,8 +179,15 @@ fn files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 ///
 /// # Errors
 /// If the workspace's files cannot be read.
-pub fn gradescope_zip(root: &Path, lab: &str, only: Option<&str>) -> anyhow::Result<Vec<u8>> {
-    let args = match only {
+/// With `rubric` (a checked rubric.toml's bytes), the bundle holds it as `rubric.toml`
+/// beside the scripts, and `run_autograder` grades with it.
+pub fn gradescope_zip(
+    root: &Path,
+    lab: &str,
+    only: Option<&str>,
+    rubric: Option<&[u8]>,
+) -> anyhow::Result<Vec<u8>> {
+    let mut args = match only {
         Some(o) => format!(
             "--only {}",
             shlex::try_quote(o).context("--only holds a NUL byte")?
@@ -164,6 +195,11 @@ pub fn gradescope_zip(root: &Path, lab: &str, only: Option<&str>) -> anyhow::Res
         None => String::new(),
     };
     let mut zip = Zip::default();
+    if let Some(rubric) = rubric {
+        zip.add("rubric.toml", rubric, 0o644);
+        // Gradescope unzips the bundle into $ROOT/source.
+        args.push_str(" --rubric \"$ROOT/source/rubric.toml\"");
+    }
     zip.add("setup.sh", SETUP_SH.replace("@LAB@", lab).as_bytes(), 0o755);
     zip.add(
         "run_autograder",
@@ -209,7 +245,7 @@ fn mode_of(path: &Path) -> u32 {
 ///
 /// # Errors
 /// If `out` exists and is not empty, if a handout includes solution code, or on I/O errors.
-pub fn student_copy(root: &Path, out: &Path) -> anyhow::Result<()> {
+pub fn student_copy(root: &Path, out: &Path, rubric: Option<&Overrides>) -> anyhow::Result<()> {
     if out.exists() && std::fs::read_dir(out)?.next().is_some() {
         bail!("{} exists and is not empty", out.display());
     }
@@ -246,10 +282,47 @@ pub fn student_copy(root: &Path, out: &Path) -> anyhow::Result<()> {
             .with_context(|| format!("cannot copy {}", rel.display()))?;
     }
     std::fs::write(out.join("README.md"), STUDENT_README)?;
+    let students = match rubric {
+        Some(o) => {
+            let path = out.join("rubric.toml");
+            std::fs::write(&path, student_rubric(o))?;
+            // Read back through the same checks, so the copy never holds a file its own
+            // grader refuses.
+            Some(Overrides::load(&path)?)
+        }
+        None => None,
+    };
     let workflow = out.join(".github/workflows/classroom.yml");
     std::fs::create_dir_all(workflow.parent().expect("has a parent"))?;
-    std::fs::write(workflow, classroom_workflow())?;
+    std::fs::write(workflow, classroom_workflow(students.as_ref()))?;
     Ok(())
+}
+
+/// The student copy's rubric.toml: for each lab the instructor's file changes, the
+/// visible tests with their final points (already scaled: a total would rescale them
+/// over fewer tests), and every other test disabled. See the module comment for why.
+fn student_rubric(o: &Overrides) -> String {
+    let mut text = String::from(
+        "# Your instructor's weights for the tests whose results you see before the due \
+         date.\n# `cargo run -p autograder -- check LAB --rubric rubric.toml` scores with \
+         them.\n",
+    );
+    for &base in crate::grade::labs::LABS {
+        if !o.touches(base) {
+            continue;
+        }
+        let lab = o.apply(base);
+        for t in base.tests {
+            text.push_str(&format!("\n[{}.tests.{}]\n", lab.name, t.id));
+            match lab.test(t.id) {
+                Some(e) if e.visibility == Visibility::Visible => {
+                    text.push_str(&format!("points = {}\n", e.points));
+                }
+                _ => text.push_str("enabled = false\n"),
+            }
+        }
+    }
+    text
 }
 
 /// The autograder's manifest without its `[[test]]` targets (and the comment above each),
@@ -277,18 +350,25 @@ fn without_test_targets(manifest: &str) -> String {
     text
 }
 
-/// The GitHub Classroom workflow: one step per rubric test of every lab.
-pub fn classroom_workflow() -> String {
+/// The GitHub Classroom workflow: one step per rubric test of every lab; with `rubric`
+/// (the student copy's rubric.toml), its effective rubrics, and every step grades with it.
+pub fn classroom_workflow(rubric: Option<&Overrides>) -> String {
     let mut steps = String::new();
     let mut env = String::new();
     let mut runners = Vec::new();
-    for lab in crate::grade::labs::LABS {
+    let flag = if rubric.is_some() {
+        " --rubric rubric.toml"
+    } else {
+        ""
+    };
+    for &base in crate::grade::labs::LABS {
+        let lab = rubric.map_or(base, |o| o.apply(base));
         for t in lab.tests {
             let id = format!("{}_{}", lab.name, t.id.replace('-', "_"));
             // Minutes, rounded up, with room for the build and the start-up.
             let minutes = t.time_limit.as_secs().div_ceil(60) + 2;
             steps.push_str(&format!(
-                "      - name: {lab} {test}\n        id: {id}\n        uses: education/autograding-command-grader@v1\n        with:\n          test-name: {lab} {test}\n          setup-command: ''\n          command: cargo run -q -p autograder -- check {lab} --only {test} --format junit\n          timeout: {minutes}\n          max-score: {points}\n",
+                "      - name: {lab} {test}\n        id: {id}\n        uses: education/autograding-command-grader@v1\n        with:\n          test-name: {lab} {test}\n          setup-command: ''\n          command: cargo run -q -p autograder -- check {lab} --only {test} --format junit{flag}\n          timeout: {minutes}\n          max-score: {points}\n",
                 lab = lab.name,
                 test = t.id,
                 points = t.points,
@@ -323,7 +403,7 @@ mod tests {
 
     #[test]
     fn the_workflow_has_one_step_per_test() {
-        let yml = classroom_workflow();
+        let yml = classroom_workflow(None);
         let tests: usize = crate::grade::labs::LABS.iter().map(|l| l.tests.len()).sum();
         assert_eq!(
             yml.matches("uses: education/autograding-command-grader@v1")

@@ -183,7 +183,9 @@ fn check(lab: &Lab, table: &LabOverrides) -> Result<(), String> {
                 ));
             }
             if p > i64::from(u32::MAX / 1024) {
-                return Err(format!("tests.{id}: points = {p} is more than any rubric needs"));
+                return Err(format!(
+                    "tests.{id}: points = {p} is more than any rubric needs"
+                ));
             }
         }
     }

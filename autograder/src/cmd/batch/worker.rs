@@ -190,6 +190,11 @@ fn run_worker(
     if let Some(only) = &plan.args.only {
         cmd.args(["--only", only]);
     }
+    // The worker must run the effective rubric's tests (a disabled test is not run);
+    // the scores are this process's own, from its own copy of the rubric (`wire::decode`).
+    if let Some(rubric) = &plan.args.rubric {
+        cmd.arg("--rubric").arg(rubric);
+    }
     cmd.arg("--")
         .args(argv)
         .stdin(Stdio::null())
