@@ -20,6 +20,7 @@ mod lab4;
 mod lab5;
 mod layers;
 mod mutation;
+mod rubric;
 mod steps;
 mod thirdparty;
 mod thirdparty_ftp;
