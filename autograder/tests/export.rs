@@ -15,9 +15,19 @@ fn the_gradescope_bundle_grades_each_old_dated_submission_from_its_own_code() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let zip = tmp.path().join("lab1.zip");
+    // With a rubric file, which run_autograder must pass on: one test left out and the
+    // rest scaled to 100 (without it: 7 tests, 50 points).
+    let rubric = tmp.path().join("rubric.toml");
+    std::fs::write(
+        &rubric,
+        "[lab1]\ntotal = 100\n[lab1.tests.echo-large-binary]\nenabled = false\n",
+    )
+    .unwrap();
     autograder()
         .args(["export", "gradescope", "lab1", "--out"])
         .arg(&zip)
+        .arg("--rubric")
+        .arg(&rubric)
         .success();
 
     // Gradescope's layout, under a temporary root: source/ (the unzipped bundle),
@@ -58,7 +68,7 @@ fn the_gradescope_bundle_grades_each_old_dated_submission_from_its_own_code() {
         .success();
     // A solved copy and an untouched stub, both downloaded days before grading: each is
     // built from its own files (a warm target directory once stood in for both).
-    for (package, score) in [("solutions/lab1", 50), ("labs/lab1", 0)] {
+    for (package, score) in [("solutions/lab1", 100), ("labs/lab1", 0)] {
         let submission = root.join("submission");
         let _ = std::fs::remove_dir_all(&submission);
         copy_dir(&workspace().join(package), &submission);
@@ -96,7 +106,9 @@ fn the_gradescope_bundle_grades_each_old_dated_submission_from_its_own_code() {
             serde_json::from_slice(&std::fs::read(root.join("results/results.json")).unwrap())
                 .unwrap();
         assert_eq!(results.score, score, "{package}: {results:#?}\n{run}");
-        assert_eq!(results.tests.len(), 7, "{results:#?}");
+        assert_eq!(results.max_score(), 100, "{results:#?}");
+        assert_eq!(results.tests.len(), 6, "{results:#?}");
+        assert!(results.test("echo-large-binary").is_none());
     }
 }
 
