@@ -12,6 +12,7 @@ mod bench;
 mod check;
 mod cli;
 mod export;
+mod gradebook;
 mod handouts;
 mod lab1;
 mod lab2;

@@ -148,6 +148,18 @@ pub(super) fn run_class(plan: &Plan, students: Vec<String>) -> anyhow::Result<Ex
         .unwrap_or_else(|e| e.into_inner());
     rows.sort_by(|a, b| a.student.cmp(&b.student));
     write_grades(plan, &rows)?;
+    if let Some(lms) = plan.args.gradebook {
+        let mut grades: Vec<super::gradebook::Grade> = rows
+            .iter()
+            .map(|r| {
+                let known = r.standing != Standing::GraderTrouble;
+                (r.student.as_str(), known.then_some(r.score))
+            })
+            .collect();
+        grades.sort();
+        let csv = super::gradebook::csv(lms, plan.lab.name, plan.roster.as_ref(), &grades);
+        std::fs::write(plan.out.join(lms.file_name()), csv)?;
+    }
     let summary = class_summary(plan, &rows, started.elapsed());
     std::fs::write(plan.out.join("summary.txt"), &summary)?;
     say!("{summary}");

@@ -49,10 +49,12 @@
 //! - `submissions`: the forms a submission comes in, its private copy and its build;
 //! - [`build`]: the sandboxed build itself;
 //! - `worker`: running the grading worker and checking what it hands back;
-//! - `class`: the parallel queue, `grades.csv`, the progress line and `summary.txt`.
+//! - `class`: the parallel queue, `grades.csv`, the progress line and `summary.txt`;
+//! - `gradebook`: `--gradebook canvas|moodle`, the CSV an LMS imports, and its roster.
 
 pub mod build;
 mod class;
+mod gradebook;
 mod submissions;
 mod worker;
 
@@ -124,6 +126,13 @@ pub struct BatchArgs {
     /// Do not use network namespaces even where they are available.
     #[arg(long)]
     no_netns: bool,
+    /// Also write a gradebook CSV that this LMS imports as it is (gradebook-LMS.csv).
+    #[arg(long, value_enum, value_name = "LMS", conflicts_with = "single")]
+    gradebook: Option<gradebook::Lms>,
+    /// Map student folders to the LMS's ids: a CSV with a header naming columns among
+    /// folder, name, id, sis_user_id, sis_login_id, section, email, username, idnumber.
+    #[arg(long, value_name = "FILE", requires = "gradebook")]
+    roster: Option<PathBuf>,
     /// SUBMISSIONS is a single submission; write its reports straight into OUT.
     #[arg(long)]
     single: bool,
@@ -228,6 +237,8 @@ struct Plan {
     grader: PathBuf,
     budget: Duration,
     hard_limit: Duration,
+    /// The `--roster` for the gradebook, checked against the student folders.
+    roster: Option<gradebook::Roster>,
 }
 
 impl Plan {
@@ -266,6 +277,10 @@ impl BatchArgs {
                 })?);
         }
         let lab = crate::grade::overrides::effective(&self.lab, self.rubric.as_deref())?;
+        let roster = match (self.gradebook, &self.roster) {
+            (Some(lms), Some(path)) => Some(gradebook::Roster::load(path, lms)?),
+            _ => None,
+        };
         let tests = runner::select(lab, self.only.as_deref());
         if tests.is_empty() {
             bail!(
@@ -387,6 +402,9 @@ impl BatchArgs {
         if students.is_empty() {
             bail!("{} has no student folders", submissions.display());
         }
+        if let Some(roster) = &roster {
+            roster.check_students(&students)?;
+        }
         if let Isolation::Unsandboxed { why } = &isolation {
             if students.len() > 1 && !self.unsandboxed {
                 bail!(
@@ -451,6 +469,7 @@ impl BatchArgs {
             isolation,
             builder,
             scratch: scratch.path().to_path_buf(),
+            roster,
         };
         if plan.args.single {
             let row = grade_one(&plan, 0, "submission", &plan.submissions, &plan.out);
