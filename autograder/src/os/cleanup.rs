@@ -64,9 +64,10 @@ pub fn kill_all() {
     }
 }
 
-// The handler is installed and re-raised through libc: rustix wraps sigaction only in its
-// `runtime` module, for programs without a libc (no SA_RESTORER trampoline), and has no
-// raise(3). signal(2) and raise(3) are both async-signal-safe.
+// The handler is installed and re-raised through libc: rustix leaves signal handlers to
+// libc on purpose (sigaction is on its `not_implemented` list; `runtime::kernel_sigaction`
+// is a hidden, unstable API for libc-free runtimes) and has no raise(3). signal(2) and
+// raise(3) are both on POSIX's list of async-signal-safe functions.
 extern "C" fn on_signal(sig: libc::c_int) {
     kill_all();
     // SAFETY: restoring the default action and re-raising are async-signal-safe; the
