@@ -657,6 +657,26 @@ mod tests {
     }
 
     #[test]
+    fn a_status_is_told_in_words_with_the_common_signals_named() {
+        use std::os::unix::process::ExitStatusExt;
+        // A raw wait status: the exit code in the second byte, a killing signal in the first.
+        let said = |raw| describe_status(ExitStatus::from_raw(raw));
+        assert_eq!(said(101 << 8), "exited with status 101 (a Rust panic)");
+        assert_eq!(said(3 << 8), "exited with status 3");
+        for (sig, name) in [
+            (Signal::SEGV, "SIGSEGV, a segmentation fault"),
+            (Signal::ABORT, "SIGABRT, an abort"),
+            (Signal::KILL, "SIGKILL"),
+            (Signal::TERM, "SIGTERM"),
+            (Signal::USR1, "a signal"),
+        ] {
+            let n = sig.as_raw();
+            assert_eq!(said(n), format!("was killed by signal {n} ({name})"));
+        }
+        assert!(said(Signal::PIPE.as_raw()).contains("without handling EPIPE"));
+    }
+
+    #[test]
     fn appends_lab_args_unless_placeholders_are_used() {
         let plain = Program::new(vec!["./server".into(), "-v".into()]);
         assert_eq!(

@@ -290,6 +290,38 @@ mod tests {
     #[test]
     fn the_open_files_limit_only_goes_up() {
         let before = raise_open_files_limit();
-        assert!(raise_open_files_limit() >= before);
+        let after = raise_open_files_limit();
+        assert!(after >= before);
+        // What it returns is the soft limit in force.
+        let now = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+        assert_eq!(Some(after).filter(|&n| n != u64::MAX), now.current);
+    }
+
+    #[test]
+    fn own_cpu_time_is_what_proc_says_we_used_and_grows_as_we_work() {
+        if !procfs::available() {
+            eprintln!("skipped: no /proc here");
+            return;
+        }
+        // Other tests' threads run in this process too, so no exact figure: our time is
+        // bracketed by the kernel's own account of us in /proc (children not included),
+        // up to its clock-tick rounding.
+        let me = std::process::id();
+        let before = procfs::cpu_seconds(me).unwrap();
+        let ours = own_cpu_seconds();
+        let after = procfs::cpu_seconds(me).unwrap();
+        assert!(
+            before - 0.05 <= ours && ours <= after + 0.05,
+            "{before} <= {ours} <= {after}"
+        );
+        let wall = Instant::now();
+        let mut x = 0u64;
+        while own_cpu_seconds() - ours < 0.05 {
+            x = std::hint::black_box(x.wrapping_add(1));
+            assert!(
+                wall.elapsed() < Duration::from_secs(10),
+                "no CPU time counted"
+            );
+        }
     }
 }

@@ -572,3 +572,40 @@ fn kill_group(pgid: i32) {
         let _ = kill_process_group(group, Signal::KILL);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_configured_child_has_no_core_dumps_and_the_usual_open_files_limit() {
+        // Whatever our own limits are: the child's soft limit is the usual one, or the hard
+        // limit when that is lower.
+        crate::os::process::raise_open_files_limit();
+        let hard = rustix::process::getrlimit(rustix::process::Resource::Nofile).maximum;
+        let expected = hard.map_or(USUAL_OPEN_FILES, |h| h.min(USUAL_OPEN_FILES));
+        let mut cmd = std::process::Command::new("sh");
+        cmd.args(["-c", "ulimit -c; ulimit -n"]);
+        // Allow core dumps first (hooks run in order), so that a missing RLIMIT_CORE shows
+        // even where the machine's default is already 0 (not raised without privilege).
+        // SAFETY: one setrlimit system call, async-signal-safe.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                let mib = Some(1 << 20);
+                let some_core = rustix::process::Rlimit {
+                    current: mib,
+                    maximum: mib,
+                };
+                let _ = rustix::process::setrlimit(rustix::process::Resource::Core, some_core);
+                Ok(())
+            });
+        }
+        configure_child(&mut cmd, Vec::new(), false);
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("0\n{expected}\n")
+        );
+    }
+}
