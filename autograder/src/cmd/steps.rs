@@ -140,8 +140,11 @@ pub fn run(root: &Path, package: &str, lab_dir: &Path) -> Run {
                 std::thread::sleep(Duration::from_millis(20));
             }
             _ => {
-                // SAFETY: kill(2) on the process group we created for this child.
-                unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+                // The process group we created for this child (its pid is the pgid).
+                if let Some(group) = rustix::process::Pid::from_raw(child.id() as i32) {
+                    let _ =
+                        rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+                }
                 let _ = child.wait();
                 break None;
             }

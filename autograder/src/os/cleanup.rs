@@ -10,6 +10,8 @@
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Mutex, MutexGuard, Once};
 
+use rustix::process::{kill_process_group, Pid, Signal};
+
 /// Slots the signal handler can read without locking (locks are not signal-safe).
 const SLOTS: usize = 1024;
 static GROUPS: [AtomicI32; SLOTS] = [const { AtomicI32::new(0) }; SLOTS];
@@ -51,19 +53,21 @@ pub fn forget(pgid: i32) {
     }
 }
 
-/// Kills every registered group now.
+/// Kills every registered group now. Async-signal-safe (the signal handler calls it): atomic
+/// loads, and rustix's kill, one system call that neither allocates, locks nor sets errno
+/// (with its libc backend, kill(2) itself, which POSIX lists as async-signal-safe).
 pub fn kill_all() {
     for slot in &GROUPS {
-        let pgid = slot.load(Ordering::SeqCst);
-        if pgid > 0 {
-            // SAFETY: kill is async-signal-safe and has no memory preconditions.
-            unsafe {
-                libc::kill(-pgid, libc::SIGKILL);
-            }
+        if let Some(group) = Pid::from_raw(slot.load(Ordering::SeqCst).max(0)) {
+            let _ = kill_process_group(group, Signal::KILL);
         }
     }
 }
 
+// The handler is installed and re-raised through libc: rustix leaves signal handlers to
+// libc on purpose (sigaction is on its `not_implemented` list; `runtime::kernel_sigaction`
+// is a hidden, unstable API for libc-free runtimes) and has no raise(3). signal(2) and
+// raise(3) are both on POSIX's list of async-signal-safe functions.
 extern "C" fn on_signal(sig: libc::c_int) {
     kill_all();
     // SAFETY: restoring the default action and re-raising are async-signal-safe; the
@@ -75,10 +79,10 @@ extern "C" fn on_signal(sig: libc::c_int) {
 }
 
 fn install() {
-    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+    for sig in [Signal::INT, Signal::TERM, Signal::HUP] {
         // SAFETY: `on_signal` only performs async-signal-safe operations.
         unsafe {
-            libc::signal(sig, on_signal as *const () as libc::sighandler_t);
+            libc::signal(sig.as_raw(), on_signal as *const () as libc::sighandler_t);
         }
     }
 }

@@ -26,6 +26,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use rustix::io::Errno;
+use rustix::process::{Pid, Signal, WaitOptions};
+
 use crate::os::process::Process;
 use crate::os::sandbox::{Containment, Guard};
 use crate::os::{cleanup, procfs};
@@ -382,7 +385,7 @@ impl Spawned {
         self.stopped = true;
         let pgid = self.pid() as i32;
         if self.try_status().is_none() || group_alive(pgid) {
-            signal_group(pgid, libc::SIGTERM);
+            signal_group(pgid, Signal::TERM);
             let deadline = Instant::now() + Duration::from_millis(1500);
             while Instant::now() < deadline && (self.try_status().is_none() || group_alive(pgid)) {
                 if self.status.is_some() {
@@ -394,7 +397,7 @@ impl Spawned {
                 }
                 thread::sleep(Duration::from_millis(5));
             }
-            signal_group(pgid, libc::SIGKILL);
+            signal_group(pgid, Signal::KILL);
             if self.status.is_none() {
                 self.status = self.child.wait().ok();
             }
@@ -537,7 +540,7 @@ pub fn is_programs_fault(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
-    ) || e.raw_os_error() == Some(libc::ENOEXEC)
+    ) || e.raw_os_error() == Some(Errno::NOEXEC.raw_os_error())
 }
 
 enum Listening {
@@ -571,12 +574,12 @@ pub fn describe_status(status: ExitStatus) -> String {
         };
         format!("exited with status {code}{why}")
     } else if let Some(sig) = status.signal() {
-        let name = match sig {
-            libc::SIGSEGV => "SIGSEGV, a segmentation fault",
-            libc::SIGABRT => "SIGABRT, an abort",
-            libc::SIGPIPE => "SIGPIPE: it wrote to a closed connection without handling EPIPE",
-            libc::SIGKILL => "SIGKILL",
-            libc::SIGTERM => "SIGTERM",
+        let name = match Signal::from_named_raw(sig) {
+            Some(Signal::SEGV) => "SIGSEGV, a segmentation fault",
+            Some(Signal::ABORT) => "SIGABRT, an abort",
+            Some(Signal::PIPE) => "SIGPIPE: it wrote to a closed connection without handling EPIPE",
+            Some(Signal::KILL) => "SIGKILL",
+            Some(Signal::TERM) => "SIGTERM",
             _ => "a signal",
         };
         format!("was killed by signal {sig} ({name})")
@@ -585,25 +588,28 @@ pub fn describe_status(status: ExitStatus) -> String {
     }
 }
 
-fn signal_group(pgid: i32, sig: i32) {
-    // SAFETY: kill has no memory-safety preconditions; a negative pid addresses a group.
-    unsafe {
-        libc::kill(-pgid, sig);
+/// `pgid` as rustix's non-zero pid: `None` for 0, which would address our own group.
+fn group(pgid: i32) -> Option<Pid> {
+    Pid::from_raw(pgid)
+}
+
+fn signal_group(pgid: i32, sig: Signal) {
+    if let Some(group) = group(pgid) {
+        let _ = rustix::process::kill_process_group(group, sig);
     }
 }
 
 /// Reaps whichever of our children in group `pgid` have exited.
 fn reap_group(pgid: i32) {
-    let mut status = 0;
-    // SAFETY: waitpid on a process group of ours with a valid status pointer; WNOHANG
-    // never blocks.
-    while unsafe { libc::waitpid(-pgid, &mut status, libc::WNOHANG) } > 0 {}
+    let Some(group) = group(pgid) else { return };
+    // NOHANG never blocks: `None` once no member is left to reap.
+    while let Ok(Some(_)) = rustix::process::waitpgid(group, WaitOptions::NOHANG) {}
 }
 
 /// Whether any process (zombies included) is still in group `pgid`.
 fn group_alive(pgid: i32) -> bool {
-    // SAFETY: signal 0 only checks for existence.
-    unsafe { libc::kill(-pgid, 0) == 0 }
+    // kill(-pgid, 0): checks for existence, sends nothing.
+    group(pgid).is_some_and(|g| rustix::process::test_kill_process_group(g).is_ok())
 }
 
 /// Whether `host:port` can be bound right now.
@@ -651,6 +657,26 @@ mod tests {
     }
 
     #[test]
+    fn a_status_is_told_in_words_with_the_common_signals_named() {
+        use std::os::unix::process::ExitStatusExt;
+        // A raw wait status: the exit code in the second byte, a killing signal in the first.
+        let said = |raw| describe_status(ExitStatus::from_raw(raw));
+        assert_eq!(said(101 << 8), "exited with status 101 (a Rust panic)");
+        assert_eq!(said(3 << 8), "exited with status 3");
+        for (sig, name) in [
+            (Signal::SEGV, "SIGSEGV, a segmentation fault"),
+            (Signal::ABORT, "SIGABRT, an abort"),
+            (Signal::KILL, "SIGKILL"),
+            (Signal::TERM, "SIGTERM"),
+            (Signal::USR1, "a signal"),
+        ] {
+            let n = sig.as_raw();
+            assert_eq!(said(n), format!("was killed by signal {n} ({name})"));
+        }
+        assert!(said(Signal::PIPE.as_raw()).contains("without handling EPIPE"));
+    }
+
+    #[test]
     fn appends_lab_args_unless_placeholders_are_used() {
         let plain = Program::new(vec!["./server".into(), "-v".into()]);
         assert_eq!(
@@ -679,10 +705,12 @@ mod tests {
             .spawn()
             .unwrap_err();
         assert!(is_programs_fault(&missing));
-        let not_executable = io::Error::from_raw_os_error(libc::EACCES);
+        let not_executable = io::Error::from(Errno::ACCESS);
         assert!(is_programs_fault(&not_executable));
-        for machine in [libc::EAGAIN, libc::ENOMEM, libc::EMFILE] {
-            assert!(!is_programs_fault(&io::Error::from_raw_os_error(machine)));
+        let not_an_executable = io::Error::from(Errno::NOEXEC);
+        assert!(is_programs_fault(&not_an_executable));
+        for machine in [Errno::AGAIN, Errno::NOMEM, Errno::MFILE] {
+            assert!(!is_programs_fault(&io::Error::from(machine)));
         }
     }
 

@@ -179,12 +179,10 @@ impl Process {
     /// # Errors
     /// When the signal cannot be sent (the process is gone).
     pub fn terminate(&self) -> io::Result<()> {
-        // SAFETY: kill has no memory-safety preconditions.
-        if unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGTERM) } == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        use rustix::process::{kill_process, Pid, Signal};
+        // A pid of 0 would be kill(0): our own process group.
+        let pid = Pid::from_raw(self.pid as i32).ok_or(io::ErrorKind::InvalidInput)?;
+        Ok(kill_process(pid, Signal::TERM)?)
     }
 }
 
@@ -208,41 +206,36 @@ pub fn usage(pids: &[u32]) -> Option<Usage> {
 
 /// Raises this process's soft limit on open files to its hard limit (the servers it
 /// starts afterwards get the usual limit back, see `sandbox::limit_child`); returns the
-/// soft limit now in force (0 if it cannot be read).
+/// soft limit now in force (`u64::MAX` when unlimited).
 pub fn raise_open_files_limit() -> u64 {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    // getrlimit(RLIMIT_NOFILE) cannot fail on Linux, so rustix returns the limit itself;
+    // `None` is RLIM_INFINITY, which compares above every number.
+    let mut limit = getrlimit(Resource::Nofile);
+    let below = match (limit.current, limit.maximum) {
+        (Some(current), Some(max)) => current < max,
+        (Some(_), None) => true,
+        (None, _) => false,
     };
-    // SAFETY: getrlimit/setrlimit read or write only the struct they are given.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return 0;
-        }
-        if limit.rlim_cur < limit.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: limit.rlim_max,
-                rlim_max: limit.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                limit = raised;
-            }
+    if below {
+        let raised = Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            limit = raised;
         }
     }
-    limit.rlim_cur
+    limit.current.unwrap_or(u64::MAX)
 }
 
 /// CPU time (user + system) this process has used so far, in seconds, its children
 /// excluded (the server under test is our child, and its time must not be taken for ours).
 pub fn own_cpu_seconds() -> f64 {
-    // SAFETY: getrusage only writes the struct we pass, which is valid when zeroed.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    secs(usage.ru_utime) + secs(usage.ru_stime)
+    // CLOCK_PROCESS_CPUTIME_ID: user + system time of all our threads, live and exited,
+    // children excluded — what getrusage(RUSAGE_SELF) sums, which rustix does not wrap.
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
 }
 
 #[cfg(test)]
@@ -297,6 +290,38 @@ mod tests {
     #[test]
     fn the_open_files_limit_only_goes_up() {
         let before = raise_open_files_limit();
-        assert!(raise_open_files_limit() >= before);
+        let after = raise_open_files_limit();
+        assert!(after >= before);
+        // What it returns is the soft limit in force.
+        let now = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+        assert_eq!(Some(after).filter(|&n| n != u64::MAX), now.current);
+    }
+
+    #[test]
+    fn own_cpu_time_is_what_proc_says_we_used_and_grows_as_we_work() {
+        if !procfs::available() {
+            eprintln!("skipped: no /proc here");
+            return;
+        }
+        // Other tests' threads run in this process too, so no exact figure: our time is
+        // bracketed by the kernel's own account of us in /proc (children not included),
+        // up to its clock-tick rounding.
+        let me = std::process::id();
+        let before = procfs::cpu_seconds(me).unwrap();
+        let ours = own_cpu_seconds();
+        let after = procfs::cpu_seconds(me).unwrap();
+        assert!(
+            before - 0.05 <= ours && ours <= after + 0.05,
+            "{before} <= {ours} <= {after}"
+        );
+        let wall = Instant::now();
+        let mut x = 0u64;
+        while own_cpu_seconds() - ours < 0.05 {
+            x = std::hint::black_box(x.wrapping_add(1));
+            assert!(
+                wall.elapsed() < Duration::from_secs(10),
+                "no CPU time counted"
+            );
+        }
     }
 }

@@ -193,8 +193,8 @@ pub fn start_time(pid: u32) -> Option<u64> {
 pub fn cpu_seconds(pid: u32) -> Option<f64> {
     let f = stat_fields(pid)?;
     let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    // sysconf(_SC_CLK_TCK); 0 if the auxiliary vector could not be read.
+    let hz = rustix::param::clock_ticks_per_second();
     (hz > 0).then(|| ticks as f64 / hz as f64)
 }
 

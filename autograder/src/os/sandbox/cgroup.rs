@@ -23,6 +23,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use rustix::process::{kill_process, Pid, Signal};
+
 /// The limits a group enforces.
 #[derive(Debug, Clone, Copy)]
 pub struct CgroupLimits {
@@ -196,11 +198,8 @@ impl Cgroup {
             if members.is_empty() || Instant::now() >= deadline {
                 return;
             }
-            for pid in members {
-                // SAFETY: kill has no memory-safety preconditions.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                }
+            for pid in members.into_iter().filter_map(Pid::from_raw) {
+                let _ = kill_process(pid, Signal::KILL);
             }
             std::thread::sleep(Duration::from_millis(2));
         }
@@ -293,11 +292,7 @@ fn mount_of(mountinfo: &str, fstype: &str, controller: &str, path: &str) -> Opti
 }
 
 fn writable_dir(dir: &Path) -> bool {
-    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else {
-        return false;
-    };
-    // SAFETY: access reads a valid NUL-terminated path.
-    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+    rustix::fs::access(dir, rustix::fs::Access::WRITE_OK).is_ok()
 }
 
 #[cfg(test)]

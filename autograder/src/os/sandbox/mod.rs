@@ -33,6 +33,8 @@ use std::time::{Duration, Instant};
 
 pub use bwrap::Bwrap;
 use cgroup::{Cgroup, CgroupLimits};
+use rustix::mount::{MountFlags, MountPropagationFlags};
+use rustix::process::{kill_process, kill_process_group, Pid, Signal, WaitOptions};
 
 use crate::os::{cleanup, procfs};
 
@@ -49,8 +51,9 @@ static SUBREAPER: AtomicBool = AtomicBool::new(false);
 pub fn become_subreaper() -> bool {
     #[cfg(target_os = "linux")]
     {
-        // SAFETY: prctl with these arguments only sets a flag on the calling process.
-        let ok = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } == 0;
+        // prctl(PR_SET_CHILD_SUBREAPER): rustix takes a pid, the kernel reads any non-zero
+        // value as "on".
+        let ok = rustix::process::set_child_subreaper(Some(rustix::process::getpid())).is_ok();
         SUBREAPER.store(ok, Ordering::SeqCst);
         ok
     }
@@ -102,18 +105,16 @@ pub fn sweep() -> usize {
         let procs = procfs::processes().unwrap_or_default();
         let victims = procfs::descendants(&procs, me, &|p| live.contains(&p.pgid));
         for v in &victims {
-            // SAFETY: kill has no memory-safety preconditions.
-            if unsafe { libc::kill(v.pid, libc::SIGKILL) } == 0 {
+            let Some(pid) = Pid::from_raw(v.pid) else {
+                continue;
+            };
+            if kill_process(pid, Signal::KILL).is_ok() {
                 killed += 1;
             }
             if v.ppid == me {
                 // Reap it if it is already a zombie (non-blocking). It is not registered,
                 // so no `Child` handle will ever wait for it.
-                let mut status = 0;
-                // SAFETY: waitpid on a specific pid of ours, status is a valid pointer.
-                unsafe {
-                    libc::waitpid(v.pid, &mut status, libc::WNOHANG);
-                }
+                let _ = rustix::process::waitpid(Some(pid), WaitOptions::NOHANG);
             }
         }
         drop(registry);
@@ -147,8 +148,7 @@ pub const NOBODY: u32 = 65534;
 
 /// Whether the grader runs as root.
 pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    rustix::process::geteuid().is_root()
 }
 
 /// CPUs per program when nothing else is said: enough for every rubric test (none measures
@@ -280,11 +280,8 @@ impl MemoryWatch {
                             let mut v = seen.lock().unwrap_or_else(|e| e.into_inner());
                             *v = Some(v.unwrap_or(0).max(used));
                         }
-                        for p in &all {
-                            // SAFETY: kill has no memory-safety preconditions.
-                            unsafe {
-                                libc::kill(p.pid, libc::SIGKILL);
-                            }
+                        for pid in all.iter().filter_map(|p| Pid::from_raw(p.pid)) {
+                            let _ = kill_process(pid, Signal::KILL);
                         }
                     }
                 }
@@ -319,31 +316,32 @@ fn private_memory(pid: i32) -> u64 {
 /// Resource limits for a child, applied between fork and exec: no core dumps, the usual
 /// soft limit on open files.
 ///
-/// # Safety
-/// Only async-signal-safe calls: meant for `CommandExt::pre_exec`.
-pub unsafe fn limit_child() {
-    let none = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
+/// Only async-signal-safe calls, so it may run in `CommandExt::pre_exec`: rustix's
+/// getrlimit/setrlimit are single system calls that neither allocate nor lock.
+pub fn limit_child() {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let none = Rlimit {
+        current: Some(0),
+        maximum: Some(0),
     };
-    libc::setrlimit(libc::RLIMIT_CORE, &none);
+    let _ = setrlimit(Resource::Core, none);
     // Every program starts with the usual soft limit on open files (what a login shell
     // gives, and what a student's own machine has), whatever the grader raised its own to
     // or the container's default is: a server that must raise it, or that is built on
     // select() and FD_SETSIZE, shows it in the grader as it would in the world.
-    let mut files = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    if libc::getrlimit(libc::RLIMIT_NOFILE, &mut files) == 0 {
-        files.rlim_cur = files.rlim_max.min(USUAL_OPEN_FILES);
-        libc::setrlimit(libc::RLIMIT_NOFILE, &files);
-    }
+    let mut files = getrlimit(Resource::Nofile);
+    // `None` is RLIM_INFINITY, above every number.
+    files.current = Some(
+        files
+            .maximum
+            .map_or(USUAL_OPEN_FILES, |max| max.min(USUAL_OPEN_FILES)),
+    );
+    let _ = setrlimit(Resource::Nofile, files);
 }
 
 /// The soft limit on open files most systems give a process (Linux's default, and
 /// `FD_SETSIZE` for `select()`).
-pub const USUAL_OPEN_FILES: libc::rlim_t = 1024;
+pub const USUAL_OPEN_FILES: u64 = 1024;
 
 /// Moves this process into a mount namespace of its own whose mounts do not propagate
 /// back, so that binds made for its sandboxes are seen by it and its children only, and
@@ -352,23 +350,13 @@ pub const USUAL_OPEN_FILES: libc::rlim_t = 1024;
 /// # Errors
 /// When the kernel refuses.
 pub fn private_mounts() -> io::Result<()> {
-    // SAFETY: unshare and mount with these constant arguments have no memory preconditions.
-    unsafe {
-        if libc::unshare(libc::CLONE_NEWNS) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let root = c"/";
-        if libc::mount(
-            std::ptr::null(),
-            root.as_ptr(),
-            std::ptr::null(),
-            libc::MS_REC | libc::MS_PRIVATE,
-            std::ptr::null(),
-        ) != 0
-        {
-            return Err(io::Error::last_os_error());
-        }
-    }
+    // SAFETY: `unshare_unsafe` is unsafe only for `UnshareFlags::FILES` (threads that
+    // would then see different descriptor tables); a mount namespace has no such effect.
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS)? };
+    rustix::mount::mount_change(
+        c"/",
+        MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
+    )?;
     Ok(())
 }
 
@@ -377,36 +365,15 @@ pub fn private_mounts() -> io::Result<()> {
 /// # Errors
 /// When the kernel refuses.
 pub fn bind_read_only(from: &std::path::Path, to: &std::path::Path) -> io::Result<()> {
-    let c = |p: &std::path::Path| {
-        std::ffi::CString::new(p.as_os_str().as_encoded_bytes())
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
-    };
-    let (from, to) = (c(from)?, c(to)?);
-    // SAFETY: valid NUL-terminated paths; a bind, then its remount read-only.
-    unsafe {
-        if libc::mount(
-            from.as_ptr(),
-            to.as_ptr(),
-            std::ptr::null(),
-            libc::MS_BIND | libc::MS_REC,
-            std::ptr::null(),
-        ) != 0
-        {
-            return Err(io::Error::last_os_error());
-        }
-        let flags =
-            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV;
-        if libc::mount(
-            std::ptr::null(),
-            to.as_ptr(),
-            std::ptr::null(),
-            flags,
-            std::ptr::null(),
-        ) != 0
-        {
-            return Err(io::Error::last_os_error());
-        }
-    }
+    rustix::mount::mount_bind_recursive(from, to)?;
+    // A bind's own flags change only with MS_BIND | MS_REMOUNT (mount_remount adds the
+    // latter), and with no data: rustix passes an empty string for it, which a bind
+    // remount ignores.
+    rustix::mount::mount_remount(
+        to,
+        MountFlags::BIND | MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV,
+        c"",
+    )?;
     Ok(())
 }
 
@@ -416,34 +383,21 @@ pub fn bind_read_only(from: &std::path::Path, to: &std::path::Path) -> io::Resul
 /// # Errors
 /// When the kernel refuses.
 pub fn mount_tmpfs(path: &std::path::Path, size: u64) -> io::Result<()> {
-    let target = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let options = std::ffi::CString::new(format!("size={size},mode=0711"))
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    // SAFETY: valid NUL-terminated strings for the source, target, type and options.
-    let rc = unsafe {
-        libc::mount(
-            c"tmpfs".as_ptr(),
-            target.as_ptr(),
-            c"tmpfs".as_ptr(),
-            libc::MS_NOSUID | libc::MS_NODEV,
-            options.as_ptr().cast(),
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    rustix::mount::mount(
+        c"tmpfs",
+        path,
+        c"tmpfs",
+        MountFlags::NOSUID | MountFlags::NODEV,
+        options.as_c_str(),
+    )?;
     Ok(())
 }
 
 /// Detaches the mount at `path`, if any.
 pub fn unmount(path: &std::path::Path) {
-    if let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) {
-        // SAFETY: a valid NUL-terminated path.
-        unsafe {
-            libc::umount2(c.as_ptr(), libc::MNT_DETACH);
-        }
-    }
+    let _ = rustix::mount::unmount(path, rustix::mount::UnmountFlags::DETACH);
 }
 
 /// Moves the calling process into a new network namespace with only a loopback interface,
@@ -457,28 +411,37 @@ pub fn unmount(path: &std::path::Path) {
 /// When the kernel refuses (no `CAP_SYS_ADMIN`, namespaces disabled).
 #[cfg(target_os = "linux")]
 pub unsafe fn enter_private_network() -> io::Result<()> {
-    if libc::unshare(libc::CLONE_NEWNET) != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let mut req: libc::ifreq = std::mem::zeroed();
+    use std::os::fd::AsRawFd;
+    // SAFETY: `unshare_unsafe` is unsafe only for `UnshareFlags::FILES` (threads that
+    // would then see different descriptor tables); a network namespace has no such effect.
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNET)? };
+    // Closed when dropped, on every path below.
+    let socket = rustix::net::socket_with(
+        rustix::net::AddressFamily::INET,
+        rustix::net::SocketType::DGRAM,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )?;
+    // libc, not rustix, from here: rustix wraps no SIOCGIFFLAGS/SIOCSIFFLAGS (its
+    // `netdevice` module maps names to indices only), and its generic `ioctl` would still
+    // need libc's `ifreq`.
+    // SAFETY: `ifreq` is plain old data, for which all zeroes is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
         *dst = *src as libc::c_char;
     }
-    let mut result = Ok(());
-    if libc::ioctl(fd, libc::SIOCGIFFLAGS as _, &mut req) != 0 {
-        result = Err(io::Error::last_os_error());
-    } else {
+    // SAFETY: an open socket, and a valid `ifreq` naming "lo" that these ioctls read (and
+    // the first fills in); reading `ifru_flags` after SIOCGIFFLAGS wrote it is sound.
+    unsafe {
+        if libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS as _, &mut req) != 0 {
+            return Err(io::Error::last_os_error());
+        }
         req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-        if libc::ioctl(fd, libc::SIOCSIFFLAGS as _, &req) != 0 {
-            result = Err(io::Error::last_os_error());
+        if libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS as _, &req) != 0 {
+            return Err(io::Error::last_os_error());
         }
     }
-    libc::close(fd);
-    result
+    Ok(())
 }
 
 /// Network namespaces are Linux-only.
@@ -519,19 +482,17 @@ pub fn configure_child(
     joins: Vec<std::fs::File>,
     private_net: bool,
 ) {
-    use std::os::fd::AsRawFd;
     use std::os::unix::process::CommandExt;
     cmd.process_group(0);
-    let fds: Vec<i32> = joins.iter().map(|f| f.as_raw_fd()).collect();
     // SAFETY: the closure runs between fork and exec and only makes async-signal-safe
-    // system calls (write, unshare, socket, ioctl, close, prctl, setrlimit); `fds` was
-    // allocated before the fork, and the files it names live as long as the closure.
+    // system calls (write, unshare, socket, ioctl, close, prctl, getrlimit, setrlimit),
+    // through rustix's non-allocating wrappers or libc; `joins` was opened before the fork
+    // and the closure owns it, so every descriptor it writes to is open.
     unsafe {
         cmd.pre_exec(move || {
-            let _keep_open = &joins;
-            for &fd in &fds {
-                if libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
-                    return Err(io::Error::last_os_error());
+            for file in &joins {
+                if rustix::io::write(file, b"0")? != 1 {
+                    return Err(io::ErrorKind::WriteZero.into());
                 }
             }
             if private_net {
@@ -539,7 +500,7 @@ pub fn configure_child(
             }
             // Last: std has switched uid by now, and a uid change clears this signal.
             #[cfg(target_os = "linux")]
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            let _ = rustix::process::set_parent_process_death_signal(Some(Signal::KILL));
             limit_child();
             Ok(())
         });
@@ -592,21 +553,59 @@ pub fn wait_contained(
             }
             Ok(None) => {
                 killed = true;
-                // SAFETY: kill has no memory-safety preconditions; -pgid is the group.
-                unsafe {
-                    libc::kill(-pgid, libc::SIGKILL);
-                }
+                kill_group(pgid);
                 break child.wait().ok();
             }
             Err(_) => break None,
         }
     };
     // The rest of the group, if any, dies with it.
-    // SAFETY: as above.
-    unsafe {
-        libc::kill(-pgid, libc::SIGKILL);
-    }
+    kill_group(pgid);
     cleanup::forget(pgid);
     sweep();
     (status, killed)
+}
+
+/// SIGKILL to every process in group `pgid` (nothing for a pgid that names no group).
+fn kill_group(pgid: i32) {
+    if let Some(group) = Pid::from_raw(pgid) {
+        let _ = kill_process_group(group, Signal::KILL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_configured_child_has_no_core_dumps_and_the_usual_open_files_limit() {
+        // Whatever our own limits are: the child's soft limit is the usual one, or the hard
+        // limit when that is lower.
+        crate::os::process::raise_open_files_limit();
+        let hard = rustix::process::getrlimit(rustix::process::Resource::Nofile).maximum;
+        let expected = hard.map_or(USUAL_OPEN_FILES, |h| h.min(USUAL_OPEN_FILES));
+        let mut cmd = std::process::Command::new("sh");
+        cmd.args(["-c", "ulimit -c; ulimit -n"]);
+        // Allow core dumps first (hooks run in order), so that a missing RLIMIT_CORE shows
+        // even where the machine's default is already 0 (not raised without privilege).
+        // SAFETY: one setrlimit system call, async-signal-safe.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                let mib = Some(1 << 20);
+                let some_core = rustix::process::Rlimit {
+                    current: mib,
+                    maximum: mib,
+                };
+                let _ = rustix::process::setrlimit(rustix::process::Resource::Core, some_core);
+                Ok(())
+            });
+        }
+        configure_child(&mut cmd, Vec::new(), false);
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("0\n{expected}\n")
+        );
+    }
 }
