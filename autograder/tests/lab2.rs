@@ -22,6 +22,7 @@ fn untouched_stub_scores_zero_and_names_its_todo() {
         "{}",
         g.feedback("echo-short")
     );
+    g.assert_golden("lab2", "untouched_stub_scores_zero_and_names_its_todo");
 }
 
 mutants! { "lab2":

@@ -60,6 +60,7 @@ fn untouched_stub_scores_zero_and_names_its_todo() {
         feedback.contains("Step 2 of handouts/lab4.md"),
         "the feedback should name the TODO the server stopped at:\n{feedback}"
     );
+    g.assert_golden("lab4", "untouched_stub_scores_zero_and_names_its_todo");
 }
 
 #[test]

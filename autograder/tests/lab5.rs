@@ -37,6 +37,7 @@ fn untouched_stub_scores_zero_and_names_its_todo() {
         feedback.contains("Step 1 of handouts/lab5.md"),
         "the feedback should name the stub's first TODO:\n{feedback}"
     );
+    g.assert_golden("lab5", "untouched_stub_scores_zero_and_names_its_todo");
 }
 
 #[test]

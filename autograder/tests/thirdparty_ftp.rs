@@ -72,6 +72,10 @@ fn proftpd_fails_only_fragments_for_a_line_end_split_across_two_reads() {
         g.describe()
     );
     assert_eq!(g.score(), (90, 95));
+    g.assert_golden(
+        "lab4",
+        "proftpd_fails_only_fragments_for_a_line_end_split_across_two_reads",
+    );
 }
 
 #[test]
@@ -115,4 +119,5 @@ fn vsftpd_fails_the_tests_that_write_into_its_root() {
         );
     }
     assert_eq!(g.score(), (65, 95));
+    g.assert_golden("lab4", "vsftpd_fails_the_tests_that_write_into_its_root");
 }

@@ -49,6 +49,10 @@ fn lighttpd_fails_only_where_it_breaks_the_rfc_or_the_lab_asks_for_more() {
     assert!(g.feedback("slow-headers").contains("Slowloris"));
     assert!(g.feedback("oversized-requests").contains("got status 431"));
     assert!(g.feedback("range").contains("SHOULD"));
+    g.assert_golden(
+        "lab5",
+        "lighttpd_fails_only_where_it_breaks_the_rfc_or_the_lab_asks_for_more",
+    );
 }
 
 #[test]
@@ -76,4 +80,8 @@ fn apache_event_mpm_fails_only_where_it_breaks_the_rfc_or_the_lab_asks_for_more(
     assert!(g.feedback("head").contains("after the 414 answer to HEAD"));
     assert!(g.feedback("methods").contains("RFC 9110 §9.3.3"));
     assert!(g.feedback("range").contains("SHOULD"));
+    g.assert_golden(
+        "lab5",
+        "apache_event_mpm_fails_only_where_it_breaks_the_rfc_or_the_lab_asks_for_more",
+    );
 }
