@@ -71,6 +71,7 @@ fn explain_argv(root: &std::path::Path, lab: &str, argv: &[String], only: &str) 
         host: "127.0.0.1".into(),
         parallel: 1,
         limits: Default::default(),
+        capture: None,
     };
     let mut out = Vec::new();
     grade_and_explain(

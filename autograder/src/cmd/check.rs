@@ -163,6 +163,9 @@ pub fn grade_and_explain(
         }
     };
     let report = runner::grade(lab, program, options, &mut progress);
+    if let Some(capture) = &options.capture {
+        crate::cmd::capture::draw_graphs(capture, &report);
+    }
     streaks.save();
     let _ = write!(out, "{}", next_step(&report, first_todo.as_ref(), steps));
     let _ = writeln!(out, "{}", text::summary(&report));

@@ -158,6 +158,11 @@ struct RunArgs {
     /// file; see handouts/instructors.md.
     #[arg(long, value_name = "FILE")]
     rubric: Option<PathBuf>,
+    /// Record each test's packets to DIR/TEST.pcap (open it in Wireshark) and draw its I/O
+    /// graph, DIR/TEST.svg; tests then run one at a time. Needs a network namespace of
+    /// the grader's own: root, or unprivileged user namespaces (Linux).
+    #[arg(long, value_name = "DIR")]
+    capture: Option<PathBuf>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -240,6 +245,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             limits.validate()?;
             let mut options = run_options(lab, &run)?;
             options.limits = limits.run_limits();
+            if worker && run.capture.is_some() {
+                bail!("--capture is not for --worker");
+            }
+            // First, before anything starts a thread or a program (see cmd::capture).
+            options.capture = run.capture.as_deref().and_then(crate::cmd::capture::start);
             let is_root = crate::os::sandbox::is_root();
             if run_as.is_some() && !is_root {
                 bail!("--run-as needs root (only root can start a program as another user)");
@@ -299,15 +309,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Check { lab, run } => {
             let lab = find_lab(&lab, run.rubric.as_deref())?;
             let root = crate::os::cargo::workspace_root()?;
+            let mut options = run_options(lab, &run)?;
+            // First, before the build starts anything (see cmd::capture).
+            options.capture = run.capture.as_deref().and_then(crate::cmd::capture::start);
             if run.format == Format::Text {
-                let options = run_options(lab, &run)?;
                 let report = crate::cmd::check::check(lab, &root, &options)?;
                 return Ok(exit_code(&report));
             }
             eprintln!("Building labs/{} …", lab.name);
             let exe = crate::os::cargo::build(&root, lab.name, false)?;
             let program = Program::new(vec![exe.to_string_lossy().into_owned()]);
-            let options = run_options(lab, &run)?;
             grade_and_print(lab, &program, &options, run.format)
         }
         Cmd::Watch {
@@ -320,6 +331,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let root = crate::os::cargo::workspace_root()?;
             if run.format != Format::Text {
                 bail!("watch prints text only; use `check --format …` for other formats");
+            }
+            if run.capture.is_some() {
+                bail!("watch does not capture; use `check {} --capture DIR`", lab.name);
             }
             // Fail on a bad `--only` now, not after the first build.
             run_options(lab, &run)?;
@@ -452,6 +466,7 @@ fn run_options(lab: &'static Lab, run: &RunArgs) -> anyhow::Result<Options> {
         host: run.host.clone(),
         parallel: run.parallel,
         limits: runner::Limits::default(),
+        capture: None,
     })
 }
 
@@ -514,6 +529,9 @@ fn grade_and_print(
         }
     };
     let report = runner::grade(lab, program, options, &mut progress);
+    if let Some(capture) = &options.capture {
+        crate::cmd::capture::draw_graphs(capture, &report);
+    }
     match format {
         Format::Text => {
             sayln!("{}", text::summary(&report));

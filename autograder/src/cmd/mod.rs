@@ -11,16 +11,22 @@
 //! - [`bench`](mod@bench): `autograder bench`, measurements with the grading core's load
 //!   generator, and the throughput/latency graph.
 //! - [`demo`]: `autograder demo concurrency`, the three echo servers side by side.
+//! - [`capture`] and [`iograph`]: `--capture DIR`, each test's packets as a pcap file
+//!   and its I/O graph beside it.
+//! - [`plot`]: what the SVG charts share.
 //! - [`limits`]: the limits flags `grade` and `batch` share.
 //! - [`handouts`]: `autograder handouts [--fix]`, keeping handouts' code and tables true.
 
 pub mod batch;
 pub mod bench;
+pub mod capture;
 pub mod check;
 pub mod cli;
 pub mod demo;
 pub mod export;
 pub mod handouts;
+pub mod iograph;
 pub mod limits;
+pub mod plot;
 pub mod steps;
 pub mod watch;

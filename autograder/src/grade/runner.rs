@@ -1,13 +1,14 @@
 //! Running a rubric against a program: one fresh program per test, always torn down.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::grade::probe::Ctx;
 use crate::grade::probe::{Failure, Symptom, Verdict};
 use crate::grade::rubric::{Kind, Lab, TestCase};
+use crate::os::capture::Capture;
 use crate::os::harness::{self, describe_status, LaunchError, Placeholders, Program, Spawned};
 use crate::rng::Rng;
 
@@ -28,6 +29,9 @@ pub struct Options {
     pub parallel: usize,
     /// Start-up limit and overall budget.
     pub limits: Limits,
+    /// Record each test's packets to `DIR/TEST-ID.pcap` (`--capture`); tests then run one
+    /// at a time, so that a file holds one test's packets only.
+    pub capture: Option<Arc<Capture>>,
 }
 
 /// Tests run at once by default: enough to overlap the waiting that dominates most tests,
@@ -194,13 +198,18 @@ pub fn grade(
                 program_output: None,
             },
             _ => {
+                let from = options.capture.as_ref().map(|c| c.mark());
                 let attempt =
                     || run_test(lab, test, program, options, rngs[index].clone(), limits.startup);
                 // The grader's trouble (a port taken, a fork refused) is often passing: once
                 // more, with the same payloads, before the test is reported as not graded.
-                match attempt() {
+                let result = match attempt() {
                     result if matches!(result.outcome, Outcome::NotGraded(_)) => attempt(),
                     result => result,
+                };
+                match (&options.capture, from) {
+                    (Some(capture), Some(from)) => with_capture(result, capture, from),
+                    _ => result,
                 }
             }
         }
@@ -209,7 +218,10 @@ pub fn grade(
     // Tests are independent (each starts its own program on its own port and root), so
     // several can run at once; most of a test's time is spent waiting for the program.
     // Results are still reported in rubric order, as soon as all earlier ones are in.
-    let jobs = options.parallel.clamp(1, tests.len().max(1));
+    let jobs = match options.capture {
+        Some(_) => 1,
+        None => options.parallel.clamp(1, tests.len().max(1)),
+    };
     let next = AtomicUsize::new(0);
     let (tx, rx) = mpsc::channel::<Event>();
     let mut slots: Vec<Option<TestResult>> = tests.iter().map(|_| None).collect();
@@ -263,6 +275,24 @@ pub fn grade(
         results,
         elapsed: started.elapsed(),
     }
+}
+
+/// Saves the test's packets (everything since `from`) and, on a failure, says where they
+/// are: the feedback's way into Wireshark.
+fn with_capture(mut result: TestResult, capture: &Capture, from: SystemTime) -> TestResult {
+    let saved = capture.save(result.test.id, from);
+    if let Outcome::Failed(failure) = &mut result.outcome {
+        failure.details.push(match saved {
+            Ok(saved) => format!(
+                "The packets of this test: open `{}` in Wireshark ({} packets; its I/O graph is `{}`).",
+                saved.path.display(),
+                saved.frames,
+                saved.path.with_extension("svg").display()
+            ),
+            Err(e) => format!("This test's packets could not be saved: {e}."),
+        });
+    }
+    result
 }
 
 /// Messages from the workers to the reporting thread.

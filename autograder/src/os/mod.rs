@@ -11,8 +11,11 @@
 //!   graceful stop) for probes and the bench, and the grader's own limits and CPU time.
 //! - [`procfs`]: facts about processes from Linux's `/proc` (the one reader of processes' entries).
 //! - [`cleanup`]: the registry of live process groups, killed if the grader is interrupted.
+//! - [`capture`]: every packet of the grader's own network namespace, saved per test as
+//!   pcap files (`--capture`).
 //! - [`cargo`]: finding the workspace and building a lab's package (contained).
 
+pub mod capture;
 pub mod cargo;
 pub mod cleanup;
 pub mod harness;

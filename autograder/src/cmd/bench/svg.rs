@@ -11,6 +11,7 @@
 use std::fmt::Write as _;
 
 use super::Row;
+use crate::cmd::plot::{format_tick, nice_axis, COLOURS};
 use crate::grade::report::escape;
 
 const WIDTH: f64 = 820.0;
@@ -19,11 +20,6 @@ const LEFT: f64 = 90.0;
 const RIGHT: f64 = 200.0;
 const TOP: f64 = 60.0;
 const GAP: f64 = 80.0;
-
-/// Colour-blind-friendly line colours (Okabe–Ito), cycled when there are more programs.
-const COLOURS: &[&str] = &[
-    "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442",
-];
 
 /// The whole picture.
 pub fn chart(title: &str, rows: &[Row]) -> String {
@@ -115,32 +111,6 @@ impl XScale {
             0.5
         };
         LEFT + t * (WIDTH - LEFT - RIGHT)
-    }
-}
-
-/// A "nice" upper bound and tick step (1, 2 or 5 times a power of ten).
-fn nice_axis(max: f64) -> (f64, f64) {
-    if max.is_nan() || max <= 0.0 || max.is_infinite() {
-        return (1.0, 0.2);
-    }
-    let raw = max / 5.0;
-    let mag = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0]
-        .iter()
-        .map(|m| m * mag)
-        .find(|s| *s >= raw)
-        .unwrap_or(10.0 * mag);
-    ((max / step).ceil() * step, step)
-}
-
-fn format_tick(v: f64, step: f64) -> String {
-    if v >= 10_000.0 && v.fract() == 0.0 {
-        format!("{:.0}k", v / 1000.0)
-    } else if step >= 1.0 {
-        format!("{v:.0}")
-    } else {
-        let digits = (-step.log10().floor()) as usize;
-        format!("{v:.digits$}")
     }
 }
 
@@ -282,13 +252,6 @@ fn legend(out: &mut String, programs: &[String], errors: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nice_axes_round_up_to_1_2_5_steps() {
-        assert_eq!(nice_axis(93.0), (100.0, 20.0));
-        assert_eq!(nice_axis(12_345.0), (15_000.0, 5_000.0));
-        assert_eq!(nice_axis(0.0), (1.0, 0.2));
-    }
 
     #[test]
     fn the_title_is_escaped() {

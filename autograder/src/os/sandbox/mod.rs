@@ -411,10 +411,17 @@ pub fn unmount(path: &std::path::Path) {
 /// When the kernel refuses (no `CAP_SYS_ADMIN`, namespaces disabled).
 #[cfg(target_os = "linux")]
 pub unsafe fn enter_private_network() -> io::Result<()> {
-    use std::os::fd::AsRawFd;
     // SAFETY: `unshare_unsafe` is unsafe only for `UnshareFlags::FILES` (threads that
     // would then see different descriptor tables); a network namespace has no such effect.
     unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNET)? };
+    bring_loopback_up()
+}
+
+/// Brings the loopback interface of the caller's network namespace up (a new namespace
+/// has one, down). Only raw system calls, so it is also usable between fork and exec.
+#[cfg(target_os = "linux")]
+fn bring_loopback_up() -> io::Result<()> {
+    use std::os::fd::AsRawFd;
     // Closed when dropped, on every path below.
     let socket = rustix::net::socket_with(
         rustix::net::AddressFamily::INET,
@@ -453,6 +460,50 @@ pub unsafe fn enter_private_network() -> io::Result<()> {
 /// Always: there are no network namespaces here.
 #[cfg(not(target_os = "linux"))]
 pub unsafe fn enter_private_network() -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "network namespaces are Linux-only",
+    ))
+}
+
+/// Moves this very process (not a child) into a network namespace of its own, with only
+/// a loopback interface, up: the same namespace [`enter_private_network`] gives a child,
+/// for a grader that must see its programs' packets (`--capture`). As root, that is all;
+/// as anyone else, a user namespace first (which makes the network namespace possible
+/// where the kernel allows unprivileged user namespaces), with our uid and gid mapped to
+/// themselves: files we write stay ours, and the programs we start have no more rights
+/// than before. Until it execs, this process holds every capability over the new
+/// namespaces (CAP_NET_RAW for a packet socket among them), and nothing outside them.
+///
+/// Must be called while the process has one thread (the kernel refuses a user namespace
+/// to a threaded process, and a thread started earlier would stay behind).
+///
+/// # Errors
+/// When the kernel refuses (user namespaces disabled or exhausted, no privileges).
+#[cfg(target_os = "linux")]
+pub fn move_into_private_network() -> io::Result<()> {
+    use rustix::thread::UnshareFlags;
+    if is_root() {
+        // SAFETY: only system calls, in this process; see `enter_private_network`.
+        return unsafe { enter_private_network() };
+    }
+    let (uid, gid) = (rustix::process::getuid(), rustix::process::getgid());
+    // SAFETY: `unshare_unsafe` is unsafe only for `UnshareFlags::FILES`.
+    unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWUSER | UnshareFlags::NEWNET)? };
+    // An unprivileged process may map only its own ids, and its gid only once it has given
+    // up setgroups(2) (which could otherwise drop a group that denies it access).
+    std::fs::write("/proc/self/setgroups", "deny")?;
+    std::fs::write("/proc/self/uid_map", format!("{0} {0} 1", uid.as_raw()))?;
+    std::fs::write("/proc/self/gid_map", format!("{0} {0} 1", gid.as_raw()))?;
+    bring_loopback_up()
+}
+
+/// Network namespaces are Linux-only.
+///
+/// # Errors
+/// Always: there are no network namespaces here.
+#[cfg(not(target_os = "linux"))]
+pub fn move_into_private_network() -> io::Result<()> {
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
         "network namespaces are Linux-only",
