@@ -221,7 +221,7 @@ impl Flow {
 const WIDTH: f64 = 900.0;
 const LEFT: f64 = 80.0;
 const RIGHT: f64 = 30.0;
-const TOP: f64 = 70.0;
+const TOP: f64 = 95.0;
 const PANEL_H: f64 = 130.0;
 const GAP: f64 = 60.0;
 
@@ -367,30 +367,29 @@ fn draw_panel(out: &mut String, top: f64, panel: &Panel<'_>, buckets: u64) {
         LEFT - 55.0,
         top + PANEL_H / 2.0,
     );
-    for (direction, colour, cells) in [
-        ("client-to-server", COLOURS[0], &sent),
-        ("server-to-client", COLOURS[1], &received),
+    // The client's line is wide and the server's thin and dashed on top of it: an echo
+    // server's reply has the client's shape, and both must stay visible.
+    for (direction, colour, style, cells) in [
+        ("client-to-server", COLOURS[0], r#"stroke-width="3.5" stroke-opacity="0.7""#, &sent),
+        ("server-to-client", COLOURS[1], r#"stroke-width="1.5" stroke-dasharray="5,2""#, &received),
     ] {
         // A step line through every bucket (an empty one is a zero, not a gap).
         let mut points = String::new();
-        let mut last = 0.0;
         let mut at = 0u64;
         for (&i, &b) in cells.iter() {
             if i > at {
                 let _ = write!(points, "{:.1},{:.1} {:.1},{:.1} ", x(at as f64), y(0.0), x(i as f64), y(0.0));
             }
             let _ = write!(points, "{:.1},{:.1} {:.1},{:.1} ", x(i as f64), y(b as f64), x(i as f64 + 1.0), y(b as f64));
-            last = b as f64;
             at = i + 1;
         }
-        let _ = last;
         if at < buckets {
             let _ = write!(points, "{:.1},{:.1} {:.1},{:.1}", x(at as f64), y(0.0), x(buckets as f64), y(0.0));
         }
         let data: Vec<String> = cells.iter().map(|(i, b)| format!("{i}:{b}")).collect();
         let _ = writeln!(
             out,
-            r#"<polyline class="series" data-direction="{direction}" data-buckets="{}" points="{}" fill="none" stroke="{colour}" stroke-width="1.5"/>"#,
+            r#"<polyline class="series" data-direction="{direction}" data-buckets="{}" points="{}" fill="none" stroke="{colour}" {style}/>"#,
             data.join(" "),
             points.trim_end()
         );
@@ -423,7 +422,7 @@ fn draw_panel(out: &mut String, top: f64, panel: &Panel<'_>, buckets: u64) {
 
 fn legend(out: &mut String) {
     let mut x = LEFT;
-    let y = 48.0;
+    let y = 50.0;
     out.push_str("<g class=\"legend\">\n");
     for (label, colour) in [("client → server", COLOURS[0]), ("server → client", COLOURS[1])] {
         let _ = writeln!(

@@ -100,15 +100,22 @@ impl Capture {
     /// # Errors
     /// Why capturing is impossible here, in words for the person who asked for it.
     pub fn start(dir: &Path) -> Result<Capture, String> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         sandbox::move_into_private_network().map_err(|e| {
+            let why = match e.raw_os_error() {
+                Some(libc::EPERM) => "not permitted".to_string(),
+                Some(libc::ENOSPC) => "no user namespace left to make: user.max_user_namespaces is 0 here, or used up".to_string(),
+                Some(libc::EINVAL) => "the grader had already started a thread".to_string(),
+                _ => e.to_string(),
+            };
             format!(
-                "the kernel refuses this user a network namespace of its own ({e}); as \
+                "the kernel refuses this user a network namespace of its own ({why}); as \
                  root, or where unprivileged user namespaces are allowed \
                  (sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone), it works"
             )
         })?;
+        // Only now: a refused capture leaves nothing behind.
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let socket = open_packet_socket()
             .map_err(|e| format!("cannot open a packet socket on the loopback ({e})"))?;
         let shared = Arc::new((Mutex::new(Shared::default()), Condvar::new()));
