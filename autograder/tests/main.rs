@@ -9,6 +9,7 @@ mod support;
 
 mod batch;
 mod bench;
+mod capture;
 mod check;
 mod cli;
 mod export;

@@ -333,7 +333,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 bail!("watch prints text only; use `check --format …` for other formats");
             }
             if run.capture.is_some() {
-                bail!("watch does not capture; use `check {} --capture DIR`", lab.name);
+                bail!(
+                    "watch does not capture; use `check {} --capture DIR`",
+                    lab.name
+                );
             }
             // Fail on a bad `--only` now, not after the first build.
             run_options(lab, &run)?;

@@ -113,7 +113,8 @@ pub struct Graph {
 /// # Errors
 /// When the file cannot be read or is not a pcap file.
 pub fn read(path: &Path) -> anyhow::Result<Graph> {
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut reader = pcap_file::pcap::PcapReader::new(std::io::BufReader::new(file))
         .with_context(|| format!("{} is not a pcap file", path.display()))?;
     let mut graph = Graph::default();
@@ -133,12 +134,21 @@ pub fn read(path: &Path) -> anyhow::Result<Graph> {
         let (src, dst, ip_payload): (IpAddr, IpAddr, usize) = match &sliced.net {
             Some(LaxNetSlice::Ipv4(ip)) => {
                 let h = ip.header();
-                let ip_payload = usize::from(h.total_len()).saturating_sub(4 * usize::from(h.ihl()));
-                (h.source_addr().into(), h.destination_addr().into(), ip_payload)
+                let ip_payload =
+                    usize::from(h.total_len()).saturating_sub(4 * usize::from(h.ihl()));
+                (
+                    h.source_addr().into(),
+                    h.destination_addr().into(),
+                    ip_payload,
+                )
             }
             Some(LaxNetSlice::Ipv6(ip)) => {
                 let h = ip.header();
-                (h.source_addr().into(), h.destination_addr().into(), usize::from(h.payload_length()))
+                (
+                    h.source_addr().into(),
+                    h.destination_addr().into(),
+                    usize::from(h.payload_length()),
+                )
             }
             _ => continue,
         };
@@ -147,26 +157,33 @@ pub fn read(path: &Path) -> anyhow::Result<Graph> {
         };
         let from = SocketAddr::new(src, tcp.source_port());
         let to = SocketAddr::new(dst, tcp.destination_port());
-        let index = match graph
-            .connections
-            .iter()
-            .position(|c| (c.client, c.server) == (from, to) || (c.client, c.server) == (to, from))
-        {
-            Some(i) => i,
-            None => {
-                // A SYN-ACK seen first means its receiver opened the connection.
-                let (client, server) = if tcp.syn() && tcp.ack() { (to, from) } else { (from, to) };
-                graph.connections.push(Connection {
-                    client,
-                    server,
-                    sent: Flow::default(),
-                    received: Flow::default(),
-                });
-                graph.connections.len() - 1
-            }
-        };
+        let index =
+            match graph.connections.iter().position(|c| {
+                (c.client, c.server) == (from, to) || (c.client, c.server) == (to, from)
+            }) {
+                Some(i) => i,
+                None => {
+                    // A SYN-ACK seen first means its receiver opened the connection.
+                    let (client, server) = if tcp.syn() && tcp.ack() {
+                        (to, from)
+                    } else {
+                        (from, to)
+                    };
+                    graph.connections.push(Connection {
+                        client,
+                        server,
+                        sent: Flow::default(),
+                        received: Flow::default(),
+                    });
+                    graph.connections.len() - 1
+                }
+            };
         let conn = &mut graph.connections[index];
-        let flow = if conn.client == from { &mut conn.sent } else { &mut conn.received };
+        let flow = if conn.client == from {
+            &mut conn.sent
+        } else {
+            &mut conn.received
+        };
         let len = ip_payload.saturating_sub(4 * usize::from(tcp.data_offset())) as u32;
         flow.record(since, tcp, len);
     }
@@ -312,11 +329,19 @@ fn draw_panel(out: &mut String, top: f64, panel: &Panel<'_>, buckets: u64) {
     };
     let sent = sum(|c| &c.sent);
     let received = sum(|c| &c.received);
-    let max = sent.values().chain(received.values()).copied().max().unwrap_or(0) as f64;
+    let max = sent
+        .values()
+        .chain(received.values())
+        .copied()
+        .max()
+        .unwrap_or(0) as f64;
     let (y_max, step) = nice_axis(max);
     let x = |bucket: f64| LEFT + bucket / buckets as f64 * (right - LEFT);
     let y = |v: f64| bottom - v / y_max * PANEL_H;
-    let only = panel.connections.first().filter(|_| panel.connections.len() == 1);
+    let only = panel
+        .connections
+        .first()
+        .filter(|_| panel.connections.len() == 1);
     let _ = match only {
         Some(c) => writeln!(
             out,
@@ -370,21 +395,52 @@ fn draw_panel(out: &mut String, top: f64, panel: &Panel<'_>, buckets: u64) {
     // The client's line is wide and the server's thin and dashed on top of it: an echo
     // server's reply has the client's shape, and both must stay visible.
     for (direction, colour, style, cells) in [
-        ("client-to-server", COLOURS[0], r#"stroke-width="3.5" stroke-opacity="0.7""#, &sent),
-        ("server-to-client", COLOURS[1], r#"stroke-width="1.5" stroke-dasharray="5,2""#, &received),
+        (
+            "client-to-server",
+            COLOURS[0],
+            r#"stroke-width="3.5" stroke-opacity="0.7""#,
+            &sent,
+        ),
+        (
+            "server-to-client",
+            COLOURS[1],
+            r#"stroke-width="1.5" stroke-dasharray="5,2""#,
+            &received,
+        ),
     ] {
         // A step line through every bucket (an empty one is a zero, not a gap).
         let mut points = String::new();
         let mut at = 0u64;
         for (&i, &b) in cells.iter() {
             if i > at {
-                let _ = write!(points, "{:.1},{:.1} {:.1},{:.1} ", x(at as f64), y(0.0), x(i as f64), y(0.0));
+                let _ = write!(
+                    points,
+                    "{:.1},{:.1} {:.1},{:.1} ",
+                    x(at as f64),
+                    y(0.0),
+                    x(i as f64),
+                    y(0.0)
+                );
             }
-            let _ = write!(points, "{:.1},{:.1} {:.1},{:.1} ", x(i as f64), y(b as f64), x(i as f64 + 1.0), y(b as f64));
+            let _ = write!(
+                points,
+                "{:.1},{:.1} {:.1},{:.1} ",
+                x(i as f64),
+                y(b as f64),
+                x(i as f64 + 1.0),
+                y(b as f64)
+            );
             at = i + 1;
         }
         if at < buckets {
-            let _ = write!(points, "{:.1},{:.1} {:.1},{:.1}", x(at as f64), y(0.0), x(buckets as f64), y(0.0));
+            let _ = write!(
+                points,
+                "{:.1},{:.1} {:.1},{:.1}",
+                x(at as f64),
+                y(0.0),
+                x(buckets as f64),
+                y(0.0)
+            );
         }
         let data: Vec<String> = cells.iter().map(|(i, b)| format!("{i}:{b}")).collect();
         let _ = writeln!(
@@ -397,7 +453,10 @@ fn draw_panel(out: &mut String, top: f64, panel: &Panel<'_>, buckets: u64) {
     // Events: a mark at the bottom (client's) or top (server's) of the panel.
     let mut marked = 0;
     for c in &panel.connections {
-        for (side, flow, y_mark) in [("client", &c.sent, bottom - 4.0), ("server", &c.received, top + 4.0)] {
+        for (side, flow, y_mark) in [
+            ("client", &c.sent, bottom - 4.0),
+            ("server", &c.received, top + 4.0),
+        ] {
             for &(at, event) in &flow.events {
                 marked += 1;
                 if marked > 400 {
@@ -424,7 +483,10 @@ fn legend(out: &mut String) {
     let mut x = LEFT;
     let y = 50.0;
     out.push_str("<g class=\"legend\">\n");
-    for (label, colour) in [("client → server", COLOURS[0]), ("server → client", COLOURS[1])] {
+    for (label, colour) in [
+        ("client → server", COLOURS[0]),
+        ("server → client", COLOURS[1]),
+    ] {
         let _ = writeln!(
             out,
             r#"<line x1="{x}" y1="{y}" x2="{}" y2="{y}" stroke="{colour}" stroke-width="3"/><text x="{}" y="{}">{label}</text>"#,
@@ -434,7 +496,13 @@ fn legend(out: &mut String) {
         );
         x += 130.0;
     }
-    for event in [Event::ZeroWindow, Event::WindowUpdate, Event::Retransmission, Event::Fin, Event::Rst] {
+    for event in [
+        Event::ZeroWindow,
+        Event::WindowUpdate,
+        Event::Retransmission,
+        Event::Fin,
+        Event::Rst,
+    ] {
         let _ = writeln!(
             out,
             r#"<circle cx="{:.1}" cy="{y}" r="3.5" fill="{}"/><text x="{:.1}" y="{}">{}</text>"#,

@@ -103,7 +103,10 @@ impl Capture {
         sandbox::move_into_private_network().map_err(|e| {
             let why = match e.raw_os_error() {
                 Some(libc::EPERM) => "not permitted".to_string(),
-                Some(libc::ENOSPC) => "no user namespace left to make: user.max_user_namespaces is 0 here, or used up".to_string(),
+                Some(libc::ENOSPC) => {
+                    "no user namespace left to make: user.max_user_namespaces is 0 here, or used up"
+                        .to_string()
+                }
                 Some(libc::EINVAL) => "the grader had already started a thread".to_string(),
                 _ => e.to_string(),
             };
@@ -183,7 +186,10 @@ impl Capture {
                 &frame.data[..]
             };
             kept += data.len();
-            let since_epoch = frame.at.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+            let since_epoch = frame
+                .at
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default();
             writer
                 .write_packet(&PcapPacket::new(since_epoch, frame.len, data))
                 .map_err(io::Error::other)?;
@@ -270,7 +276,10 @@ fn read_frames(socket: &OwnedFd, shared: &(Mutex<Shared>, Condvar), stop: &Atomi
         if failed {
             return;
         }
-        let mut fds = [rustix::event::PollFd::new(socket, rustix::event::PollFlags::IN)];
+        let mut fds = [rustix::event::PollFd::new(
+            socket,
+            rustix::event::PollFlags::IN,
+        )];
         let timeout = rustix::event::Timespec::try_from(IDLE_POLL).expect("a small duration");
         let _ = rustix::event::poll(&mut fds, Some(&timeout));
     }
@@ -316,8 +325,7 @@ fn receive(socket: &OwnedFd, buf: &mut [u8]) -> io::Result<Option<Frame>> {
             if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS
             {
                 let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
-                at = SystemTime::UNIX_EPOCH
-                    + Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
+                at = SystemTime::UNIX_EPOCH + Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
             }
             cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
         }
