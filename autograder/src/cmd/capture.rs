@@ -13,12 +13,13 @@ use std::sync::Arc;
 use crate::grade::runner::{Outcome, Report};
 use crate::os::capture::Capture;
 
-/// Starts capturing into `dir`, or says on standard error (one line) why it cannot.
-pub fn start(dir: &Path) -> Option<Arc<Capture>> {
+/// Starts capturing into `dir`, or says on standard error (one line) why it cannot;
+/// `per` says what gets a file of its own ("test (tests run one at a time)").
+pub fn start(dir: &Path, per: &str) -> Option<Arc<Capture>> {
     match Capture::start(dir) {
         Ok(capture) => {
             eprintln!(
-                "capture: each test's packets go to {}/TEST.pcap, its I/O graph to TEST.svg (tests run one at a time)",
+                "capture: into {}/, a pcap file and its I/O graph per {per}",
                 dir.display()
             );
             Some(Arc::new(capture))
@@ -51,5 +52,27 @@ pub fn draw_graphs(capture: &Capture, report: &Report) {
         if let Err(e) = crate::cmd::iograph::write_beside(&pcap, &title) {
             eprintln!("capture: no I/O graph for {}: {e:#}", pcap.display());
         }
+    }
+}
+
+/// Saves what was captured since `from` as `DIR/NAME.pcap` and draws its graph beside it,
+/// saying on standard error where they are (or why not): for runs that are not rubric
+/// tests (`bench`).
+pub fn save_and_draw(capture: &Capture, name: &str, from: std::time::SystemTime, title: &str) {
+    match capture.save(name, from) {
+        Ok(saved) => match crate::cmd::iograph::write_beside(&saved.path, title) {
+            Ok(svg) => eprintln!(
+                "  capture: {} ({} packets{}), I/O graph {}",
+                saved.path.display(),
+                saved.frames,
+                match saved.not_kept {
+                    0 => String::new(),
+                    n => format!(", {n} more the capture could not keep"),
+                },
+                svg.display()
+            ),
+            Err(e) => eprintln!("  capture: {} (no I/O graph: {e:#})", saved.path.display()),
+        },
+        Err(e) => eprintln!("  capture: {name} could not be saved: {e}"),
     }
 }

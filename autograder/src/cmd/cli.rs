@@ -249,7 +249,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 bail!("--capture is not for --worker");
             }
             // First, before anything starts a thread or a program (see cmd::capture).
-            options.capture = run.capture.as_deref().and_then(crate::cmd::capture::start);
+            options.capture = run
+                .capture
+                .as_deref()
+                .and_then(|dir| crate::cmd::capture::start(dir, "test (tests run one at a time)"));
             let is_root = crate::os::sandbox::is_root();
             if run_as.is_some() && !is_root {
                 bail!("--run-as needs root (only root can start a program as another user)");
@@ -311,7 +314,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let root = crate::os::cargo::workspace_root()?;
             let mut options = run_options(lab, &run)?;
             // First, before the build starts anything (see cmd::capture).
-            options.capture = run.capture.as_deref().and_then(crate::cmd::capture::start);
+            options.capture = run
+                .capture
+                .as_deref()
+                .and_then(|dir| crate::cmd::capture::start(dir, "test (tests run one at a time)"));
             if run.format == Format::Text {
                 let report = crate::cmd::check::check(lab, &root, &options)?;
                 return Ok(exit_code(&report));

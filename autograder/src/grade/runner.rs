@@ -283,10 +283,18 @@ fn with_capture(mut result: TestResult, capture: &Capture, from: SystemTime) -> 
     let saved = capture.save(result.test.id, from);
     if let Outcome::Failed(failure) = &mut result.outcome {
         failure.details.push(match saved {
+            Ok(saved) if saved.frames == 0 => format!(
+                "No packet crossed the wire during this test (`{}` is empty).",
+                saved.path.display()
+            ),
             Ok(saved) => format!(
-                "The packets of this test: open `{}` in Wireshark ({} packets; its I/O graph is `{}`).",
+                "The packets of this test: open `{}` in Wireshark ({} packets{}; its I/O graph is `{}`).",
                 saved.path.display(),
                 saved.frames,
+                match saved.not_kept {
+                    0 => String::new(),
+                    n => format!(", and {n} more the capture could not keep"),
+                },
                 saved.path.with_extension("svg").display()
             ),
             Err(e) => format!("This test's packets could not be saved: {e}."),

@@ -18,8 +18,12 @@
 //! frame arrived, not when this thread got round to reading it.
 //!
 //! libc rather than rustix for three calls: rustix has the packet socket itself, but no
-//! `PACKET_IGNORE_OUTGOING` or `SO_TIMESTAMPNS` option and no way to read a timestamp
-//! control message.
+//! `PACKET_IGNORE_OUTGOING`, `SO_TIMESTAMPNS` or `PACKET_STATISTICS` option and no way to
+//! read a timestamp control message.
+//!
+//! Nothing is made up: frames the kernel dropped (its queue full while this thread was
+//! behind) or that exceeded what a file keeps are counted, and the feedback says how many
+//! are missing.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -38,8 +42,11 @@ use crate::os::sandbox;
 const SNAP_LEN: u32 = 262_144;
 /// Once a test's packets weigh this much, only the headers of further frames are kept
 /// (the file says how long each frame really was): a test that streams megabytes
-/// should not fill the disk, and the headers are what the I/O graph needs.
+/// should not fill the memory or the disk, and the headers are what the I/O graph needs.
 const FULL_BYTES_PER_TEST: usize = 32 << 20;
+/// The most frames kept between two saves (of headers, 128 MiB at most); past it frames
+/// are counted, not kept, and the save says so. Only a long load run (`bench`) gets here.
+const MAX_FRAMES_PER_TEST: usize = 1 << 20;
 /// What is kept of a frame past that: Ethernet, IPv6 and a TCP header with options.
 const HEADER_BYTES: usize = 128;
 /// How long the reader sleeps between looks at the stop flag when no frame comes.
@@ -62,6 +69,12 @@ struct Frame {
 struct Shared {
     /// Frames not yet saved, in arrival order.
     frames: Vec<Frame>,
+    /// The bytes of frame data they hold.
+    kept_bytes: usize,
+    /// Frames that arrived past [`MAX_FRAMES_PER_TEST`] since the last save.
+    not_kept: usize,
+    /// Frames the kernel dropped since the last save (its queue was full).
+    dropped: usize,
     /// The reader found the socket's queue empty at this time: every frame that arrived
     /// before it is in `frames`.
     drained_at: Option<SystemTime>,
@@ -90,6 +103,9 @@ pub struct Saved {
     pub path: PathBuf,
     /// How many frames it holds.
     pub frames: usize,
+    /// How many more arrived than a file keeps ([`MAX_FRAMES_PER_TEST`]), or were
+    /// dropped by the kernel before this capture could read them: missing from the file.
+    pub not_kept: usize,
 }
 
 impl Capture {
@@ -168,6 +184,8 @@ impl Capture {
         }
         let keep = shared.frames.partition_point(|f| f.at <= until);
         let frames: Vec<Frame> = shared.frames.drain(..keep).collect();
+        shared.kept_bytes = shared.frames.iter().map(|f| f.data.len()).sum();
+        let not_kept = std::mem::take(&mut shared.not_kept) + std::mem::take(&mut shared.dropped);
         drop(shared);
         let path = self.dir.join(format!("{name}.pcap"));
         let file = io::BufWriter::new(std::fs::File::create(&path)?);
@@ -177,15 +195,9 @@ impl Capture {
             ..PcapHeader::default()
         };
         let mut writer = PcapWriter::with_header(file, header).map_err(io::Error::other)?;
-        let mut kept = 0usize;
         let mut count = 0;
         for frame in frames.iter().filter(|f| f.at >= from) {
-            let data = if kept >= FULL_BYTES_PER_TEST {
-                &frame.data[..frame.data.len().min(HEADER_BYTES)]
-            } else {
-                &frame.data[..]
-            };
-            kept += data.len();
+            let data = &frame.data[..];
             let since_epoch = frame
                 .at
                 .duration_since(SystemTime::UNIX_EPOCH)
@@ -200,6 +212,7 @@ impl Capture {
         Ok(Saved {
             path,
             frames: count,
+            not_kept,
         })
     }
 }
@@ -255,7 +268,7 @@ fn read_frames(socket: &OwnedFd, shared: &(Mutex<Shared>, Condvar), stop: &Atomi
     while !stop.load(Ordering::SeqCst) {
         // Noted before the look: a frame that arrived before this instant is queued now.
         let looked_at = SystemTime::now();
-        let mut batch = Vec::new();
+        let mut batch: Vec<Frame> = Vec::new();
         let error = loop {
             match receive(socket, &mut buf) {
                 Ok(Some(frame)) => batch.push(frame),
@@ -265,7 +278,19 @@ fn read_frames(socket: &OwnedFd, shared: &(Mutex<Shared>, Condvar), stop: &Atomi
             }
         };
         let mut s = lock.lock().unwrap_or_else(|e| e.into_inner());
-        s.frames.append(&mut batch);
+        for mut frame in batch {
+            if s.frames.len() >= MAX_FRAMES_PER_TEST {
+                s.not_kept += 1;
+                continue;
+            }
+            if s.kept_bytes >= FULL_BYTES_PER_TEST {
+                frame.data.truncate(HEADER_BYTES);
+                frame.data.shrink_to_fit();
+            }
+            s.kept_bytes += frame.data.len();
+            s.frames.push(frame);
+        }
+        s.dropped += dropped_since_asked(socket);
         match error {
             None => s.drained_at = Some(looked_at),
             Some(e) => s.failed = Some(format!("the capture stopped: {e}")),
@@ -282,6 +307,29 @@ fn read_frames(socket: &OwnedFd, shared: &(Mutex<Shared>, Condvar), stop: &Atomi
         )];
         let timeout = rustix::event::Timespec::try_from(IDLE_POLL).expect("a small duration");
         let _ = rustix::event::poll(&mut fds, Some(&timeout));
+    }
+}
+
+/// How many frames the kernel dropped (a full queue) since it was last asked: reading
+/// `PACKET_STATISTICS` resets its counters.
+fn dropped_since_asked(socket: &OwnedFd) -> usize {
+    // SAFETY: `tpacket_stats` is plain old data, for which all zeroes is a valid value.
+    let mut stats: libc::tpacket_stats = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tpacket_stats>() as libc::socklen_t;
+    // SAFETY: an open packet socket, and a live `tpacket_stats` of the length given.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+            (&mut stats as *mut libc::tpacket_stats).cast(),
+            &mut len,
+        )
+    };
+    if rc == 0 {
+        stats.tp_drops as usize
+    } else {
+        0
     }
 }
 

@@ -509,6 +509,10 @@ pub struct BenchArgs {
     /// Host the servers listen on.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
+    /// Record each run's packets (one program, one client count) to DIR/PROGRAM-Nclients.pcap
+    /// and draw its I/O graph beside it (see `grade --capture`).
+    #[arg(long, value_name = "DIR")]
+    pub capture: Option<PathBuf>,
     /// Programs to measure, each after its own `--`.
     #[arg(last = true, value_name = "PROGRAM")]
     pub programs: Vec<String>,
@@ -521,6 +525,12 @@ impl BenchArgs {
     /// Bad arguments, a build failure, or a server that cannot be started.
     pub fn execute(self) -> anyhow::Result<std::process::ExitCode> {
         let lab = bench_lab(&self.lab)?;
+        // First, before anything starts a thread or a program (see cmd::capture).
+        let capture = self
+            .capture
+            .as_deref()
+            .and_then(|dir| crate::cmd::capture::start(dir, "program and client count"));
+        let mut capture_from = capture.as_ref().map(|c| c.mark());
         if self.clients.is_empty() || self.clients.contains(&0) {
             bail!("--clients needs positive counts, e.g. --clients 1,2,4,8");
         }
@@ -600,6 +610,20 @@ impl BenchArgs {
                     _ => String::new(),
                 }
             );
+            if let (Some(capture), Some(from)) = (&capture, capture_from) {
+                let name = format!(
+                    "{}-{}clients",
+                    r.program.replace(['/', '#'], "_"),
+                    r.clients
+                );
+                crate::cmd::capture::save_and_draw(
+                    capture,
+                    &name,
+                    from,
+                    &format!("{name}: bytes per 10 ms"),
+                );
+                capture_from = Some(capture.mark());
+            }
         };
         let rows = run(lab, &targets, &options, &mut progress)?;
         let title = format!("{}: {what}", lab.name);
