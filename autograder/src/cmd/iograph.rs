@@ -533,6 +533,98 @@ pub fn write_beside(pcap: &Path, title: &str) -> anyhow::Result<std::path::PathB
 mod tests {
     use super::*;
 
+    /// One segment of a made-up exchange: at `ms`, from the client (or the server), with
+    /// these flags, window and payload.
+    struct Segment {
+        ms: u64,
+        from_client: bool,
+        flags: &'static str,
+        seq: u32,
+        ack: u32,
+        window: u16,
+        payload: &'static [u8],
+    }
+
+    fn pcap_of(segments: &[Segment]) -> tempfile::NamedTempFile {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let mut writer = pcap_file::pcap::PcapWriter::new(file.reopen().unwrap()).unwrap();
+        for s in segments {
+            let (src, dst) = if s.from_client {
+                (40000, 7000)
+            } else {
+                (7000, 40000)
+            };
+            let mut tcp = etherparse::TcpHeader::new(src, dst, s.seq, s.window);
+            tcp.syn = s.flags.contains('S');
+            tcp.fin = s.flags.contains('F');
+            tcp.rst = s.flags.contains('R');
+            tcp.ack = s.flags.contains('A');
+            tcp.acknowledgment_number = s.ack;
+            let builder = etherparse::PacketBuilder::ethernet2([0; 6], [0; 6])
+                .ipv4([127, 0, 0, 1], [127, 0, 0, 1], 64)
+                .tcp_header(tcp);
+            let mut frame = Vec::new();
+            builder.write(&mut frame, s.payload).unwrap();
+            let at = std::time::Duration::from_millis(1_000_000 + s.ms);
+            writer
+                .write_packet(&pcap_file::pcap::PcapPacket::new(
+                    at,
+                    frame.len() as u32,
+                    &frame,
+                ))
+                .unwrap();
+        }
+        file
+    }
+
+    #[test]
+    fn bytes_go_into_10_ms_buckets_and_each_kind_of_event_is_found() {
+        let seg = |ms, from_client, flags, seq, ack, window, payload| Segment {
+            ms,
+            from_client,
+            flags,
+            seq,
+            ack,
+            window,
+            payload,
+        };
+        let file = pcap_of(&[
+            seg(0, true, "S", 100, 0, 1000, b""),
+            seg(0, false, "SA", 500, 101, 1000, b""),
+            seg(1, true, "A", 101, 501, 1000, b"0123456789"),
+            // The same ten bytes again: a retransmission, in the next bucket.
+            seg(15, true, "A", 101, 501, 1000, b"0123456789"),
+            seg(16, false, "A", 501, 111, 0, b""),
+            // The same ack, a window again: a window update.
+            seg(31, false, "A", 501, 111, 800, b""),
+            seg(32, false, "A", 501, 111, 800, b"abc"),
+            seg(45, true, "FA", 111, 504, 1000, b""),
+            seg(52, false, "R", 504, 0, 0, b""),
+        ]);
+        let graph = read(file.path()).unwrap();
+        assert_eq!(graph.connections.len(), 1);
+        let c = &graph.connections[0];
+        assert_eq!(c.client.port(), 40000);
+        assert_eq!(
+            c.sent.buckets,
+            BTreeMap::from([(0, 10), (1, 10)]),
+            "client to server"
+        );
+        assert_eq!(c.received.buckets, BTreeMap::from([(3, 3)]));
+        let kinds = |f: &Flow| f.events.iter().map(|(_, e)| *e).collect::<Vec<_>>();
+        assert_eq!(kinds(&c.sent), [Event::Retransmission, Event::Fin]);
+        // The RST carries window 0 but is no zero window (as in Wireshark).
+        assert_eq!(
+            kinds(&c.received),
+            [Event::ZeroWindow, Event::WindowUpdate, Event::Rst]
+        );
+        assert_eq!(c.received.events[0].0, 16_000_000);
+        assert_eq!(graph.span_ns, 52_000_000);
+        let svg = svg("t", &graph);
+        assert!(svg.contains(r#"data-buckets="0:10 1:10""#), "{svg}");
+        assert!(svg.contains(r#"data-kind="zero-window" data-side="server" data-ms="16.000""#));
+    }
+
     #[test]
     fn an_empty_capture_says_so() {
         let svg = svg("t <1>", &Graph::default());

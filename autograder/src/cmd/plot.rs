@@ -23,9 +23,12 @@ pub fn nice_axis(max: f64) -> (f64, f64) {
     ((max / step).ceil() * step, step)
 }
 
-/// A tick's label: `15k` for round large values, as many decimals as the step needs.
+/// A tick's label: `15k` or `5M` for round large values, as many decimals as the step
+/// needs.
 pub fn format_tick(v: f64, step: f64) -> String {
-    if v >= 10_000.0 && v.fract() == 0.0 {
+    if v >= 1_000_000.0 && (v / 100_000.0).fract() == 0.0 {
+        format!("{}M", v / 1_000_000.0)
+    } else if v >= 10_000.0 && v.fract() == 0.0 {
         format!("{:.0}k", v / 1000.0)
     } else if step >= 1.0 {
         format!("{v:.0}")
@@ -44,5 +47,13 @@ mod tests {
         assert_eq!(nice_axis(93.0), (100.0, 20.0));
         assert_eq!(nice_axis(12_345.0), (15_000.0, 5_000.0));
         assert_eq!(nice_axis(0.0), (1.0, 0.2));
+    }
+
+    #[test]
+    fn large_ticks_are_short() {
+        assert_eq!(format_tick(15_000.0, 5_000.0), "15k");
+        assert_eq!(format_tick(5_000_000.0, 1_000_000.0), "5M");
+        assert_eq!(format_tick(2_500_000.0, 500_000.0), "2.5M");
+        assert_eq!(format_tick(0.4, 0.2), "0.4");
     }
 }
