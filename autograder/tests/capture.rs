@@ -370,3 +370,63 @@ fn without_the_privileges_to_capture_it_says_why_and_grades_as_usual() {
     assert!(!stdout.contains("Wireshark"), "{ran}");
     assert!(!captures.exists(), "{ran}");
 }
+
+#[test]
+fn an_unprivileged_user_captures_through_a_user_namespace() {
+    // `nobody`, where the kernel allows unprivileged user namespaces (most distributions):
+    // the grader makes one, and the packet socket inside it, without root.
+    if !autograder::os::sandbox::is_root() {
+        eprintln!("skipped: needs root, to run the grader as another user");
+        return;
+    }
+    if !require_tool("tshark") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let grader = dir.path().join("autograder");
+    std::fs::copy(env!("CARGO_BIN_EXE_autograder"), &grader).unwrap();
+    let program = dir.path().join("drops_tail");
+    std::fs::copy(corpus_rust("lab1/drops_tail.rs"), &program).unwrap();
+    let captures = dir.path().join("captures");
+    let ran = Command::new("runuser")
+        .args(["-u", "nobody", "--"])
+        .arg(&grader)
+        .args([
+            "grade",
+            "lab1",
+            "--only",
+            "sequential-clients",
+            "--seed",
+            SEED,
+        ])
+        .arg("--capture")
+        .arg(&captures)
+        .arg("--")
+        .arg(&program)
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .code(1);
+    let stderr = ran.stderr();
+    if let Some(line) = stderr.lines().find(|l| l.contains("capture: not possible")) {
+        // A kernel policy, not a missing tool: reported, not failed, even under CI.
+        eprintln!("skipped: this kernel refuses unprivileged user namespaces: {line}");
+        return;
+    }
+    let pcap = captures.join("sequential-clients.pcap");
+    assert!(
+        ran.stdout()
+            .contains(&format!("open `{}` in Wireshark", pcap.display())),
+        "{ran}"
+    );
+    // The files are the user's own (its uid mapped to itself in the namespace).
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&pcap).unwrap().uid(), 65534, "{ran}");
+    let streams = reassembled(&pcap);
+    assert_eq!(streams.len(), 1, "{ran}");
+    assert!(!streams[0].0.is_empty(), "{ran}");
+}
