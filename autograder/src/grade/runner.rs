@@ -291,9 +291,10 @@ fn with_capture(mut result: TestResult, capture: &Capture, from: SystemTime) -> 
                 "The packets of this test: open `{}` in Wireshark ({} packets{}; its I/O graph is `{}`).",
                 saved.path.display(),
                 saved.frames,
-                match saved.not_kept {
-                    0 => String::new(),
-                    n => format!(", and {n} more the capture could not keep"),
+                match (saved.not_kept, saved.complete) {
+                    (0, true) => String::new(),
+                    (0, false) => ", perhaps not the last ones: the capture fell behind".into(),
+                    (n, _) => format!(", and {n} more the capture could not keep"),
                 },
                 saved.path.with_extension("svg").display()
             ),

@@ -106,6 +106,9 @@ pub struct Saved {
     /// How many more arrived than a file keeps ([`MAX_FRAMES_PER_TEST`]), or were
     /// dropped by the kernel before this capture could read them: missing from the file.
     pub not_kept: usize,
+    /// Whether the reader had caught up with the end of the test (it had not within
+    /// 5 s on a machine too busy: the file may lack the last packets).
+    pub complete: bool,
 }
 
 impl Capture {
@@ -174,11 +177,12 @@ impl Capture {
         let until = SystemTime::now();
         let (lock, caught_up) = &*self.shared;
         let guard = lock.lock().unwrap_or_else(|e| e.into_inner());
-        let (mut shared, _) = caught_up
+        let (mut shared, waited) = caught_up
             .wait_timeout_while(guard, CATCH_UP, |s| {
                 s.failed.is_none() && s.drained_at.is_none_or(|t| t < until)
             })
             .unwrap_or_else(|e| e.into_inner());
+        let complete = !waited.timed_out();
         if let Some(why) = &shared.failed {
             return Err(io::Error::other(why.clone()));
         }
@@ -213,6 +217,7 @@ impl Capture {
             path,
             frames: count,
             not_kept,
+            complete,
         })
     }
 }
