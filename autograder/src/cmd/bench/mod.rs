@@ -510,7 +510,8 @@ pub struct BenchArgs {
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
     /// Record each run's packets (one program, one client count) to DIR/PROGRAM-Nclients.pcap
-    /// and draw its I/O graph beside it (see `grade --capture`).
+    /// and draw its I/O graph beside it (see `grade --capture`). Capturing costs CPU: such
+    /// a run measures less throughput than one without.
     #[arg(long, value_name = "DIR")]
     pub capture: Option<PathBuf>,
     /// Programs to measure, each after its own `--`.
