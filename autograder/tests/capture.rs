@@ -430,3 +430,34 @@ fn an_unprivileged_user_captures_through_a_user_namespace() {
     assert_eq!(streams.len(), 1, "{ran}");
     assert!(!streams[0].0.is_empty(), "{ran}");
 }
+
+#[test]
+fn check_captures_after_building_and_running_the_step_checks() {
+    // `check` builds the lab (which may need crates.io) and runs its step checks before
+    // the grader moves into a namespace with nothing but a loopback; capturing must still
+    // start there, with those children and their reader threads gone.
+    let dir = tempfile::tempdir().unwrap();
+    let captures = dir.path().join("captures");
+    let out = autograder()
+        .args(["check", "lab1", "--capture", captures.to_str().unwrap()])
+        .code(1);
+    if !captured(&out.stderr()) {
+        return;
+    }
+    assert!(
+        out.stdout()
+            .contains("Step checks (labs/lab1/tests/steps.rs)"),
+        "{out}"
+    );
+    for test in ["echo-short", "half-close-flush", "connect-and-leave"] {
+        assert!(
+            captures.join(format!("{test}.pcap")).is_file(),
+            "no capture for {test}:\n{out}"
+        );
+    }
+    assert!(
+        out.stdout()
+            .contains(&format!("{}", captures.join("echo-short.pcap").display())),
+        "the first failure's feedback names its capture:\n{out}"
+    );
+}

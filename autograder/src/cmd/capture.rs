@@ -2,9 +2,11 @@
 //! (see [`crate::os::capture`] for how they are seen) and its I/O graph beside it,
 //! `DIR/TEST-ID.svg` ([`crate::cmd::iograph`]).
 //!
-//! Capturing must start before the grader starts anything (a thread or program started
-//! earlier would stay outside the namespace whose packets are captured), so the commands
-//! call [`start`] first. Where capturing is impossible, one line says why, and grading
+//! Capturing must start before the grader starts anything it grades (a thread or a
+//! program started earlier would stay outside the namespace whose packets are captured),
+//! and while the grader has no other thread alive (a user namespace admits only a
+//! single-threaded process). The commands call [`start`] after building, which may need
+//! crates.io, and before grading. Where capturing is impossible, one line says why, and grading
 //! goes on as without `--capture`.
 
 use std::path::Path;

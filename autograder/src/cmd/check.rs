@@ -28,12 +28,18 @@ use crate::grade::runner::{self, Options, Outcome, Progress, Report, TestResult}
 use crate::os::harness::Program;
 use crate::output::StatusLine;
 
-/// Builds `labs/LAB` in the workspace at `root`, grades it, and prints the student report
+/// Builds `labs/LAB` in the workspace at `root`, grades it (capturing its packets into
+/// `capture_dir` if asked, see [`crate::cmd::capture`]), and prints the student report
 /// on standard output (build messages and the live progress line go to standard error).
 ///
 /// # Errors
 /// If the build fails (the compiler's messages are already on standard error).
-pub fn check(lab: &'static Lab, root: &Path, options: &Options) -> anyhow::Result<Report> {
+pub fn check(
+    lab: &'static Lab,
+    root: &Path,
+    options: &Options,
+    capture_dir: Option<&Path>,
+) -> anyhow::Result<Report> {
     eprintln!("Building labs/{} …", lab.name);
     let exe = crate::os::cargo::build(root, lab.name, false)?;
     let program = Program::new(vec![exe.to_string_lossy().into_owned()]);
@@ -47,11 +53,19 @@ pub fn check(lab: &'static Lab, root: &Path, options: &Options) -> anyhow::Resul
             steps = checks;
         }
     }
+    // Capturing moves the grader into a network namespace with only a loopback, so it
+    // starts after the build and the step checks: a first build may need crates.io. Both
+    // ran as child processes and their reader threads have been joined, so the grader is
+    // single-threaded again, as entering a user namespace requires.
+    let mut options = options.clone();
+    if let Some(dir) = capture_dir {
+        options.capture = crate::cmd::capture::start(dir, "test (tests run one at a time)");
+    }
     Ok(grade_and_explain(
         lab,
         &program,
         root,
-        options,
+        &options,
         &steps,
         &mut std::io::stdout(),
     ))

@@ -313,18 +313,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let lab = find_lab(&lab, run.rubric.as_deref())?;
             let root = crate::os::cargo::workspace_root()?;
             let mut options = run_options(lab, &run)?;
-            // First, before the build starts anything (see cmd::capture).
-            options.capture = run
-                .capture
-                .as_deref()
-                .and_then(|dir| crate::cmd::capture::start(dir, "test (tests run one at a time)"));
             if run.format == Format::Text {
-                let report = crate::cmd::check::check(lab, &root, &options)?;
+                let report =
+                    crate::cmd::check::check(lab, &root, &options, run.capture.as_deref())?;
                 return Ok(exit_code(&report));
             }
             eprintln!("Building labs/{} …", lab.name);
             let exe = crate::os::cargo::build(&root, lab.name, false)?;
             let program = Program::new(vec![exe.to_string_lossy().into_owned()]);
+            // After the build, which may need crates.io (see cmd::check::check).
+            options.capture = run
+                .capture
+                .as_deref()
+                .and_then(|dir| crate::cmd::capture::start(dir, "test (tests run one at a time)"));
             grade_and_print(lab, &program, &options, run.format)
         }
         Cmd::Watch {

@@ -79,7 +79,7 @@ pub fn watch(
         let _ = std::io::stdout().flush();
         // Taken before building, so that a save during the run is not missed.
         let before = Snapshot::take(&dir);
-        if let Err(e) = check::check(lab, root, &options()) {
+        if let Err(e) = check::check(lab, root, &options(), None) {
             sayln!("\n{e:#}");
         }
         sayln!(
