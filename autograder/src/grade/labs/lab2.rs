@@ -144,7 +144,7 @@ const SPAWN_RECIPE: &str =
     "In `run`, loop: `let (stream, peer) = match listener.accept() { Ok(pair) => \
      pair, Err(e) => { eprintln!(…); continue; } };` then `spawn_client(stream, peer, \
      Arc::clone(&trace), Arc::clone(&active))` (log its error, do not return it). In \
-     `spawn_client`: `thread::Builder::new().name(format!(\"client {peer}\")).spawn(move || { \
+     `spawn_client`: `thread::Builder::new().name(client_thread_name(peer)).spawn(move || { \
      let _guard = ActiveClient::enter(&active); serve_and_log(stream, peer, &trace); })?; \
      Ok(())`. Nothing a client's thread does may wait for another client's thread (no lock \
      held while serving).";
