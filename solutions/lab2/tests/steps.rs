@@ -724,7 +724,6 @@ fn echo_connection(mut stream: TcpStream, how: Echo) {
                 let keep = at.saturating_sub(offset);
                 let _ = stream.write_all(&chunk[..keep]);
                 let _ = stream.shutdown(Shutdown::Write);
-                offset += n;
                 // Read on until the client leaves: closing with its bytes unread would be
                 // a reset, not the early close this check is about.
                 while matches!(stream.read(&mut buf), Ok(k) if k > 0) {}
