@@ -115,18 +115,66 @@ pub static LAB: Lab = Lab {
     bench: crate::grade::swarm::load::Bench::Echo,
 };
 
-/// Lab 1's explanations, and what a stall means for a thread-per-connection server.
+/// Lab 1's explanations, what a stall means for a thread-per-connection server, and the
+/// diagnoses of the threaded client's tests.
 const THREADED_ECHO_HINTS: &[(Symptom, &[&str])] = &{
     // Lab 2's own explanation of a stall comes first: `hints_for` takes the first match.
-    const N: usize = crate::grade::labs::lab1::BLOCKING_ECHO_HINTS.len() + 1;
+    const LAB1: &[(Symptom, &[&str])] = crate::grade::labs::lab1::BLOCKING_ECHO_HINTS;
+    const CLIENT: [(Symptom, &[&str]); 3] = [
+        (Symptom::FalseAlarm, FALSE_ALARM),
+        (Symptom::Serial, SERIAL_CLIENT),
+        (Symptom::ClientCrashed, CLIENT_CRASHED),
+    ];
+    const N: usize = 1 + LAB1.len() + CLIENT.len();
     let mut all = [(Symptom::Stalled, STALLED); N];
     let mut i = 0;
-    while i < crate::grade::labs::lab1::BLOCKING_ECHO_HINTS.len() {
-        all[i + 1] = crate::grade::labs::lab1::BLOCKING_ECHO_HINTS[i];
+    while i < LAB1.len() {
+        all[i + 1] = LAB1[i];
         i += 1;
+    }
+    let mut j = 0;
+    while j < CLIENT.len() {
+        all[1 + LAB1.len() + j] = CLIENT[j];
+        j += 1;
     }
     all
 };
+
+/// The client said "failed" about an echo that was right.
+const FALSE_ALARM: &[&str] = &[
+    "Your client reported a failure although the server echoed every byte unchanged: it saw \
+     a difference that was not there. One `read` returns whatever has arrived, perhaps a \
+     single byte of a 16 KiB chunk: read until the chunk's whole echo is there, or the \
+     server closed (Step 6).",
+    "`read_full` loops: `match stream.read(&mut buf[filled..]) { Ok(0) => break, Ok(n) => \
+     filled += n, Err(e) if e.kind() == ErrorKind::Interrupted => continue, Err(e) => \
+     return Err(e) }`, and returns `filled`; `session` compares only `&echo[..got]`, and \
+     calls the echo short only when `got` is less than the chunk (Step 8).",
+    "https://doc.rust-lang.org/std/io/trait.Read.html#tymethod.read",
+];
+
+/// The client's connections were not all open at once.
+const SERIAL_CLIENT: &[&str] = &[
+    "The server answers nobody until every client is connected: a client that finishes \
+     one connection before it opens the next waits for ever. Each client needs a thread of \
+     its own (Step 9).",
+    "Start every thread first, then join them: a `join` inside the loop that spawns waits \
+     for that client to finish before the next one starts.",
+    "`let handles: Vec<_> = (1..=load.clients).map(|i| thread::Builder::new().name(format!(\"c{i}\")).spawn(move || session(…))).collect();` and only after that loop, `handles.into_iter().map(|h| h.join()…)`.",
+    "https://doc.rust-lang.org/std/thread/struct.JoinHandle.html#method.join",
+];
+
+/// The client crashed where it should have reported.
+const CLIENT_CRASHED: &[&str] = &[
+    "Your client crashed instead of reporting: a refused connection, a server that closes \
+     early, an altered byte are each a client's failure, to print with the client's name, \
+     and then a failure exit status.",
+    "No `unwrap()`, `expect()` or `assert!` on what the network does: `connect` and the \
+     reads become that client's `ClientError` with `map_err` (Step 8), and a read of 0 \
+     before the whole echo is `ClientError::ClosedEarly`.",
+    "A panic in a client's thread reaches `run` as an `Err` from `join`: make it that \
+     client's `ClientError::Panicked` instead of unwrapping it (Step 9).",
+];
 
 const STALLED: &[&str] = &[
     "A client was kept waiting while your program served another: it serves one client \
@@ -196,15 +244,7 @@ const CLIENT_ALL_AT_ONCE: TestCase = TestCase {
     checks: "runs `client … --clients N --bytes B` with 12-20 clients against a test server \
              that answers none of them until all N are connected (it gives up after 5 s and \
              closes them all); expects exit 0 and every byte back",
-    hints: &[
-        "The server answers nobody until every client is connected: a client that finishes \
-         one connection before it opens the next waits for ever. Each client needs a thread \
-         of its own (Step 9).",
-        "Start every thread first, then join them: a `join` inside the loop that spawns \
-         waits for that client to finish before the next one starts.",
-        "`let handles: Vec<_> = (1..=load.clients).map(|i| thread::Builder::new().name(format!(\"c{i}\")).spawn(move || session(…))).collect();` and only after that loop, `handles.into_iter().map(|h| h.join()…)`.",
-        "https://doc.rust-lang.org/std/thread/struct.JoinHandle.html#method.join",
-    ],
+    hints: SERIAL_CLIENT,
     time_limit: Duration::from_secs(30),
     kind: Kind::Client,
     probe: echo_client::all_at_once,

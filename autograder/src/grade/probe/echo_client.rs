@@ -10,15 +10,17 @@
 //! | [`early_close`] | a panic, a hang or success when the server closes part-way |
 //! | [`refused`] | a refused connection that exits 0, panics or hangs |
 //!
-//! Its failures carry no [`Symptom`](crate::grade::probe::Symptom): lab 2's symptom hints
-//! explain a *server's* mistakes, and each of these tests aims at one client mistake, so
-//! its own hints are the diagnosis.
+//! Three diagnoses are the client's own [`Symptom`]s, whichever test saw them: a correct
+//! echo reported as wrong ([`Symptom::FalseAlarm`]), connections one after another
+//! ([`Symptom::Serial`]), a crash instead of a report ([`Symptom::ClientCrashed`]). The
+//! rest (an exit status 0 where a failure was due) are each test's own aim, explained by
+//! its hints.
 
 pub mod test_server;
 
 use std::time::Duration;
 
-use crate::grade::probe::{ClientRun, Ctx, Failure, ProbeResult};
+use crate::grade::probe::{ClientRun, Ctx, Failure, ProbeResult, Symptom};
 use test_server::{Record, Setup, Spot, TestServer};
 
 /// How long one run of the client may take.
@@ -65,6 +67,16 @@ fn crashed(run: &ClientRun) -> bool {
         || run.status.code().is_none()
 }
 
+/// A crash's diagnosis, on `failure`; none for an unfinished step's `todo!()`, which is not a mistake
+/// (then `check` names the step, and `grade` gives the test's own first hint).
+fn with_crash_symptom(failure: Failure, run: &ClientRun) -> Failure {
+    if run.output.contains("not yet implemented") {
+        failure
+    } else {
+        failure.symptom(Symptom::ClientCrashed)
+    }
+}
+
 /// A failure about `run`, with its output as a detail (where `check` also finds an
 /// unfinished step's `todo!()` and names it).
 fn about(run: &ClientRun, summary: String) -> Failure {
@@ -82,12 +94,15 @@ fn expect_every_byte(
     record: &Record,
 ) -> ProbeResult {
     if crashed(run) {
-        return Err(about(
+        return Err(with_crash_symptom(
+            about(
+                run,
+                format!("`{}` crashed ({})", run.command, run.describe()),
+            )
+            .expected("every client's echo read and compared, and exit status 0")
+            .got("a crash: a panic, a traceback or a signal"),
             run,
-            format!("`{}` crashed ({})", run.command, run.describe()),
         )
-        .expected("every client's echo read and compared, and exit status 0")
-        .got("a crash: a panic, a traceback or a signal")
         .into());
     }
     let connections = record.connections.len();
@@ -123,6 +138,7 @@ fn expect_every_byte(
         )
         .expected("exit status 0: every byte came back")
         .got(got)
+        .symptom(Symptom::FalseAlarm)
         .into());
     }
     if let Some((i, c)) = short {
@@ -155,14 +171,17 @@ fn expect_every_byte(
 /// crashing, and (where `says` is given) say so with that word.
 fn expect_reported(run: &ClientRun, what: &str, says: Option<&str>) -> ProbeResult {
     if crashed(run) {
-        return Err(about(
+        return Err(with_crash_symptom(
+            about(
+                run,
+                format!("`{}` crashed ({}) on {what}", run.command, run.describe()),
+            )
+            .expected(format!(
+                "a message that names the client and {what}, and a failure exit status"
+            ))
+            .got("a crash: a panic, a traceback or a signal"),
             run,
-            format!("`{}` crashed ({}) on {what}", run.command, run.describe()),
         )
-        .expected(format!(
-            "a message that names the client and {what}, and a failure exit status"
-        ))
-        .got("a crash: a panic, a traceback or a signal")
         .into());
     }
     if run.status.success() {
@@ -227,7 +246,8 @@ pub fn all_at_once(ctx: &mut Ctx) -> ProbeResult {
             "{} connection(s) made in all, at most {} open at once: the clients ran one after another",
             r.connections.len(),
             r.max_open
-        ));
+        ))
+        .symptom(Symptom::Serial);
         failure = match &run {
             Ok(run) => failure.detail(format!("command: {}\nits output:\n{}", run.command, run.output)),
             Err(stopped) => failure.detail(stopped.summary.clone()),
