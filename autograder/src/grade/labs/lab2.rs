@@ -216,8 +216,8 @@ const CLIENT_EVERY_BYTE: TestCase = TestCase {
     group: "client",
     points: 10,
     visibility: Visibility::Visible,
-    checks: "runs `client --host H --port P --clients N --bytes B --rounds 2` with 3-5 \
-             clients and 100-300 KiB against a test server that reads in small random amounts \
+    checks: "runs `client --host H --port P --clients N --bytes B` with 3-5 clients and \
+             200-600 KiB against a test server that reads in small random amounts \
              and echoes in random pieces of 1-512 bytes with pauses; expects exit 0, N \
              connections, and every byte sent and its echo read on each",
     hints: &[
@@ -226,8 +226,8 @@ const CLIENT_EVERY_BYTE: TestCase = TestCase {
         "`read_full` loops: `match stream.read(&mut buf[filled..]) { Ok(0) => break, Ok(n) => \
          filled += n, Err(e) if e.kind() == ErrorKind::Interrupted => continue, Err(e) => \
          return Err(e) }`, and returns `filled`; `session` compares only `&echo[..got]`.",
-        "Each client sends `--bytes` per round, `--rounds` times, on one connection, then \
-         half-closes and reads until the server's close (Step 8).",
+        "Each client sends `--bytes` random bytes on one connection, then half-closes and \
+         reads until the server's close (Step 8).",
         "https://doc.rust-lang.org/std/io/trait.Read.html#tymethod.read",
     ],
     time_limit: Duration::from_secs(30),

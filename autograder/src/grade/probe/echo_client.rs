@@ -1,5 +1,5 @@
 //! Probes of lab 2's `client` group: the submission runs as a threaded echo client
-//! (`PROGRAM client --host H --port P --clients N --bytes B [--rounds R]`) against the
+//! (`PROGRAM client --host H --port P --clients N --bytes B`) against the
 //! strict [`TestServer`].
 //!
 //! | probe | the mistake it catches |
@@ -42,8 +42,10 @@ fn start(ctx: &mut Ctx, mut setup: Setup) -> Result<TestServer, Failure> {
         .map_err(|e| Failure::new(format!("the grader cannot start its echo test server: {e}")))
 }
 
-fn args(ctx: &Ctx, clients: usize, bytes: usize, rounds: Option<usize>) -> Vec<String> {
-    let mut a: Vec<String> = vec![
+/// The lab's client contract: `client --host H --port P --clients N --bytes B` (the
+/// optional `--rounds` is the student's to use by hand; the grader keeps to the contract).
+fn args(ctx: &Ctx, clients: usize, bytes: usize) -> Vec<String> {
+    vec![
         "client".into(),
         "--host".into(),
         ctx.host.clone(),
@@ -53,11 +55,7 @@ fn args(ctx: &Ctx, clients: usize, bytes: usize, rounds: Option<usize>) -> Vec<S
         clients.to_string(),
         "--bytes".into(),
         bytes.to_string(),
-    ];
-    if let Some(r) = rounds {
-        a.extend(["--rounds".to_string(), r.to_string()]);
-    }
-    a
+    ]
 }
 
 /// Whether the output shows a crash: a Rust panic or a Python traceback.
@@ -146,7 +144,7 @@ fn expect_every_byte(
             run,
             format!("connection {} sent {} bytes, not {per_client}, and the client exited with status 0", i + 1, c.received),
         )
-        .expected(format!("--bytes × --rounds = {per_client} bytes on each connection"))
+        .expected(format!("--bytes = {per_client} bytes on each connection"))
         .into());
     }
     for (i, c) in record.connections.iter().enumerate() {
@@ -211,14 +209,14 @@ fn expect_reported(run: &ClientRun, what: &str, says: Option<&str>) -> ProbeResu
     Ok(())
 }
 
-/// 3-5 clients, 2 rounds of 100-300 KiB each, against a server that reads and echoes in
-/// small random pieces: exit 0, and every byte of every connection went and came back.
+/// 3-5 clients, 200-600 KiB each, against a server that reads and echoes in small random
+/// pieces: exit 0, and every byte of every connection went and came back.
 pub fn every_byte(ctx: &mut Ctx) -> ProbeResult {
     let clients = ctx.rng.range(3, 5);
-    let bytes = ctx.rng.range(100 << 10, 300 << 10);
+    let bytes = ctx.rng.range(200 << 10, 600 << 10);
     let server = start(ctx, Setup::default())?;
-    let run = ctx.run_client(&args(ctx, clients, bytes, Some(2)), RUN_LIMIT)?;
-    server.record(|r| expect_every_byte(&run, clients, 2 * bytes as u64, r))
+    let run = ctx.run_client(&args(ctx, clients, bytes), RUN_LIMIT)?;
+    server.record(|r| expect_every_byte(&run, clients, bytes as u64, r))
 }
 
 /// 12-20 clients against a server that answers nobody until all of them are connected.
@@ -231,7 +229,7 @@ pub fn all_at_once(ctx: &mut Ctx) -> ProbeResult {
         ..Setup::default()
     };
     let server = start(ctx, setup)?;
-    let run = ctx.run_client(&args(ctx, clients, bytes, None), RUN_LIMIT);
+    let run = ctx.run_client(&args(ctx, clients, bytes), RUN_LIMIT);
     server.record(|r| {
         let Some(open) = r.gate_gave_up_at else {
             return expect_every_byte(&run?, clients, bytes as u64, r);
@@ -243,9 +241,8 @@ pub fn all_at_once(ctx: &mut Ctx) -> ProbeResult {
         ))
         .expected(format!("{clients} connections open at the same time, one per client thread"))
         .got(format!(
-            "{} connection(s) made in all, at most {} open at once: the clients ran one after another",
-            r.connections.len(),
-            r.max_open
+            "{open} open when the test server gave up, {} made in all: the clients did not run at the same time",
+            r.connections.len()
         ))
         .symptom(Symptom::Serial);
         failure = match &run {
@@ -269,7 +266,7 @@ pub fn altered_byte(ctx: &mut Ctx) -> ProbeResult {
         ..Setup::default()
     };
     let server = start(ctx, setup)?;
-    let run = ctx.run_client(&args(ctx, clients, bytes, None), RUN_LIMIT)?;
+    let run = ctx.run_client(&args(ctx, clients, bytes), RUN_LIMIT)?;
     let Some((spot, sent, got)) = server.record(|r| r.corrupted) else {
         if crashed(&run) {
             return expect_reported(&run, "a mismatch", None);
@@ -307,7 +304,7 @@ pub fn early_close(ctx: &mut Ctx) -> ProbeResult {
         ..Setup::default()
     };
     let server = start(ctx, setup)?;
-    let run = ctx.run_client(&args(ctx, clients, bytes, None), RUN_LIMIT)?;
+    let run = ctx.run_client(&args(ctx, clients, bytes), RUN_LIMIT)?;
     let what = match server.record(|r| r.cut_at) {
         Some(at) => format!(
             "an early close (the server closed connection {} after echoing {} of its {bytes} bytes)",
@@ -325,7 +322,7 @@ pub fn refused(ctx: &mut Ctx) -> ProbeResult {
         return start(ctx, Setup::default()).map(|_| ()).map_err(Into::into);
     }
     // The port given to this test is free, and stays so: nobody listens there.
-    let run = ctx.run_client(&args(ctx, 3, 1000, None), Duration::from_secs(10))?;
+    let run = ctx.run_client(&args(ctx, 3, 1000), Duration::from_secs(10))?;
     expect_reported(
         &run,
         &format!(

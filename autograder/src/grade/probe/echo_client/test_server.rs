@@ -78,7 +78,8 @@ pub struct Connection {
 pub struct Record {
     /// Every connection, in the order they were accepted.
     pub connections: Vec<Connection>,
-    /// How many were open at once, at most.
+    /// How many were open at once, at most (a connection counts until its thread is
+    /// done with it, so a client that opens the next as it closes one may show 2).
     pub max_open: usize,
     /// When the gate gave up: how many connections were open then.
     pub gate_gave_up_at: Option<usize>,
