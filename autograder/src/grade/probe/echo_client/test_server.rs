@@ -310,3 +310,73 @@ fn echo_in_pieces(stream: &mut TcpStream, mut bytes: &[u8], rng: &mut Rng) -> bo
     }
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sends `bytes` on a fresh connection to `addr`, half-closes, and reads to the end.
+    fn exchange(addr: SocketAddr, bytes: &[u8]) -> std::thread::JoinHandle<Vec<u8>> {
+        let bytes = bytes.to_vec();
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        thread::spawn(move || {
+            stream.write_all(&bytes).unwrap();
+            stream.shutdown(Shutdown::Write).unwrap();
+            let mut echo = Vec::new();
+            let _ = stream.read_to_end(&mut echo);
+            echo
+        })
+    }
+
+    #[test]
+    fn the_gate_opens_once_every_connection_is_there() {
+        let setup = Setup {
+            gate: 3,
+            ..Setup::default()
+        };
+        let server = TestServer::start("127.0.0.1", 0, setup).unwrap();
+        let payload: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+        let clients: Vec<_> = (0..3).map(|_| exchange(server.addr, &payload)).collect();
+        for client in clients {
+            assert!(client.join().unwrap() == payload);
+        }
+        assert_eq!(server.record(|r| r.gate_gave_up_at), None);
+    }
+
+    #[test]
+    fn the_gate_gives_up_and_closes_what_came() {
+        let setup = Setup {
+            gate: 2,
+            gate_wait: Duration::from_millis(200),
+            ..Setup::default()
+        };
+        let server = TestServer::start("127.0.0.1", 0, setup).unwrap();
+        let echo = exchange(server.addr, b"alone").join().unwrap();
+        assert!(echo.is_empty(), "{echo:?}");
+        assert_eq!(server.record(|r| r.gate_gave_up_at), Some(1));
+    }
+
+    #[test]
+    fn one_byte_is_altered_where_asked() {
+        let spot = Spot {
+            connection: 0,
+            offset: 12_345,
+        };
+        let setup = Setup {
+            corrupt: Some(spot),
+            ..Setup::default()
+        };
+        let server = TestServer::start("127.0.0.1", 0, setup).unwrap();
+        let payload: Vec<u8> = (0..30_000u32).map(|i| (i % 253) as u8).collect();
+        let echo = exchange(server.addr, &payload).join().unwrap();
+        let differ: Vec<usize> = (0..payload.len())
+            .filter(|&i| payload[i] != echo[i])
+            .collect();
+        assert_eq!(differ, [12_345]);
+        let recorded = server.record(|r| r.corrupted);
+        assert_eq!(recorded, Some((spot, payload[12_345], echo[12_345])));
+    }
+}
