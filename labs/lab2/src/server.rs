@@ -56,10 +56,10 @@ pub fn spawn_client(
     // TODO: Step 3 — serve this client on a thread of its own, and return at once. The
     // thread owns the connection (the accept loop keeps nothing of it, so nothing else can
     // touch it, and the socket closes when the thread is done), serves it with
-    // `serve_and_log`, and is named after the client (`client_thread_name`), so that `top -H`
-    // and the trace show whom it serves. While it serves, it counts itself in `active`, which every thread
-    // changes at any moment: that is why the count is an atomic (a plain integer would be
-    // a data race). An `ActiveClient` guard adds the thread to the count and takes it back
+    // `serve_and_log`, and is named after the client (`client_thread_name`), so that
+    // `top -H` and the trace show whom it serves. While it serves, it counts itself in
+    // `active`, which every thread changes at any moment: that is why the count is an
+    // atomic (a plain integer would be a data race). An `ActiveClient` guard adds the thread to the count and takes it back
     // however the thread ends, even by a panic. If the system refuses another thread,
     // return that error: the caller decides what it means.
     let _ = (
