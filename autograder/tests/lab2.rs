@@ -1,14 +1,29 @@
-//! Lab 2 rubric, proved both ways: references and correct servers written differently
-//! pass, the stub scores zero, and each buggy program fails exactly the tests meant to
-//! catch its mistake.
+//! Lab 2 rubric, proved both ways: references and correct servers and clients written
+//! differently pass, the stub scores zero, and each buggy program fails exactly the tests
+//! meant to catch its mistake. Servers are graded `--only server`, clients `--only client`.
 
 use crate::support::*;
+
+/// A server-only program, graded on the server tests.
+fn grade_server(path: &std::path::Path) -> Graded {
+    grade("lab2", &["--only", "server"], &[path.to_str().unwrap()])
+}
+
+/// The corpus's Python threaded client, with one mistake (or `none`), on the client tests.
+fn python_client(mistake: &str) -> Graded {
+    let script = corpus("lab2/threaded_client.py");
+    grade(
+        "lab2",
+        &["--only", "client"],
+        &["python3", script.to_str().unwrap(), "--mistake", mistake],
+    )
+}
 
 #[test]
 fn reference_solution_gets_full_marks() {
     let g = grade_bin("lab2", &package_bin("lab2-solution"));
     g.assert_failed_exactly(&[]);
-    assert_eq!(g.score(), (100, 100));
+    assert_eq!(g.score(), (135, 135));
     g.assert_status(0);
 }
 
@@ -29,23 +44,23 @@ mutants! { "lab2":
     /// Lab 1's reference: correct, but one client at a time.
     fn the_iterative_lab1_server_fails_the_concurrency_tests: "lab1-solution"
         aims at "stalled-client", fails &["stalled-client", "many-clients"],
-        graded |_| grade_bin("lab2", &package_bin("lab1-solution")),
+        graded |_| grade_server(&package_bin("lab1-solution")),
         then |g| { assert!(g.feedback("stalled-client").contains("stuck reading from c1")); };
 
     fn one_global_lock_around_each_session_fails_the_concurrency_tests: "global_lock.rs"
         aims at "stalled-client", fails &["stalled-client", "many-clients"],
-        graded |_| grade_bin("lab2", &corpus_rust("lab2/global_lock.rs"));
+        graded |_| grade_server(&corpus_rust("lab2/global_lock.rs"));
 
     fn a_pool_of_two_threads_fails_many_clients: "pool_of_two.rs"
         aims at "many-clients", fails &["many-clients"],
-        graded |_| grade_bin("lab2", &corpus_rust("lab2/pool_of_two.rs")),
+        graded |_| grade_server(&corpus_rust("lab2/pool_of_two.rs")),
         then |g| {
             assert!(g.feedback("many-clients").contains("c3 got no echo of its first byte"));
         };
 
     fn threads_sharing_one_buffer_fail_many_clients: "shared_buffer.rs"
         aims at "many-clients", fails &["many-clients"],
-        graded |_| grade_bin("lab2", &corpus_rust("lab2/shared_buffer.rs")),
+        graded |_| grade_server(&corpus_rust("lab2/shared_buffer.rs")),
         then |g| {
             let feedback = g.feedback("many-clients");
             assert!(feedback.contains("clients' data got mixed up"), "{feedback}");
@@ -54,8 +69,37 @@ mutants! { "lab2":
     /// The leak is visible through /proc, which the suite's Linux machines have.
     fn leaking_descriptors_fails_connection_burst: "leaks_descriptors.rs"
         aims at "connection-burst", fails &["connection-burst"],
-        graded |_| grade_bin("lab2", &corpus_rust("lab2/leaks_descriptors.rs")),
+        graded |_| grade_server(&corpus_rust("lab2/leaks_descriptors.rs")),
         then |g| { assert!(g.feedback("connection-burst").contains("open file descriptors")); };
+
+    fn a_serial_client_fails_client_concurrent: "threaded_client.py --mistake serial"
+        aims at "client-concurrent", fails &["client-concurrent"],
+        needs "python3", graded |_| python_client("serial"),
+        then |g| {
+            let feedback = g.feedback("client-concurrent");
+            assert!(feedback.contains("only 1 of"), "{feedback}");
+        };
+
+    fn a_client_that_never_compares_fails_client_mismatch: "threaded_client.py --mistake no-compare"
+        aims at "client-mismatch", fails &["client-mismatch"],
+        needs "python3", graded |_| python_client("no-compare"),
+        then |g| { assert!(g.feedback("client-mismatch").contains("exited with status 0 after a mismatch")); };
+
+    fn a_client_exiting_0_when_refused_fails_client_refused: "threaded_client.py --mistake exit-0-refused"
+        aims at "client-refused", fails &["client-refused"],
+        needs "python3", graded |_| python_client("exit-0-refused");
+
+    /// It gives up on the first short read, so it never sends the byte the mismatch test
+    /// alters either.
+    fn one_recv_per_chunk_fails_the_tests_that_need_every_byte: "threaded_client.py --mistake one-recv"
+        aims at "client-echo", fails &["client-echo", "client-concurrent", "client-mismatch"],
+        needs "python3", graded |_| python_client("one-recv"),
+        then |g| { assert!(g.feedback("client-echo").contains("a difference that was not there")); };
+
+    fn a_client_that_unwraps_fails_early_close_and_refused: "unwrapping_client.rs"
+        aims at "client-early-close", fails &["client-early-close", "client-refused"],
+        graded |_| grade("lab2", &["--only", "client"], &[corpus_rust("lab2/unwrapping_client.rs").to_str().unwrap()]),
+        then |g| { assert!(g.feedback("client-early-close").contains("a crash: a panic")); };
 }
 
 #[test]
@@ -64,6 +108,36 @@ fn a_correct_python_threading_server_gets_full_marks() {
         return;
     }
     let script = corpus("lab2/correct_threads.py");
-    let g = grade("lab2", &[], &["python3", script.to_str().unwrap()]);
+    let g = grade(
+        "lab2",
+        &["--only", "server"],
+        &["python3", script.to_str().unwrap()],
+    );
     g.assert_failed_exactly(&[]);
+    assert_eq!(g.score(), (100, 100));
+}
+
+#[test]
+fn a_correct_python_threading_client_gets_full_marks_on_the_client_group() {
+    if !require_tool("python3") {
+        return;
+    }
+    let g = python_client("none");
+    g.assert_failed_exactly(&[]);
+    assert_eq!(g.score(), (35, 35));
+}
+
+#[test]
+fn a_placeholder_launched_server_fails_the_client_group_clearly() {
+    if !require_tool("python3") {
+        return;
+    }
+    let script = corpus("lab2/correct_threads.py");
+    let g = grade(
+        "lab2",
+        &["--only", "client-refused"],
+        &["python3", script.to_str().unwrap(), "{port}"],
+    );
+    g.assert_failed_exactly(&["client-refused"]);
+    assert!(g.feedback("client-refused").contains("--only server"));
 }

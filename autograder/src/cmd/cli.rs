@@ -139,7 +139,8 @@ enum Cmd {
 
 #[derive(clap::Args, Debug)]
 struct RunArgs {
-    /// Run only this group of tests (or this one test id).
+    /// Run only this group of tests (or this one test id; several, comma-separated). `server`
+    /// is every test that starts the program as a server, in every lab.
     #[arg(long)]
     only: Option<String>,
     /// Output format.

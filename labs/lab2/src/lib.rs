@@ -1,4 +1,4 @@
-//! # Lab 2 — an echo server with one thread per connection
+//! # Lab 2 — an echo server with one thread per connection, and a threaded client
 //!
 //! The learning goal: serve many clients at once with *blocking* calls, by giving each
 //! connection a thread of its own; and know what that costs (a stack and a kernel task per
@@ -14,11 +14,15 @@
 //!   it back, and when the client half-closes, finish and close our side too. The same
 //!   code as lab 1: blocking calls are fine once a blocked call only blocks its own client.
 //! - [`trace`]: the `--verbose` trace of socket events, each line naming the thread.
+//! - [`client`]: the other side, `lab2 client`: N clients at once, each on a thread and
+//!   a connection of its own, checking every byte of its echo; each thread hands its
+//!   result back through its `JoinHandle`, so the threads share nothing.
 //!
 //! The protocol ("byte echo"): every byte a client sends comes back to that client,
 //! unchanged and in order. When the client shuts down its write side, the server sends
 //! whatever is still pending, then closes the connection.
 
+pub mod client;
 pub mod echo;
 pub mod server;
 pub mod trace;

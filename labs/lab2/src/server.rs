@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::echo;
-use crate::trace::Trace;
+use crate::trace::{client_thread_name, Trace};
 
 /// Creates the listening socket on `host:port`.
 ///
@@ -56,13 +56,20 @@ pub fn spawn_client(
     // TODO: Step 3 — serve this client on a thread of its own, and return at once. The
     // thread owns the connection (the accept loop keeps nothing of it, so nothing else can
     // touch it, and the socket closes when the thread is done), serves it with
-    // `serve_and_log`, and is named after the client, so that `top -H` and the trace show
-    // whom it serves. While it serves, it counts itself in `active`, which every thread
-    // changes at any moment: that is why the count is an atomic (a plain integer would be
-    // a data race). An `ActiveClient` guard adds the thread to the count and takes it back
+    // `serve_and_log`, and is named after the client (`client_thread_name`), so that
+    // `top -H` and the trace show whom it serves. While it serves, it counts itself in
+    // `active`, which every thread changes at any moment: that is why the count is an
+    // atomic (a plain integer would be a data race). An `ActiveClient` guard adds the thread to the count and takes it back
     // however the thread ends, even by a panic. If the system refuses another thread,
     // return that error: the caller decides what it means.
-    let _ = (stream, peer, trace, active, serve_and_log);
+    let _ = (
+        stream,
+        peer,
+        trace,
+        active,
+        serve_and_log,
+        client_thread_name,
+    );
     todo!("Step 3 of handouts/lab2.md: serve the client on a thread of its own")
 }
 // ANCHOR_END: spawn_client

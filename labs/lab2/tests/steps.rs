@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use lab2::{echo, server, trace::Trace};
+use lab2::{client, echo, server, trace::Trace};
 
 /// How long any one wait in these checks may take.
 const DEADLINE: Duration = Duration::from_secs(5);
@@ -407,8 +407,9 @@ fn step3_names_the_thread_after_the_client_and_counts_it_while_it_serves() {
     let active = Arc::new(AtomicUsize::new(0));
     let (mut client, server_end) = connected_pair();
     let _leave = Leave(client.try_clone().unwrap());
-    // A made-up address that no other thread's name contains: it marks this client's.
-    let peer: SocketAddr = "1.2.3.4:5".parse().unwrap();
+    // A made-up address whose port no other thread's name contains: it marks this
+    // client's. The port, because it is what survives the kernel's 15 bytes of a name.
+    let peer: SocketAddr = "1.2.3.4:54321".parse().unwrap();
     spawn_within_deadline(server_end, peer, &trace, &active);
     client.write_all(b"ping").unwrap();
     let mut echo = [0u8; 4];
@@ -427,7 +428,7 @@ fn step3_names_the_thread_after_the_client_and_counts_it_while_it_serves() {
     let deadline = Instant::now() + DEADLINE;
     let mut names = thread_names();
     while let Some(found) = &names {
-        if found.iter().any(|n| n.contains("1.2.3.4")) || Instant::now() >= deadline {
+        if found.iter().any(|n| n.contains("54321")) || Instant::now() >= deadline {
             break;
         }
         thread::sleep(Duration::from_millis(10));
@@ -435,11 +436,11 @@ fn step3_names_the_thread_after_the_client_and_counts_it_while_it_serves() {
     }
     match names {
         Some(names) => assert!(
-            names.iter().any(|n| n.contains("1.2.3.4")),
+            names.iter().any(|n| n.contains("54321")),
             "no thread is named after the client ({peer}); this process's threads are \
-             {names:?}. Start it with `std::thread::Builder::new().name(format!(\"client \
-             {{peer}}\"))` (the system keeps a name's first 15 bytes, so put the address \
-             near the start)"
+             {names:?}. Start it with \
+             `std::thread::Builder::new().name(client_thread_name(peer))` (the system keeps \
+             a name's first 15 bytes, so the client's port must come near the start)"
         ),
         None => eprintln!("skipped the thread-name check: this system has no /proc/self/task"),
     }
@@ -607,4 +608,346 @@ fn step5_reports_a_writer_that_takes_nothing_or_fails() {
         Err(ErrorKind::BrokenPipe),
         "a real error ends the write: return it"
     );
+}
+
+// The threaded client (Steps 6-9).
+
+/// A reader that hands out `data` a few bytes at a time (1-7 per call), and is
+/// interrupted every third call, as a socket's reads may be.
+struct Dribble {
+    data: Vec<u8>,
+    at: usize,
+    calls: usize,
+}
+
+impl Dribble {
+    fn new(data: Vec<u8>) -> Dribble {
+        Dribble {
+            data,
+            at: 0,
+            calls: 0,
+        }
+    }
+}
+
+impl Read for Dribble {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.calls += 1;
+        if self.calls.is_multiple_of(3) {
+            return Err(ErrorKind::Interrupted.into());
+        }
+        let n = buf
+            .len()
+            .min(1 + self.calls % 7)
+            .min(self.data.len() - self.at);
+        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+#[test]
+#[ignore = "step check: run by `autograder check lab2`"]
+fn step6_reads_an_echo_that_arrives_a_few_bytes_at_a_time() {
+    let echo = binary(5_000);
+    let mut buf = vec![0u8; 5_000];
+    let got = client::read_full(&mut Dribble::new(echo.clone()), &mut buf)
+        .expect("read_full must retry an `Interrupted` read, not fail");
+    assert_eq!(
+        got, 5_000,
+        "read {got} of 5000 bytes: one read returns whatever has arrived, keep reading until \
+         the buffer is full"
+    );
+    assert!(buf == echo, "the bytes arrived out of order or altered");
+}
+
+#[test]
+#[ignore = "step check: run by `autograder check lab2`"]
+fn step6_stops_at_the_servers_close_and_says_how_much_came() {
+    let mut buf = vec![0u8; 1_000];
+    let got = client::read_full(&mut Dribble::new(binary(300)), &mut buf)
+        .expect("a close is no error: read_full returns how many bytes came");
+    assert_eq!(
+        got, 300,
+        "the server closed after 300 bytes (a read of 0): return 300, the bytes that came"
+    );
+    let reset = client::read_full(&mut ResetReader, &mut buf);
+    assert_eq!(
+        reset.map_err(|e| e.kind()),
+        Err(ErrorKind::ConnectionReset),
+        "a real error ends the read: return it"
+    );
+}
+
+/// A reader whose connection was reset.
+struct ResetReader;
+
+impl Read for ResetReader {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        Err(ErrorKind::ConnectionReset.into())
+    }
+}
+
+#[test]
+#[ignore = "step check: run by `autograder check lab2`"]
+fn step7_finds_the_first_altered_byte() {
+    let sent = binary(1_000);
+    assert_eq!(client::first_difference(&sent, &sent), None, "equal bytes");
+    let mut altered = sent.clone();
+    altered[700] ^= 0x01;
+    altered[900] ^= 0x80;
+    assert_eq!(
+        client::first_difference(&sent, &altered),
+        Some(700),
+        "byte 700 differs (one bit of it), and it is the first that does"
+    );
+    assert_eq!(
+        client::first_difference(&sent, &sent[..10]),
+        None,
+        "an echo shorter than what was sent is compared over its own length"
+    );
+}
+
+/// How the checks' echo server treats one connection's bytes.
+#[derive(Clone, Copy)]
+enum Echo {
+    /// Every byte back, in pieces of 1-997 bytes.
+    InPieces,
+    /// The same, with the byte at this offset of the stream altered.
+    Altered(usize),
+    /// Only the first this many bytes back, then its close (reading on, so no reset).
+    CutAt(usize),
+}
+
+/// Echoes one connection as `how` says, until the client half-closes.
+fn echo_connection(mut stream: TcpStream, how: Echo) {
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_read_timeout(Some(DEADLINE));
+    let mut buf = vec![0u8; 4096];
+    let mut offset = 0usize;
+    let mut piece = 1usize;
+    loop {
+        let n = match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let mut chunk = buf[..n].to_vec();
+        match how {
+            Echo::Altered(at) if (offset..offset + n).contains(&at) => chunk[at - offset] ^= 0x20,
+            Echo::CutAt(at) if offset + n > at => {
+                let keep = at.saturating_sub(offset);
+                let _ = stream.write_all(&chunk[..keep]);
+                let _ = stream.shutdown(Shutdown::Write);
+                // Read on until the client leaves: closing with its bytes unread would be
+                // a reset, not the early close this check is about.
+                while matches!(stream.read(&mut buf), Ok(k) if k > 0) {}
+                return;
+            }
+            _ => {}
+        }
+        offset += n;
+        for part in chunk.chunks(piece) {
+            if stream.write_all(part).is_err() {
+                return;
+            }
+        }
+        piece = piece * 7 % 997 + 1;
+    }
+    let _ = stream.shutdown(Shutdown::Write);
+}
+
+/// An echo server for the checks: it waits until `gate` connections are open before it
+/// echoes any (1: it echoes each at once), and treats each as `how` says.
+fn echo_server(gate: usize, how: Echo) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        let mut waiting = Vec::new();
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            waiting.push(stream);
+            if waiting.len() >= gate {
+                for stream in waiting.drain(..) {
+                    thread::spawn(move || echo_connection(stream, how));
+                }
+            }
+        }
+    });
+    addr
+}
+
+fn load(clients: usize, bytes: usize, rounds: usize) -> client::Load {
+    client::Load {
+        clients,
+        bytes,
+        rounds,
+    }
+}
+
+/// One `session` against `addr`, on a helper thread, within the deadline.
+fn one_session(
+    name: &'static str,
+    addr: SocketAddr,
+    load: client::Load,
+) -> Result<client::ClientReport, client::ClientError> {
+    match within_deadline(move || client::session(name, addr, &load, 42)) {
+        None => panic!(
+            "`session` did not return within {} s against an echo server: does it read the \
+             echo of each chunk (not more), and stop at the server's close?",
+            DEADLINE.as_secs()
+        ),
+        Some(Err(message)) => std::panic::panic_any(message),
+        Some(Ok(result)) => result,
+    }
+}
+
+#[test]
+#[ignore = "step check: run by `autograder check lab2`"]
+fn step8_gets_every_byte_back_from_a_server_that_echoes_in_pieces() {
+    let addr = echo_server(1, Echo::InPieces);
+    let report = match one_session("c1", addr, load(1, 50_000, 2)) {
+        Ok(report) => report,
+        Err(e) => panic!("the session failed against a correct echo server: {e}"),
+    };
+    assert_eq!(report.name, "c1");
+    assert_eq!(report.bytes, 100_000, "2 rounds of 50000 bytes");
+    let chunks = 50_000usize.div_ceil(client::CHUNK_SIZE) * 2;
+    assert_eq!(
+        report.round_trips.len(),
+        chunks,
+        "one round trip per chunk of at most CHUNK_SIZE bytes: {chunks} for 2 rounds of \
+         50000 bytes"
+    );
+}
+
+#[test]
+#[ignore = "step check: run by `autograder check lab2`"]
+fn step8_reports_an_altered_byte_at_its_offset_in_the_stream() {
+    let addr = echo_server(1, Echo::Altered(70_000));
+    match one_session("c2", addr, load(1, 50_000, 2)) {
+        Err(client::ClientError::Mismatch {
+            client,
+            offset,
+            sent,
+            got,
+        }) => {
+            assert_eq!(client, "c2");
+            assert_eq!(
+                offset, 70_000,
+                "the offset counts from the first byte sent, across chunks and rounds"
+            );
+            assert_eq!(sent ^ got, 0x20, "the bytes sent and received there");
+        }
+        Err(other) => panic!("the server altered byte 70000; the session said: {other}"),
+        Ok(_) => panic!(
+            "the server altered byte 70000 of the echo, and the session reported success: \
+             compare every chunk's echo with what was sent"
+        ),
+    }
+}
+
+#[test]
+#[ignore = "step check: run by `autograder check lab2`"]
+fn step8_reports_an_echo_cut_short_by_the_servers_close() {
+    let addr = echo_server(1, Echo::CutAt(10_000));
+    match one_session("c3", addr, load(1, 50_000, 1)) {
+        Err(client::ClientError::ClosedEarly {
+            client,
+            echoed,
+            sent,
+        }) => {
+            assert_eq!(client, "c3");
+            assert_eq!(echoed, 10_000, "the bytes that came back before the close");
+            assert!(sent > echoed, "sent {sent}: more than came back");
+        }
+        Err(other) => panic!("the server closed after 10000 bytes; the session said: {other}"),
+        Ok(_) => panic!(
+            "the server closed after echoing 10000 of 50000 bytes, and the session reported \
+             success"
+        ),
+    }
+}
+
+#[test]
+#[ignore = "step check: run by `autograder check lab2`"]
+fn step8_reports_a_refused_connection_naming_the_client() {
+    let addr = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    match one_session("c4", addr, load(1, 100, 1)) {
+        Err(e @ client::ClientError::Connect { .. }) => {
+            let message = e.to_string();
+            assert!(
+                message.starts_with("c4:"),
+                "the message names the client: {message}"
+            );
+        }
+        Err(other) => panic!("nothing listens at {addr}; the session said: {other}"),
+        Ok(_) => panic!("nothing listens at {addr}, and the session reported success"),
+    }
+}
+
+/// `run` on a helper thread, within the deadline.
+fn run_within_deadline(
+    addr: SocketAddr,
+    load: client::Load,
+    what: &str,
+) -> Vec<Result<client::ClientReport, client::ClientError>> {
+    match within_deadline(move || client::run(addr, &load)) {
+        None => panic!(
+            "`run` did not return within {} s against {what}: start every client's thread \
+             before joining any",
+            DEADLINE.as_secs()
+        ),
+        Some(Err(message)) => std::panic::panic_any(message),
+        Some(Ok(results)) => results,
+    }
+}
+
+#[test]
+#[ignore = "step check: run by `autograder check lab2`"]
+fn step9_has_every_connection_open_at_once() {
+    // This server echoes nothing until all 6 clients are connected.
+    let addr = echo_server(6, Echo::InPieces);
+    let results = run_within_deadline(
+        addr,
+        load(6, 40_000, 1),
+        "a server that answers nobody until all 6 clients are connected",
+    );
+    assert_eq!(results.len(), 6, "one result per client");
+    for (i, result) in results.iter().enumerate() {
+        match result {
+            Ok(report) => assert_eq!(
+                report.name,
+                format!("c{}", i + 1),
+                "results in the clients' order"
+            ),
+            Err(e) => panic!("client {} failed: {e}", i + 1),
+        }
+    }
+}
+
+#[test]
+#[ignore = "step check: run by `autograder check lab2`"]
+fn step9_reports_every_clients_own_failure() {
+    let addr = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let results = run_within_deadline(addr, load(3, 100, 1), "a refused port");
+    assert_eq!(results.len(), 3, "one result per client, failed ones too");
+    for (i, result) in results.iter().enumerate() {
+        match result {
+            Err(e) => {
+                let message = e.to_string();
+                assert!(
+                    message.starts_with(&format!("c{}:", i + 1)),
+                    "client {} failed with: {message}",
+                    i + 1
+                );
+            }
+            Ok(_) => panic!("client {} connected to a refused port?", i + 1),
+        }
+    }
 }

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::thread;
 
 use crate::echo;
-use crate::trace::Trace;
+use crate::trace::{client_thread_name, Trace};
 
 /// Creates the listening socket on `host:port`.
 ///
@@ -66,8 +66,8 @@ pub fn run(listener: TcpListener, trace: Arc<Trace>) -> io::Result<()> {
 
 /// Starts a thread that serves the client on `stream`, and returns at once.
 ///
-/// The thread is named after the client, so that `top -H`, a debugger and the trace all
-/// show which thread serves whom. It is *detached*: nobody joins it, and it ends when its
+/// The thread is named after the client (`c:PORT IP`, see [`client_thread_name`]), so
+/// that `top -H`, a debugger and the trace all show which thread serves whom. It is *detached*: nobody joins it, and it ends when its
 /// client is done.
 ///
 /// # Errors
@@ -82,7 +82,7 @@ pub fn spawn_client(
     // accept loop keeps nothing of this connection, so it cannot touch it by mistake, and
     // the socket is closed when the thread is done with it.
     thread::Builder::new()
-        .name(format!("client {peer}"))
+        .name(client_thread_name(peer))
         .spawn(move || {
             let guard = ActiveClient::enter(&active);
             trace.event(

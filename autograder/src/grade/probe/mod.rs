@@ -10,6 +10,7 @@
 pub mod bytes;
 pub mod concurrency;
 pub mod echo;
+pub mod echo_client;
 pub mod ftp;
 pub mod http;
 pub mod transcript;

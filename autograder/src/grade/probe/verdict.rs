@@ -58,6 +58,12 @@ pub enum Symptom {
     Exited,
     /// A client was kept waiting while the program served another.
     Stalled,
+    /// A client program reported a failure although every byte came back unchanged.
+    FalseAlarm,
+    /// A client program made its connections one after another, not all at once.
+    Serial,
+    /// A client program crashed (a panic, a traceback, a signal) instead of reporting.
+    ClientCrashed,
 }
 
 impl Symptom {
@@ -75,6 +81,9 @@ impl Symptom {
             Symptom::Crashed => "crashed",
             Symptom::Exited => "exited",
             Symptom::Stalled => "stalled",
+            Symptom::FalseAlarm => "a correct echo reported as wrong",
+            Symptom::Serial => "connections one after another",
+            Symptom::ClientCrashed => "client crashed",
         }
     }
 }
