@@ -25,7 +25,7 @@ use std::path::Path;
 use anyhow::Context;
 use etherparse::{LaxNetSlice, LaxSlicedPacket, TransportSlice};
 
-use crate::cmd::plot::{format_tick, nice_axis, COLOURS};
+use crate::cmd::plot::{format_tick, nice_axis, y_grid, COLOURS};
 use crate::grade::report::escape;
 
 /// The graph's time step, as in Wireshark's default I/O graph.
@@ -356,18 +356,7 @@ fn draw_panel(out: &mut String, top: f64, panel: &Panel<'_>, buckets: u64) {
         top - 8.0,
         escape::xml(&panel.label)
     );
-    let mut v = 0.0;
-    while v <= y_max + step / 2.0 {
-        let py = y(v);
-        let _ = writeln!(
-            out,
-            r##"<line x1="{LEFT}" y1="{py:.1}" x2="{right}" y2="{py:.1}" stroke="#e0e0e0"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,
-            LEFT - 6.0,
-            py + 4.0,
-            format_tick(v, step)
-        );
-        v += step;
-    }
+    y_grid(out, (LEFT, right), (y_max, step), y);
     // Time ticks: about ten, at round milliseconds.
     let span_ms = (buckets * BUCKET_NS / 1_000_000) as f64;
     let (_, tick_ms) = nice_axis(span_ms);

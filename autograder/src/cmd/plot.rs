@@ -38,6 +38,29 @@ pub fn format_tick(v: f64, step: f64) -> String {
     }
 }
 
+/// A panel's horizontal grid lines from 0 to `y_max`, one per `step`, each labelled at
+/// the left of `left`; `y` maps a value to its pixel row.
+pub fn y_grid(
+    out: &mut String,
+    (left, right): (f64, f64),
+    (y_max, step): (f64, f64),
+    y: impl Fn(f64) -> f64,
+) {
+    use std::fmt::Write as _;
+    let mut v = 0.0;
+    while v <= y_max + step / 2.0 {
+        let py = y(v);
+        let _ = writeln!(
+            out,
+            r##"<line x1="{left}" y1="{py:.1}" x2="{right}" y2="{py:.1}" stroke="#e0e0e0"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,
+            left - 6.0,
+            py + 4.0,
+            format_tick(v, step)
+        );
+        v += step;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@
 use std::fmt::Write as _;
 
 use super::Row;
-use crate::cmd::plot::{format_tick, nice_axis, COLOURS};
+use crate::cmd::plot::{nice_axis, y_grid, COLOURS};
 use crate::grade::report::escape;
 
 const WIDTH: f64 = 820.0;
@@ -132,18 +132,7 @@ fn panel(
     let y = |v: f64| bottom - (v / y_max) * PANEL_H;
     let _ = writeln!(out, r#"<g class="panel {class}">"#);
     // Grid and y ticks.
-    let mut v = 0.0;
-    while v <= y_max + step / 2.0 {
-        let py = y(v);
-        let _ = writeln!(
-            out,
-            r##"<line x1="{LEFT}" y1="{py:.1}" x2="{right}" y2="{py:.1}" stroke="#e0e0e0"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,
-            LEFT - 6.0,
-            py + 4.0,
-            format_tick(v, step)
-        );
-        v += step;
-    }
+    y_grid(out, (LEFT, right), (y_max, step), y);
     // X ticks.
     for &c in &xs.ticks {
         let px = xs.x(c);
