@@ -393,6 +393,9 @@ fn run_test(
             }
         },
     };
+    // What crossed the wire, ending when the verdict was known (what follows, the check
+    // that the program still serves, has a transcript of its own).
+    let exchange = transcript.exchange();
 
     // A test passes only if, at its end, the program is alive and serving: a crash in the
     // middle (a thread's panic, the process's death) fails the test it happened in.
@@ -446,8 +449,8 @@ fn run_test(
         Ok(()) => finish(Outcome::Passed, None),
         Err(Verdict::Skip(reason)) => finish(Outcome::Skipped(reason), None),
         Err(Verdict::Fail(mut failure)) => {
-            if failure.transcript.is_empty() {
-                failure.transcript = transcript.lines();
+            if failure.exchange.is_empty() {
+                failure.exchange = exchange;
             }
             if let Some(status) = exited_during_test {
                 failure.details.push(format!(
@@ -622,7 +625,7 @@ fn memory_first(program: &Spawned, seen: Failure) -> Failure {
         return seen;
     };
     let mut failure = Failure::new(why).detail(format!("What the test saw: {}", seen.summary));
-    failure.transcript = seen.transcript.clone();
+    failure.exchange = seen.exchange.clone();
     failure.detail(
         "Look for memory that grows without bound: a buffer that is never cleared, \
          a whole stream read into memory, a connection list that is never pruned.",

@@ -1,6 +1,7 @@
 //! The class as a whole: grading the submissions in parallel, `grades.csv` (rewritten
 //! after each submission, so a batch that is stopped still leaves every finished grade),
-//! the progress line, and `summary.txt` (which tests the class failed most).
+//! the progress line, `summary.txt` (which tests the class failed most) and `report.html`
+//! (the class at a glance, see `grade::report::class_report`).
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -12,7 +13,7 @@ use anyhow::anyhow;
 
 use super::worker::WorkerNet;
 use super::{grade_one, Plan};
-use crate::grade::report::escape;
+use crate::grade::report::{class_report, escape};
 use crate::grade::rubric::TestCase;
 use crate::grade::runner::{Outcome, Report};
 use crate::output::StatusLine;
@@ -61,6 +62,8 @@ pub(super) struct Row {
     elapsed: Duration,
     /// Of which copying and building took this long.
     prepared: Duration,
+    /// Its line in the class report.
+    line: class_report::Student,
 }
 
 impl Row {
@@ -68,9 +71,17 @@ impl Row {
         student: &str,
         report: &Report,
         standing: Standing,
+        ran: bool,
         elapsed: Duration,
         prepared: Duration,
     ) -> Row {
+        let line = class_report::Student::of(
+            student,
+            report,
+            standing.note(),
+            ran,
+            standing != Standing::GraderTrouble,
+        );
         Row {
             student: student.to_string(),
             score: report.score(),
@@ -89,6 +100,7 @@ impl Row {
             standing,
             elapsed,
             prepared,
+            line,
         }
     }
 }
@@ -162,10 +174,15 @@ pub(super) fn run_class(plan: &Plan, students: Vec<String>) -> anyhow::Result<Ex
     }
     let summary = class_summary(plan, &rows, started.elapsed());
     std::fs::write(plan.out.join("summary.txt"), &summary)?;
+    let lines: Vec<class_report::Student> = rows.iter().map(|r| r.line.clone()).collect();
+    std::fs::write(
+        plan.out.join("report.html"),
+        class_report::page(plan.lab, &plan.tests, plan.seed, &lines),
+    )?;
     say!("{summary}");
     sayln!(
-        "Wrote {}/grades.csv and STUDENT/{{results.json,feedback.txt,junit.xml}}",
-        plan.out.display()
+        "Wrote {out}/grades.csv, {out}/report.html and STUDENT/{{results.json,feedback.txt,feedback.html,junit.xml}}",
+        out = plan.out.display()
     );
     Ok(ExitCode::SUCCESS)
 }
