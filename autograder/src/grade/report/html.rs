@@ -35,8 +35,9 @@ th, td { border-bottom: 1px solid var(--line); padding: .3rem .6rem; text-align:
 th { background: var(--box); } th a { color: inherit; text-decoration: none; }
 th[aria-sort=ascending] a::after { content: " ▲"; } th[aria-sort=descending] a::after { content: " ▼"; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-.passed, .mark-passed { color: var(--pass); } .failed, .mark-failed { color: var(--fail); }
-.skipped, .mark-skipped, .mark-not-graded { color: var(--skip); }
+p.passed, .mark-passed { color: var(--pass); } p.failed, .mark-failed { color: var(--fail); }
+p.skipped, .mark-skipped, .mark-not-graded { color: var(--skip); }
+td code { white-space: nowrap; }
 section.test { border: 1px solid var(--line); border-left: 4px solid var(--line); border-radius: 6px;
   padding: .2rem 1rem .6rem; margin: 1rem 0; }
 section.test.failed { border-left-color: var(--fail); } section.test.passed { border-left-color: var(--pass); }

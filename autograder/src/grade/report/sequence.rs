@@ -175,6 +175,7 @@ pub fn diagram(exchange: &Exchange, failure: &FailureDetails, title: &str) -> St
     if let Some(g) = &failure.got {
         failure_lines.push(format!("received: {g}"));
     }
+    failure_lines.push(totals(exchange));
     let box_top = TOP + ROW * rows.len() as u32 + 10;
     let box_height = LINE * failure_lines.len() as u32 + 12;
     let height = box_top + box_height + 12;
@@ -301,6 +302,30 @@ fn draw(r: &Row, y: u32, marked: bool) -> String {
     }
 }
 
+/// How many bytes went each way before the test gave up (at least, when events were
+/// dropped from the middle).
+fn totals(exchange: &Exchange) -> String {
+    let sent = |side: Side| -> usize {
+        exchange
+            .events()
+            .map(|t| match &t.event {
+                Event::Data { from, count, .. } if *from == side => *count,
+                _ => 0,
+            })
+            .sum()
+    };
+    let at_least = if exchange.dropped > 0 {
+        "at least "
+    } else {
+        ""
+    };
+    format!(
+        "by then: the grader sent {at_least}{} bytes, your program {at_least}{}",
+        sent(Side::Client),
+        sent(Side::Server)
+    )
+}
+
 /// `text` cut to `max` characters, ending in `…` when cut.
 fn fit(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
@@ -384,6 +409,10 @@ mod tests {
             "{svg}"
         );
         assert!(svg.contains(" ms</text>"), "{svg}");
+        assert!(
+            svg.contains("by then: the grader sent 6 bytes, your program 37"),
+            "{svg}"
+        );
         // Arrows from the server run right to left.
         assert_eq!(
             svg.matches("class=\"sq-rst\" x1=\"760\"").count(),
