@@ -435,3 +435,95 @@ fn the_pages_render_and_a_failing_exchange_is_drawn() {
         );
     }
 }
+
+#[test]
+fn grade_and_check_write_one_programs_feedback_page() {
+    let tmp = tempfile::tempdir().unwrap();
+    let graded = tmp.path().join("graded.html");
+    autograder()
+        .args([
+            "grade",
+            "lab1",
+            "--only",
+            "echo-short,half-close-flush",
+            "--html",
+        ])
+        .arg(&graded)
+        .arg("--")
+        .arg(corpus_rust("lab1/drops_tail.rs"))
+        .code(1);
+    let page = std::fs::read_to_string(&graded).unwrap();
+    assert!(page.contains("<strong>5/15 points</strong>"), "{page}");
+    let flush = page.split("id=\"test-half-close-flush\"").nth(1).unwrap();
+    assert!(flush.contains("<svg class=\"sequence\""), "{flush}");
+    assert!(
+        !page.contains("the class report"),
+        "no class to link back to"
+    );
+    // `check`: the student's own lab (here the untouched stub).
+    let checked = tmp.path().join("checked.html");
+    autograder()
+        .args(["check", "lab1", "--only", "echo-short", "--html"])
+        .arg(&checked)
+        .code(1);
+    let page = std::fs::read_to_string(&checked).unwrap();
+    assert!(page.contains("<strong>0/5 points</strong>"), "{page}");
+    assert!(page.contains("id=\"test-echo-short\""), "{page}");
+    // A page that could not be written is refused before anything runs.
+    let refused = autograder()
+        .args([
+            "grade",
+            "lab1",
+            "--html",
+            "/nonexistent/feedback.html",
+            "--",
+            "true",
+        ])
+        .code(2);
+    assert!(refused.stderr().contains("does not exist"), "{refused}");
+}
+
+#[test]
+fn only_naming_a_test_the_rubric_disables_is_refused_saying_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rubric = tmp.path().join("rubric.toml");
+    std::fs::write(&rubric, "[lab1.tests.echo-fragments]\nenabled = false\n").unwrap();
+    let class = tmp.path().join("class");
+    binary_submission(&class, "ada", &package_bin("lab1-solution"), "server", &[]);
+    let out = tmp.path().join("out");
+    for command in [
+        vec!["grade", "lab1", "--only", "echo-short,echo-fragments"],
+        vec!["check", "lab1", "--only", "echo-fragments"],
+        vec!["export", "gradescope", "lab1", "--only", "echo-fragments"],
+    ] {
+        let mut cmd = autograder();
+        cmd.args(&command).arg("--rubric").arg(&rubric);
+        if command[0] == "export" {
+            cmd.arg("--out").arg(tmp.path().join("bundle.zip"));
+        }
+        if command[0] == "grade" {
+            cmd.args(["--", "true"]);
+        }
+        let refused = cmd.code(2);
+        assert!(
+            refused
+                .stderr()
+                .contains("`echo-fragments` is disabled by the rubric file"),
+            "{refused}"
+        );
+    }
+    let refused = autograder()
+        .args(["batch", "lab1"])
+        .arg(&class)
+        .arg("--out")
+        .arg(&out)
+        .args(["--only", "echo-fragments", "--offline", "--rubric"])
+        .arg(&rubric)
+        .code(2);
+    assert!(
+        refused.stderr().contains("disabled by the rubric file"),
+        "{refused}"
+    );
+    assert!(!out.join("grades.csv").exists());
+    assert!(!tmp.path().join("bundle.zip").exists());
+}

@@ -433,21 +433,11 @@ fn overrides_note(o: &Overrides, lab: &Lab) -> String {
     )
 }
 
-/// The grading options `run` asks for, after checking that `--only` selects something.
+/// The grading options `run` asks for, after checking that each `--only` item selects
+/// something.
 fn run_options(lab: &'static Lab, run: &RunArgs) -> anyhow::Result<Options> {
     if let Some(only) = &run.only {
-        if runner::select(lab, Some(only)).is_empty() {
-            bail!(
-                "`--only {only}` matches no test of {}; groups: {}; tests: {}",
-                lab.name,
-                lab.groups().join(", "),
-                lab.tests
-                    .iter()
-                    .map(|t| t.id)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
+        overrides::check_only(lab, only).map_err(|e| anyhow!(e))?;
     }
     check_host(&run.host)?;
     if let Some(path) = &run.html {

@@ -284,14 +284,10 @@ impl BatchArgs {
             (Some(lms), Some(path)) => Some(gradebook::Roster::load(path, lms)?),
             _ => None,
         };
-        let tests = runner::select(lab, self.only.as_deref());
-        if tests.is_empty() {
-            bail!(
-                "`--only {}` matches no test of {}",
-                self.only.as_deref().unwrap_or(""),
-                lab.name
-            );
+        if let Some(only) = &self.only {
+            crate::grade::overrides::check_only(lab, only).map_err(|e| anyhow!(e))?;
         }
+        let tests = runner::select(lab, self.only.as_deref());
         self.limits.validate()?;
         if !(1..=7200).contains(&self.build_timeout) {
             bail!(
