@@ -303,6 +303,67 @@ fn a_click_on_a_header_sorts_the_students_by_that_column() {
 }
 
 #[test]
+fn clicks_on_a_header_sort_and_reverse_the_table() {
+    let Some(browser) = chromium() else { return };
+    let class = class();
+    // A page of the test's own holds the report in a frame, clicks the score header's
+    // link twice, and writes the order the report's script left after each click (the
+    // report's own listener runs first: it was registered first).
+    let clicker = class.scratch.join("click.html");
+    let report = class.out.join("report.html");
+    std::fs::write(
+        &clicker,
+        format!(
+            "<!DOCTYPE html><html><head><title>click</title></head><body><pre id=\"out\">waiting</pre>\n\
+             <iframe id=\"report\" src=\"file://{}\"></iframe>\n<script>\n\
+             var frame = document.getElementById('report'), orders = [];\n\
+             frame.onload = function () {{\n\
+               var doc = frame.contentDocument, link = doc.querySelector('th[data-key=score] a');\n\
+               frame.contentWindow.addEventListener('hashchange', function () {{\n\
+                 orders.push(Array.prototype.map.call(doc.querySelectorAll('#student-table tbody tr'),\n\
+                   function (row) {{ return row.getAttribute('data-student'); }}));\n\
+                 document.getElementById('out').textContent = JSON.stringify(orders);\n\
+                 if (orders.length === 1) {{ link.click(); }}\n\
+               }});\n\
+               link.click();\n\
+             }};\n</script></body></html>\n",
+            report.display()
+        ),
+    )
+    .unwrap();
+    let dom = {
+        let profile = tempfile::tempdir_in(&class.scratch).unwrap();
+        Command::new(browser)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+            ])
+            // File pages may reach each other only with this (the frame's document).
+            .arg("--allow-file-access-from-files")
+            // Runs the page's pending work (the clicks' hash changes) before the dump.
+            .arg("--virtual-time-budget=10000")
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("--dump-dom")
+            .arg(format!("file://{}", clicker.display()))
+            .success()
+            .stdout()
+    };
+    let json = dom.split("<pre id=\"out\">").nth(1).unwrap();
+    let json = unescape(&json[..json.find("</pre>").unwrap()]);
+    let orders: Vec<Vec<String>> =
+        serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {dom}"));
+    assert_eq!(
+        orders,
+        [
+            vec!["does-not-compile", HOSTILE, "stub", "buggy", "full"],
+            vec!["full", "buggy", "does-not-compile", HOSTILE, "stub"],
+        ]
+    );
+}
+
+#[test]
 fn every_page_is_valid_html() {
     if !require_tool("python3") {
         return;

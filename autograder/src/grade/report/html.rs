@@ -78,7 +78,7 @@ pub(crate) fn page(title: &str, body: &str, script: Option<&str>) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; \
-         style-src 'unsafe-inline'; script-src {script_policy}; img-src data:\">\n\
+         style-src 'unsafe-inline'; script-src {script_policy}\">\n\
          <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
         escape::html(title)
     );
