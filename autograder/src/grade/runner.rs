@@ -571,7 +571,10 @@ fn still_alive_and_serving(
     );
     ctx.server = Some(server.process());
     let port = ctx.addr().port();
-    (lab.still_serves)(&mut ctx).map_err(|v| match v {
+    let verdict = (lab.still_serves)(&mut ctx);
+    // The exchange that went wrong is the new client's, not the test's (which went right).
+    let exchange = ctx.transcript.exchange();
+    verdict.map_err(|v| match v {
         Verdict::Fail(f) => {
             let failure = Failure::new(format!(
                 "after the test, the program no longer serves a new client: {}",
@@ -581,7 +584,7 @@ fn still_alive_and_serving(
             // Why the new client waits, when /proc can tell: connections the test's
             // clients closed are still open in the program (it never saw their end).
             let unclosed = server.process().unclosed_connections(port).unwrap_or(0);
-            match f.symptom {
+            let mut failure = match f.symptom {
                 Some(Symptom::Refused) => failure.symptom(Symptom::Refused),
                 _ if unclosed > 0 => failure
                     .detail(format!(
@@ -589,8 +592,12 @@ fn still_alive_and_serving(
                     ))
                     .symptom(Symptom::NeverClosed),
                 _ => failure.symptom(Symptom::Stalled),
-            }
-            .into()
+            };
+            // What the new client expected, where it gave up.
+            failure.expected = f.expected.clone();
+            failure.got = f.got.clone();
+            failure.exchange = exchange;
+            failure.into()
         }
         skip => skip,
     })
