@@ -288,6 +288,13 @@ fn failure_body(report: &Report, r: &TestResult, f: &FailureDetails) -> String {
             escape::html(&f.exchange.lines().join("\n"))
         ));
     }
+    if f.exchange.is_empty() && r.test.kind == crate::grade::rubric::Kind::Client {
+        out.push_str(
+            "<p class=\"muted\">No exchange is drawn: in this test your program is the client, \
+             and the grader's test server does not record its side yet (the details above say \
+             what it saw).</p>\n",
+        );
+    }
     if let Some(output) = r.program_output.as_deref().filter(|o| !o.trim().is_empty()) {
         out.push_str(&format!(
             "<details open>\n<summary>your program's output (last lines)</summary>\n<pre>{}</pre>\n\
@@ -344,6 +351,31 @@ mod tests {
             page.contains("&lt;img src=x onerror=alert(2)&gt;"),
             "{page}"
         );
+    }
+
+    #[test]
+    fn a_client_test_says_why_it_draws_no_exchange() {
+        let lab = crate::grade::labs::find("lab4").unwrap();
+        let test = lab
+            .tests
+            .iter()
+            .find(|t| t.kind == crate::grade::rubric::Kind::Client)
+            .unwrap();
+        let report = Report {
+            lab,
+            program: "./ftp".into(),
+            seed: 1,
+            results: vec![TestResult {
+                test,
+                outcome: Outcome::Failed(crate::grade::probe::Failure::new("no RETR")),
+                elapsed: std::time::Duration::ZERO,
+                program_output: None,
+            }],
+            elapsed: std::time::Duration::ZERO,
+        };
+        let page = feedback_page(&report, None, None);
+        assert!(page.contains("No exchange is drawn"), "{page}");
+        assert!(!page.contains("<svg"), "{page}");
     }
 
     #[test]
