@@ -1,7 +1,8 @@
 //! The class as a whole: grading the submissions in parallel, `grades.csv` (rewritten
 //! after each submission, so a batch that is stopped still leaves every finished grade),
 //! the progress line, `summary.txt` (which tests the class failed most) and `report.html`
-//! (the class at a glance, see `grade::report::class_report`).
+//! (the class at a glance, see `grade::report::class_report`; rewritten after each
+//! submission too).
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -149,6 +150,9 @@ pub(super) fn run_class(plan: &Plan, students: Vec<String>) -> anyhow::Result<Ex
                 if let Err(e) = write_grades(plan, &rows) {
                     eprintln!("cannot write grades.csv: {e}");
                 }
+                if let Err(e) = write_class_report(plan, &rows) {
+                    eprintln!("cannot write report.html: {e}");
+                }
                 show_progress(status, rows.len(), total, &row);
             });
         }
@@ -174,11 +178,7 @@ pub(super) fn run_class(plan: &Plan, students: Vec<String>) -> anyhow::Result<Ex
     }
     let summary = class_summary(plan, &rows, started.elapsed());
     std::fs::write(plan.out.join("summary.txt"), &summary)?;
-    let lines: Vec<class_report::Student> = rows.iter().map(|r| r.line.clone()).collect();
-    std::fs::write(
-        plan.out.join("report.html"),
-        class_report::page(plan.lab, &plan.tests, plan.seed, &lines),
-    )?;
+    write_class_report(plan, &rows)?;
     say!("{summary}");
     sayln!(
         "Wrote {out}/grades.csv, {out}/report.html and STUDENT/{{results.json,feedback.txt,feedback.html,junit.xml}}",
@@ -195,6 +195,18 @@ fn write_grades(plan: &Plan, rows: &[Row]) -> std::io::Result<()> {
     let partial = plan.out.join(".grades.csv.partial");
     std::fs::write(&partial, grades_csv(&plan.tests, &sorted))?;
     std::fs::rename(partial, path)
+}
+
+/// Writes `report.html` whole, like `grades.csv` (after each submission: a batch stopped
+/// half-way still leaves the class report of what it finished).
+fn write_class_report(plan: &Plan, rows: &[Row]) -> std::io::Result<()> {
+    let lines: Vec<class_report::Student> = rows.iter().map(|r| r.line.clone()).collect();
+    let partial = plan.out.join(".report.html.partial");
+    std::fs::write(
+        &partial,
+        class_report::page(plan.lab, &plan.tests, plan.seed, &lines),
+    )?;
+    std::fs::rename(partial, plan.out.join("report.html"))
 }
 
 /// One finished submission: a bar on a terminal, a line of the log elsewhere.
