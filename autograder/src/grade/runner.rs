@@ -570,6 +570,7 @@ fn still_alive_and_serving(
         STILL_SERVES_LIMIT,
     );
     ctx.server = Some(server.process());
+    ctx.label_clients("n");
     let port = ctx.addr().port();
     let verdict = (lab.still_serves)(&mut ctx);
     // The exchange that went wrong is the new client's, not the test's (which went right).

@@ -51,6 +51,8 @@ pub struct Ctx {
     pub reproduce_port: u16,
     deadline: Instant,
     connections: usize,
+    /// What the labels of connections to the program start with (`c1`, `c2`, …).
+    client_label: &'static str,
 }
 
 impl Ctx {
@@ -73,6 +75,7 @@ impl Ctx {
             reproduce_port,
             deadline: Instant::now() + limit,
             connections: 0,
+            client_label: "c",
         }
     }
 
@@ -104,13 +107,20 @@ impl Ctx {
         self.deadline
     }
 
+    /// Labels this context's connections to the program `PREFIX1`, `PREFIX2`, … instead
+    /// of `c1`, `c2`, …: the check after a test uses `n` (a new client), so that its
+    /// exchange is not read as the test's.
+    pub fn label_clients(&mut self, prefix: &'static str) {
+        self.client_label = prefix;
+    }
+
     /// Opens a connection to the program, labelled `c1`, `c2`, … in the transcript.
     ///
     /// # Errors
     /// A failure saying the connection was refused or timed out.
     pub fn connect(&mut self) -> Result<Conn, Failure> {
         self.connections += 1;
-        let label = format!("c{}", self.connections);
+        let label = format!("{}{}", self.client_label, self.connections);
         Conn::open(self.addr(), label, self.transcript.clone(), self.deadline)
     }
 
@@ -122,7 +132,7 @@ impl Ctx {
     /// A failure saying the connection was refused or timed out.
     pub fn connect_constrained(&mut self, recv_buffer: usize) -> Result<Conn, Failure> {
         self.connections += 1;
-        let label = format!("c{}", self.connections);
+        let label = format!("{}{}", self.client_label, self.connections);
         let addr = self.addr();
         let failed = |e: io::Error| {
             self.transcript.event(

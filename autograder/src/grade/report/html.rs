@@ -272,8 +272,8 @@ fn failure_body(report: &Report, r: &TestResult, f: &FailureDetails) -> String {
     if !f.exchange.is_empty() {
         out.push_str(&format!(
             "<figure>\n{}<figcaption>The exchange, as the grader saw it: left the grader's \
-             connections (<code>c1</code>, …), right your program; times since the exchange \
-             began. The box at the bottom is where the test gave up, and what it expected \
+             connections (<code>c1</code>, …; <code>n1</code> is the new client of the check \
+             after the test), right your program; times since the exchange began. The box at the bottom is where the test gave up, and what it expected \
              there.\
              </figcaption>\n</figure>\n",
             sequence::diagram(
