@@ -15,7 +15,7 @@ use autograder::grade::report::gradescope::{Results, Status};
 use crate::support::*;
 
 /// A student folder with an executable `run` script (`body` after the shebang line).
-fn run_script(class: &Path, student: &str, body: &str) -> PathBuf {
+pub(crate) fn run_script(class: &Path, student: &str, body: &str) -> PathBuf {
     let dir = class.join(student);
     std::fs::create_dir_all(&dir).unwrap();
     let script = dir.join("run");
@@ -26,7 +26,13 @@ fn run_script(class: &Path, student: &str, body: &str) -> PathBuf {
 
 /// A student folder that hands in a compiled program (as a C or Go student would): the
 /// binary `exe`, copied in under `name`, started by `run` with `args` first.
-fn binary_submission(class: &Path, student: &str, exe: &Path, name: &str, args: &[&str]) {
+pub(crate) fn binary_submission(
+    class: &Path,
+    student: &str,
+    exe: &Path,
+    name: &str,
+    args: &[&str],
+) {
     let dir = run_script(
         class,
         student,
@@ -50,7 +56,7 @@ fn network_probe_submission(class: &Path, student: &str) {
 
 /// A single Cargo package: a copy of `package_dir` under the package name `lab1` (as a
 /// student's `labs/lab1` is), with the workspace's lock file so it builds offline.
-fn cargo_package(class: &Path, student: &str, package_dir: &str) -> PathBuf {
+pub(crate) fn cargo_package(class: &Path, student: &str, package_dir: &str) -> PathBuf {
     let dir = class.join(student);
     copy_dir(&workspace().join(package_dir), &dir);
     std::fs::copy(workspace().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
@@ -161,7 +167,7 @@ fn private_tmp(tmp: &Path) -> PathBuf {
 }
 
 /// `grades.csv` as student -> "score,max,per-test…".
-fn grades(out: &Path) -> (String, BTreeMap<String, String>) {
+pub(crate) fn grades(out: &Path) -> (String, BTreeMap<String, String>) {
     let csv = std::fs::read_to_string(out.join("grades.csv")).unwrap();
     let rows = csv
         .lines()

@@ -22,6 +22,7 @@ mod lab4;
 mod lab5;
 mod layers;
 mod mutation;
+mod report;
 mod rubric;
 mod steps;
 mod thirdparty;

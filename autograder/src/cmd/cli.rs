@@ -164,6 +164,10 @@ struct RunArgs {
     /// the grader's own: root, or unprivileged user namespaces (Linux).
     #[arg(long, value_name = "DIR")]
     capture: Option<PathBuf>,
+    /// Also write the report as one self-contained HTML page to FILE: every test, and
+    /// each failing exchange drawn as a sequence diagram.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -301,6 +305,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 program.contain.run_as = run_as;
             }
             if worker {
+                if run.html.is_some() {
+                    bail!("--html: a worker writes nothing to disk (batch writes the pages)");
+                }
                 let report = runner::grade(lab, &program, &options, &mut |_| {});
                 sayln!("{}", crate::grade::report::wire::encode(&report));
                 return Ok(exit_code(&report));
@@ -308,26 +315,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if sandbox || run_as.is_some() {
                 eprintln!("{}", program.contain.describe());
             }
-            grade_and_print(lab, &program, &options, run.format)
+            let report = grade_and_print(lab, &program, &options, run.format);
+            write_html(run.html.as_deref(), &report)?;
+            Ok(exit_code(&report))
         }
         Cmd::Check { lab, run } => {
             let lab = find_lab(&lab, run.rubric.as_deref())?;
             let root = crate::os::cargo::workspace_root()?;
             let mut options = run_options(lab, &run)?;
-            if run.format == Format::Text {
-                let report =
-                    crate::cmd::check::check(lab, &root, &options, run.capture.as_deref())?;
-                return Ok(exit_code(&report));
-            }
-            eprintln!("Building labs/{} …", lab.name);
-            let exe = crate::os::cargo::build(&root, lab.name, false)?;
-            let program = Program::new(vec![exe.to_string_lossy().into_owned()]);
-            // After the build, which may need crates.io (see cmd::check::check).
-            options.capture = run
-                .capture
-                .as_deref()
-                .and_then(|dir| crate::cmd::capture::start(dir, "test (tests run one at a time)"));
-            grade_and_print(lab, &program, &options, run.format)
+            let report = if run.format == Format::Text {
+                crate::cmd::check::check(lab, &root, &options, run.capture.as_deref())?
+            } else {
+                eprintln!("Building labs/{} …", lab.name);
+                let exe = crate::os::cargo::build(&root, lab.name, false)?;
+                let program = Program::new(vec![exe.to_string_lossy().into_owned()]);
+                // After the build, which may need crates.io (see cmd::check::check).
+                options.capture = run.capture.as_deref().and_then(|dir| {
+                    crate::cmd::capture::start(dir, "test (tests run one at a time)")
+                });
+                grade_and_print(lab, &program, &options, run.format)
+            };
+            write_html(run.html.as_deref(), &report)?;
+            Ok(exit_code(&report))
         }
         Cmd::Watch {
             lab,
@@ -337,8 +346,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let lab = find_lab(&lab, run.rubric.as_deref())?;
             let root = crate::os::cargo::workspace_root()?;
-            if run.format != Format::Text {
-                bail!("watch prints text only; use `check --format …` for other formats");
+            if run.format != Format::Text || run.html.is_some() {
+                bail!("watch prints text only; use `check --format …` or `check --html FILE` for other formats");
             }
             if run.capture.is_some() {
                 bail!(
@@ -448,23 +457,16 @@ fn overrides_note(o: &Overrides, lab: &Lab) -> String {
     )
 }
 
-/// The grading options `run` asks for, after checking that `--only` selects something.
+/// The grading options `run` asks for, after checking that each `--only` item selects
+/// something.
 fn run_options(lab: &'static Lab, run: &RunArgs) -> anyhow::Result<Options> {
     if let Some(only) = &run.only {
-        if runner::select(lab, Some(only)).is_empty() {
-            bail!(
-                "`--only {only}` matches no test of {}; groups: {}; tests: {}",
-                lab.name,
-                lab.groups().join(", "),
-                lab.tests
-                    .iter()
-                    .map(|t| t.id)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
+        overrides::check_only(lab, only).map_err(|e| anyhow!(e))?;
     }
     check_host(&run.host)?;
+    if let Some(path) = &run.html {
+        check_html_path(path)?;
+    }
     if !(1..=64).contains(&run.parallel) {
         bail!(
             "--parallel {}: give between 1 and 64 tests at once",
@@ -513,12 +515,45 @@ fn check_program(program: &Program) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--html FILE` must name a file in a folder that exists: checked before anything is
+/// built or run, so that a typo does not cost a whole grading run.
+fn check_html_path(path: &Path) -> anyhow::Result<()> {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if path.is_dir() {
+        bail!("--html {}: a folder; give a file name", path.display());
+    }
+    if !folder.is_dir() {
+        bail!(
+            "--html {}: the folder {} does not exist",
+            path.display(),
+            folder.display()
+        );
+    }
+    Ok(())
+}
+
+/// Writes `report` as a feedback page to `path`, if given.
+fn write_html(path: Option<&Path>, report: &Report) -> anyhow::Result<()> {
+    let Some(path) = path else { return Ok(()) };
+    std::fs::write(
+        path,
+        crate::grade::report::html::feedback_page(report, None, None),
+    )
+    .map_err(|e| anyhow!("cannot write --html {}: {e}", path.display()))?;
+    eprintln!("Wrote {}", path.display());
+    Ok(())
+}
+
+/// Grades `program`, printing the report in `format` (text as the tests finish).
 fn grade_and_print(
     lab: &'static Lab,
     program: &Program,
     options: &Options,
     format: Format,
-) -> anyhow::Result<ExitCode> {
+) -> Report {
     let streaming = format == Format::Text;
     let status = StatusLine::on_stderr();
     if streaming {
@@ -550,7 +585,7 @@ fn grade_and_print(
         Format::Json => sayln!("{}", gradescope::Results::of(&report).to_json()),
         Format::Junit => say!("{}", junit::xml(&report)),
     }
-    Ok(exit_code(&report))
+    report
 }
 
 fn exit_code(report: &Report) -> ExitCode {

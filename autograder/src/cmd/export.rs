@@ -17,7 +17,8 @@
 //!   GitHub Classroom workflow in `.github/workflows/classroom.yml`. It builds offline like
 //!   the original (the lock file is kept). Refuses to export a handout that includes code
 //!   from `solutions/`.
-//! - `classroom`: just the workflow: one step per rubric test, worth its points.
+//! - `classroom`: just the workflow: one step per rubric test, worth its points (with
+//!   `--rubric FILE`, the visible tests with their final points, as the student copy's).
 //!
 //! With `--rubric FILE` (see [`crate::grade::overrides`]): the Gradescope bundle carries
 //! the file as `rubric.toml` and its `run_autograder` grades with it. The student copy gets
@@ -88,6 +89,11 @@ enum What {
         /// The file to write.
         #[arg(long)]
         out: PathBuf,
+        /// Rubric overrides: a step per visible test, worth its final points (hidden,
+        /// after-due-date and disabled tests get none, as in the student copy). The steps
+        /// need no rubric file in the repository.
+        #[arg(long, value_name = "FILE")]
+        rubric: Option<PathBuf>,
     },
 }
 
@@ -108,9 +114,7 @@ impl ExportArgs {
                 // Checked here, so a broken file never reaches Gradescope.
                 let lab = overrides::effective(&lab, rubric.as_deref())?;
                 if let Some(o) = &only {
-                    if crate::grade::runner::select(lab, Some(o)).is_empty() {
-                        bail!("`--only {o}` matches no test of {}", lab.name);
-                    }
+                    overrides::check_only(lab, o).map_err(|e| anyhow::anyhow!(e))?;
                 }
                 let rubric = rubric
                     .map(|p| {
@@ -134,8 +138,16 @@ impl ExportArgs {
                     out.display()
                 );
             }
-            What::Classroom { out } => {
-                std::fs::write(&out, classroom_workflow(None))
+            What::Classroom { out, rubric } => {
+                // The students' view of the file, as the student copy has it: what the
+                // workflow's steps award is what students may see.
+                let students = rubric
+                    .as_deref()
+                    .map(Overrides::load)
+                    .transpose()?
+                    .map(|o| Overrides::parse(&student_rubric(&o), Path::new("rubric.toml")))
+                    .transpose()?;
+                std::fs::write(&out, classroom_workflow(students.as_ref(), false))
                     .with_context(|| format!("cannot write {}", out.display()))?;
                 sayln!("Wrote {}", out.display());
             }
@@ -294,7 +306,7 @@ pub fn student_copy(root: &Path, out: &Path, rubric: Option<&Overrides>) -> anyh
     };
     let workflow = out.join(".github/workflows/classroom.yml");
     std::fs::create_dir_all(workflow.parent().expect("has a parent"))?;
-    std::fs::write(workflow, classroom_workflow(students.as_ref()))?;
+    std::fs::write(workflow, classroom_workflow(students.as_ref(), true))?;
     Ok(())
 }
 
@@ -351,12 +363,15 @@ fn without_test_targets(manifest: &str) -> String {
 }
 
 /// The GitHub Classroom workflow: one step per rubric test of every lab; with `rubric`
-/// (the student copy's rubric.toml), its effective rubrics, and every step grades with it.
-pub fn classroom_workflow(rubric: Option<&Overrides>) -> String {
+/// (the student copy's rubric.toml), one per test of its effective rubrics, worth their
+/// points, and with `rubric_in_repo` every step grades with the copy's `rubric.toml`.
+/// (A step passes or fails whatever the points: the file only keeps `check`'s score the
+/// one students see; the workflow's points are its `max-score`s.)
+pub fn classroom_workflow(rubric: Option<&Overrides>, rubric_in_repo: bool) -> String {
     let mut steps = String::new();
     let mut env = String::new();
     let mut runners = Vec::new();
-    let flag = if rubric.is_some() {
+    let flag = if rubric.is_some() && rubric_in_repo {
         " --rubric rubric.toml"
     } else {
         ""
@@ -403,7 +418,7 @@ mod tests {
 
     #[test]
     fn the_workflow_has_one_step_per_test() {
-        let yml = classroom_workflow(None);
+        let yml = classroom_workflow(None, false);
         let tests: usize = crate::grade::labs::LABS.iter().map(|l| l.tests.len()).sum();
         assert_eq!(
             yml.matches("uses: education/autograding-command-grader@v1")
@@ -414,5 +429,38 @@ mod tests {
             yml.contains("LAB1_ECHO_SHORT_RESULTS: \"${{steps.lab1_echo_short.outputs.result}}\"")
         );
         assert!(!yml.contains('@') || !yml.contains("@STEPS@"));
+    }
+
+    #[test]
+    fn the_workflow_of_a_rubric_file_awards_the_visible_tests_final_points() {
+        let instructors = Overrides::parse(
+            "[lab1]\ntotal = 100\n[lab1.tests.echo-short]\nvisibility = \"hidden\"\n\
+             [lab1.tests.echo-fragments]\nenabled = false\n",
+            Path::new("rubric.toml"),
+        )
+        .unwrap();
+        let students =
+            Overrides::parse(&student_rubric(&instructors), Path::new("rubric.toml")).unwrap();
+        let yml = classroom_workflow(Some(&students), false);
+        let lab1 = instructors.apply(crate::grade::labs::find("lab1").unwrap());
+        let flush = lab1.test("half-close-flush").unwrap().points;
+        let step = yml.split("- name: lab1 half-close-flush\n").nth(1).unwrap();
+        let step = &step[..step.find("- name:").unwrap()];
+        assert!(
+            step.contains("check lab1 --only half-close-flush --format junit\n"),
+            "{step}"
+        );
+        assert!(step.contains(&format!("max-score: {flush}\n")), "{step}");
+        assert!(
+            !yml.contains("lab1 --only echo-short "),
+            "a hidden test gets no step"
+        );
+        assert!(
+            !yml.contains("lab1 --only echo-fragments "),
+            "nor a disabled one"
+        );
+        assert!(!yml.contains("--rubric"), "the steps need no file");
+        // Other labs are as built in.
+        assert!(yml.contains("check lab2 --only "), "{yml}");
     }
 }

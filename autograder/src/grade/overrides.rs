@@ -158,6 +158,46 @@ pub fn effective(name: &str, rubric: Option<&Path>) -> anyhow::Result<&'static L
     })
 }
 
+/// Checks an `--only` selection against the effective rubric `lab`: each of its
+/// comma-separated items must name a group or a test id of it. An item that names only
+/// tests the rubric file disables is said to be disabled, not unknown: the instructor
+/// asked for a test their own file leaves out.
+///
+/// # Errors
+/// A sentence naming the item, with the groups and tests that are valid.
+pub fn check_only(lab: &Lab, only: &str) -> Result<(), String> {
+    let base = labs::find(lab.name).unwrap_or(lab);
+    let names = |l: &Lab, item: &str| l.tests.iter().any(|t| t.group == item || t.id == item);
+    let valid = || {
+        format!(
+            "groups: {}; tests: {}",
+            lab.groups().join(", "),
+            lab.tests
+                .iter()
+                .map(|t| t.id)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    for item in only.split(',') {
+        if names(lab, item) {
+            continue;
+        }
+        if names(base, item) {
+            return Err(format!(
+                "`--only {only}`: `{item}` is disabled by the rubric file (`enabled = false`),                  so it is not run; {}",
+                valid()
+            ));
+        }
+        return Err(format!(
+            "`--only {only}` matches no test of {}: `{item}` is neither a group nor a test              id; {}",
+            lab.name,
+            valid()
+        ));
+    }
+    Ok(())
+}
+
 /// Checks one lab's table against the lab's static rubric.
 fn check(lab: &Lab, table: &LabOverrides) -> Result<(), String> {
     let ids = || {
@@ -317,6 +357,28 @@ mod tests {
         assert_eq!(o.disabled(lab), vec![second]);
         // The static table is untouched.
         assert_ne!(lab1().test(first).unwrap().visibility, Visibility::Hidden);
+    }
+
+    #[test]
+    fn only_naming_a_disabled_test_says_that_it_is_disabled() {
+        let o = parse("[lab1.tests.echo-fragments]\nenabled = false\n").unwrap();
+        let lab = o.apply(lab1());
+        assert_eq!(check_only(lab, "echo-short"), Ok(()));
+        let disabled = check_only(lab, "echo-short,echo-fragments").unwrap_err();
+        assert!(
+            disabled.contains("`echo-fragments` is disabled by the rubric file"),
+            "{disabled}"
+        );
+        assert!(
+            !disabled.contains("tests: echo-short, echo-fragments"),
+            "{disabled}"
+        );
+        let unknown = check_only(lab, "echo-short,nope").unwrap_err();
+        assert!(
+            unknown.contains("matches no test of lab1: `nope`"),
+            "{unknown}"
+        );
+        assert!(check_only(lab1(), "echo-fragments").is_ok());
     }
 
     #[test]

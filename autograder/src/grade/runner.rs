@@ -438,6 +438,9 @@ fn run_test(
             }
         },
     };
+    // What crossed the wire, ending when the verdict was known (what follows, the check
+    // that the program still serves, has a transcript of its own).
+    let exchange = transcript.exchange();
 
     // A test passes only if, at its end, the program is alive and serving: a crash in the
     // middle (a thread's panic, the process's death) fails the test it happened in.
@@ -491,8 +494,8 @@ fn run_test(
         Ok(()) => finish(Outcome::Passed, None),
         Err(Verdict::Skip(reason)) => finish(Outcome::Skipped(reason), None),
         Err(Verdict::Fail(mut failure)) => {
-            if failure.transcript.is_empty() {
-                failure.transcript = transcript.lines();
+            if failure.exchange.is_empty() {
+                failure.exchange = exchange;
             }
             if let Some(status) = exited_during_test {
                 failure.details.push(format!(
@@ -612,8 +615,12 @@ fn still_alive_and_serving(
         STILL_SERVES_LIMIT,
     );
     ctx.server = Some(server.process());
+    ctx.label_clients("n");
     let port = ctx.addr().port();
-    (lab.still_serves)(&mut ctx).map_err(|v| match v {
+    let verdict = (lab.still_serves)(&mut ctx);
+    // The exchange that went wrong is the new client's, not the test's (which went right).
+    let exchange = ctx.transcript.exchange();
+    verdict.map_err(|v| match v {
         Verdict::Fail(f) => {
             let failure = Failure::new(format!(
                 "after the test, the program no longer serves a new client: {}",
@@ -623,7 +630,7 @@ fn still_alive_and_serving(
             // Why the new client waits, when /proc can tell: connections the test's
             // clients closed are still open in the program (it never saw their end).
             let unclosed = server.process().unclosed_connections(port).unwrap_or(0);
-            match f.symptom {
+            let mut failure = match f.symptom {
                 Some(Symptom::Refused) => failure.symptom(Symptom::Refused),
                 _ if unclosed > 0 => failure
                     .detail(format!(
@@ -631,8 +638,12 @@ fn still_alive_and_serving(
                     ))
                     .symptom(Symptom::NeverClosed),
                 _ => failure.symptom(Symptom::Stalled),
-            }
-            .into()
+            };
+            // What the new client expected, where it gave up.
+            failure.expected = f.expected.clone();
+            failure.got = f.got.clone();
+            failure.exchange = exchange;
+            failure.into()
         }
         skip => skip,
     })
@@ -667,7 +678,7 @@ fn memory_first(program: &Spawned, seen: Failure) -> Failure {
         return seen;
     };
     let mut failure = Failure::new(why).detail(format!("What the test saw: {}", seen.summary));
-    failure.transcript = seen.transcript.clone();
+    failure.exchange = seen.exchange.clone();
     failure.detail(
         "Look for memory that grows without bound: a buffer that is never cleared, \
          a whole stream read into memory, a connection list that is never pruned.",

@@ -1,6 +1,8 @@
 //! The class as a whole: grading the submissions in parallel, `grades.csv` (rewritten
 //! after each submission, so a batch that is stopped still leaves every finished grade),
-//! the progress line, and `summary.txt` (which tests the class failed most).
+//! the progress line, `summary.txt` (which tests the class failed most) and `report.html`
+//! (the class at a glance, see `grade::report::class_report`; rewritten after each
+//! submission too).
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -12,7 +14,7 @@ use anyhow::anyhow;
 
 use super::worker::WorkerNet;
 use super::{grade_one, Plan};
-use crate::grade::report::escape;
+use crate::grade::report::{class_report, escape};
 use crate::grade::rubric::TestCase;
 use crate::grade::runner::{Outcome, Report};
 use crate::output::StatusLine;
@@ -61,6 +63,8 @@ pub(super) struct Row {
     elapsed: Duration,
     /// Of which copying and building took this long.
     prepared: Duration,
+    /// Its line in the class report.
+    line: class_report::Student,
 }
 
 impl Row {
@@ -68,9 +72,17 @@ impl Row {
         student: &str,
         report: &Report,
         standing: Standing,
+        ran: bool,
         elapsed: Duration,
         prepared: Duration,
     ) -> Row {
+        let line = class_report::Student::of(
+            student,
+            report,
+            standing.note(),
+            ran,
+            standing != Standing::GraderTrouble,
+        );
         Row {
             student: student.to_string(),
             score: report.score(),
@@ -89,6 +101,7 @@ impl Row {
             standing,
             elapsed,
             prepared,
+            line,
         }
     }
 }
@@ -137,6 +150,9 @@ pub(super) fn run_class(plan: &Plan, students: Vec<String>) -> anyhow::Result<Ex
                 if let Err(e) = write_grades(plan, &rows) {
                     eprintln!("cannot write grades.csv: {e}");
                 }
+                if let Err(e) = write_class_report(plan, &rows) {
+                    eprintln!("cannot write report.html: {e}");
+                }
                 show_progress(status, rows.len(), total, &row);
             });
         }
@@ -162,10 +178,11 @@ pub(super) fn run_class(plan: &Plan, students: Vec<String>) -> anyhow::Result<Ex
     }
     let summary = class_summary(plan, &rows, started.elapsed());
     std::fs::write(plan.out.join("summary.txt"), &summary)?;
+    write_class_report(plan, &rows)?;
     say!("{summary}");
     sayln!(
-        "Wrote {}/grades.csv and STUDENT/{{results.json,feedback.txt,junit.xml}}",
-        plan.out.display()
+        "Wrote {out}/grades.csv, {out}/report.html and STUDENT/{{results.json,feedback.txt,feedback.html,junit.xml}}",
+        out = plan.out.display()
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -178,6 +195,18 @@ fn write_grades(plan: &Plan, rows: &[Row]) -> std::io::Result<()> {
     let partial = plan.out.join(".grades.csv.partial");
     std::fs::write(&partial, grades_csv(&plan.tests, &sorted))?;
     std::fs::rename(partial, path)
+}
+
+/// Writes `report.html` whole, like `grades.csv` (after each submission: a batch stopped
+/// half-way still leaves the class report of what it finished).
+fn write_class_report(plan: &Plan, rows: &[Row]) -> std::io::Result<()> {
+    let lines: Vec<class_report::Student> = rows.iter().map(|r| r.line.clone()).collect();
+    let partial = plan.out.join(".report.html.partial");
+    std::fs::write(
+        &partial,
+        class_report::page(plan.lab, &plan.tests, plan.seed, &lines),
+    )?;
+    std::fs::rename(partial, plan.out.join("report.html"))
 }
 
 /// One finished submission: a bar on a terminal, a line of the log elsewhere.

@@ -34,10 +34,13 @@
 //! - `grades.csv`: `student,score,max_score,<one column per test id>`, rewritten after
 //!   each submission, so a batch that is stopped still leaves every finished grade;
 //! - `STUDENT/results.json` (Gradescope), `STUDENT/feedback.txt` (the text report, with the
-//!   compiler's errors when the build failed), `STUDENT/junit.xml`, `STUDENT/grader.log`;
-//! - `summary.txt`: which tests the class failed most.
+//!   compiler's errors when the build failed), `STUDENT/feedback.html` (the same report
+//!   with each failing exchange drawn), `STUDENT/junit.xml`, `STUDENT/grader.log`;
+//! - `summary.txt`: which tests the class failed most;
+//! - `report.html`: the class at a glance (score distribution, pass rates, the diagnoses
+//!   the class hit most, a sortable table of students linking to their feedback pages).
 //!
-//! With `--single`, `SUBMISSIONS` is one submission and the three reports go straight into
+//! With `--single`, `SUBMISSIONS` is one submission and its reports go straight into
 //! `--out` (this is what the Gradescope bundle's `run_autograder` does).
 //!
 //! How one submission's grading ends is a `Fate`: graded (the worker's report), did not
@@ -67,7 +70,7 @@ use anyhow::{anyhow, bail, Context};
 use crate::cmd::limits::LimitArgs;
 use crate::grade::probe::Failure;
 use crate::grade::report::gradescope::Results;
-use crate::grade::report::{junit, text};
+use crate::grade::report::{html, junit, text};
 use crate::grade::rubric::{Lab, TestCase};
 use crate::grade::runner::{self, Outcome, Report, TestResult};
 use crate::os::sandbox::{self, Bwrap};
@@ -281,14 +284,10 @@ impl BatchArgs {
             (Some(lms), Some(path)) => Some(gradebook::Roster::load(path, lms)?),
             _ => None,
         };
-        let tests = runner::select(lab, self.only.as_deref());
-        if tests.is_empty() {
-            bail!(
-                "`--only {}` matches no test of {}",
-                self.only.as_deref().unwrap_or(""),
-                lab.name
-            );
+        if let Some(only) = &self.only {
+            crate::grade::overrides::check_only(lab, only).map_err(|e| anyhow!(e))?;
         }
+        let tests = runner::select(lab, self.only.as_deref());
         self.limits.validate()?;
         if !(1..=7200).contains(&self.build_timeout) {
             bail!(
@@ -610,8 +609,14 @@ fn prepare_out(
 
 /// The files of an earlier run in `out`.
 fn stale_reports(out: &Path, single: bool) -> Vec<PathBuf> {
-    const PER_STUDENT: [&str; 4] = ["results.json", "feedback.txt", "junit.xml", "grader.log"];
-    let mut found: Vec<PathBuf> = ["grades.csv", "summary.txt"]
+    const PER_STUDENT: [&str; 5] = [
+        "results.json",
+        "feedback.txt",
+        "feedback.html",
+        "junit.xml",
+        "grader.log",
+    ];
+    let mut found: Vec<PathBuf> = ["grades.csv", "summary.txt", "report.html"]
         .iter()
         .chain(if single {
             PER_STUDENT.iter()
@@ -655,6 +660,8 @@ fn grade_one(plan: &Plan, index: usize, student: &str, dir: &Path, out: &Path) -
         }
     };
     let standing = fate.standing();
+    // Only a program that ran has failures worth a diagnosis.
+    let ran = matches!(fate, Fate::Graded(_) | Fate::PartlyGraded(_));
     let mut preamble: Vec<String> = plan.unsandboxed_note(uid).into_iter().collect();
     preamble.extend(fate.preamble());
     let preamble = preamble.join("\n\n");
@@ -663,10 +670,11 @@ fn grade_one(plan: &Plan, index: usize, student: &str, dir: &Path, out: &Path) -
         out,
         &report,
         (!preamble.is_empty()).then_some(preamble.as_str()),
+        (!plan.args.single).then_some("../report.html"),
     ) {
         eprintln!("cannot write the reports of {student}: {e}");
     }
-    Row::new(student, &report, standing, started.elapsed(), prepared)
+    Row::new(student, &report, standing, ran, started.elapsed(), prepared)
 }
 
 /// A report in which every selected test failed for `why` (no program ran).
@@ -690,9 +698,15 @@ fn failed_report(plan: &Plan, why: &str, detail: &str) -> Report {
     }
 }
 
-/// Writes the three reports of `report`; `preamble` (e.g. compiler errors) goes first in
-/// `feedback.txt` and in the Gradescope top-level output.
-fn write_reports(dir: &Path, report: &Report, preamble: Option<&str>) -> anyhow::Result<()> {
+/// Writes the reports of `report`; `preamble` (e.g. compiler errors) goes first in
+/// `feedback.txt`, `feedback.html` and the Gradescope top-level output. `class_report` is
+/// the feedback page's link to the class report, when there is one.
+fn write_reports(
+    dir: &Path,
+    report: &Report,
+    preamble: Option<&str>,
+    class_report: Option<&str>,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
     let mut results = Results::of(report);
     let mut feedback = String::new();
@@ -704,6 +718,10 @@ fn write_reports(dir: &Path, report: &Report, preamble: Option<&str>) -> anyhow:
     feedback.push_str(&text::full(report, true));
     std::fs::write(dir.join("results.json"), results.to_json())?;
     std::fs::write(dir.join("feedback.txt"), feedback)?;
+    std::fs::write(
+        dir.join("feedback.html"),
+        html::feedback_page(report, preamble, class_report),
+    )?;
     std::fs::write(dir.join("junit.xml"), junit::xml(report))?;
     Ok(())
 }

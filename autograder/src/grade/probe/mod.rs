@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 use crate::os::harness::{describe_status, Placeholders, Program, Spawned};
 pub use crate::os::process::Process;
 use crate::rng::Rng;
-pub use transcript::Transcript;
+use transcript::{Call, Event, Side};
+pub use transcript::{Exchange, Transcript};
 pub use verdict::{Failure, FailureDetails, ProbeResult, Symptom, Verdict};
 
 /// Everything a probe may use.
@@ -51,6 +52,8 @@ pub struct Ctx {
     pub reproduce_port: u16,
     deadline: Instant,
     connections: usize,
+    /// What the labels of connections to the program start with (`c1`, `c2`, …).
+    client_label: &'static str,
 }
 
 impl Ctx {
@@ -73,6 +76,7 @@ impl Ctx {
             reproduce_port,
             deadline: Instant::now() + limit,
             connections: 0,
+            client_label: "c",
         }
     }
 
@@ -104,13 +108,20 @@ impl Ctx {
         self.deadline
     }
 
+    /// Labels this context's connections to the program `PREFIX1`, `PREFIX2`, … instead
+    /// of `c1`, `c2`, …: the check after a test uses `n` (a new client), so that its
+    /// exchange is not read as the test's.
+    pub fn label_clients(&mut self, prefix: &'static str) {
+        self.client_label = prefix;
+    }
+
     /// Opens a connection to the program, labelled `c1`, `c2`, … in the transcript.
     ///
     /// # Errors
     /// A failure saying the connection was refused or timed out.
     pub fn connect(&mut self) -> Result<Conn, Failure> {
         self.connections += 1;
-        let label = format!("c{}", self.connections);
+        let label = format!("{}{}", self.client_label, self.connections);
         Conn::open(self.addr(), label, self.transcript.clone(), self.deadline)
     }
 
@@ -122,11 +133,15 @@ impl Ctx {
     /// A failure saying the connection was refused or timed out.
     pub fn connect_constrained(&mut self, recv_buffer: usize) -> Result<Conn, Failure> {
         self.connections += 1;
-        let label = format!("c{}", self.connections);
+        let label = format!("{}{}", self.client_label, self.connections);
         let addr = self.addr();
         let failed = |e: io::Error| {
-            self.transcript
-                .note(&label, '!', format!("connect failed: {e}"));
+            self.transcript.event(
+                &label,
+                Event::ConnectFailed {
+                    error: e.to_string(),
+                },
+            );
             Failure::new(format!("could not connect to {addr} ({label}): {e}"))
                 .symptom(Symptom::Refused)
         };
@@ -144,7 +159,7 @@ impl Ctx {
             .max(Duration::from_millis(1));
         socket.connect_timeout(&addr.into(), wait).map_err(failed)?;
         self.transcript
-            .note(&label, '>', "connect (small receive buffer)");
+            .event(&label, Event::Connect { small_buffer: true });
         Ok(Conn {
             stream: socket.into(),
             label,
@@ -268,7 +283,12 @@ impl Conn {
             .max(Duration::from_millis(1));
         match TcpStream::connect_timeout(&addr, wait) {
             Ok(stream) => {
-                log.note(&label, '>', "connect");
+                log.event(
+                    &label,
+                    Event::Connect {
+                        small_buffer: false,
+                    },
+                );
                 Ok(Conn {
                     stream,
                     label,
@@ -278,7 +298,12 @@ impl Conn {
                 })
             }
             Err(e) => {
-                log.note(&label, '!', format!("connect failed: {e}"));
+                log.event(
+                    &label,
+                    Event::ConnectFailed {
+                        error: e.to_string(),
+                    },
+                );
                 Err(
                     Failure::new(format!("could not connect to {addr} ({label}): {e}"))
                         .symptom(Symptom::Refused),
@@ -340,7 +365,7 @@ impl Conn {
                     return Err(self.send_failure(bytes.len() - rest.len(), bytes.len(), None))
                 }
                 Ok(n) => {
-                    self.log.data(&self.label, '>', &rest[..n]);
+                    self.log.data(&self.label, Side::Client, &rest[..n]);
                     rest = &rest[n..];
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -375,18 +400,17 @@ impl Conn {
             match self.stream.write(&bytes[sent..end]) {
                 Ok(0) => break,
                 Ok(n) => {
-                    self.log.data(&self.label, '>', &bytes[sent..sent + n]);
+                    self.log
+                        .data(&self.label, Side::Client, &bytes[sent..sent + n]);
                     sent += n;
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) if is_timeout(&e) => {
-                    self.log.note(
+                    self.log.event(
                         &self.label,
-                        '!',
-                        format!(
-                            "the program took no more bytes for {:.1} s: stopped sending",
-                            patience.as_secs_f64()
-                        ),
+                        Event::NotTaking {
+                            waited_ms: patience.as_millis() as u64,
+                        },
                     );
                     break;
                 }
@@ -402,17 +426,23 @@ impl Conn {
         let closed = err.as_ref().is_some_and(|e| {
             matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe)
         });
+        if let Some(e) = &err {
+            self.log.event(
+                &self.label,
+                Event::Failed {
+                    call: Call::Send,
+                    error: e.to_string(),
+                    reset: is_reset(e),
+                },
+            );
+        }
         let why = match err {
             Some(e) if closed => {
-                self.log.note(&self.label, '!', format!("send failed: {e}"));
                 format!("the program closed the connection while bytes were still coming ({e})")
             }
-            Some(e) => {
-                self.log.note(&self.label, '!', format!("send failed: {e}"));
-                format!("the connection failed while sending ({e})")
-            }
+            Some(e) => format!("the connection failed while sending ({e})"),
             None => {
-                self.log.note(&self.label, '!', "send timed out");
+                self.log.event(&self.label, Event::SendTimedOut);
                 "the program stopped reading (its receive buffer stayed full until the time limit)"
                     .to_string()
             }
@@ -496,31 +526,35 @@ impl Conn {
                 .min(since + self.idle_limit)
                 .saturating_duration_since(Instant::now());
             if left.is_zero() {
-                self.log.note(
+                self.log.event(
                     &self.label,
-                    '!',
-                    format!(
-                        "nothing arrived for {:.1} s: gave up waiting",
-                        since.elapsed().as_secs_f64()
-                    ),
+                    Event::Silence {
+                        waited_ms: transcript::waited_ms(since),
+                    },
                 );
                 return Err(End::TimedOut);
             }
             let _ = self.stream.set_read_timeout(Some(left));
             match self.stream.read(buf) {
                 Ok(0) => {
-                    self.log.note(&self.label, '<', "EOF (the program closed)");
+                    self.log.event(&self.label, Event::Eof);
                     return Err(End::Eof);
                 }
                 Ok(k) => {
-                    self.log.data(&self.label, '<', &buf[..k]);
+                    self.log.data(&self.label, Side::Server, &buf[..k]);
                     return Ok(k);
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) if is_timeout(&e) => {}
                 Err(e) => {
-                    self.log
-                        .note(&self.label, '!', format!("receive failed: {e}"));
+                    self.log.event(
+                        &self.label,
+                        Event::Failed {
+                            call: Call::Receive,
+                            error: e.to_string(),
+                            reset: is_reset(&e),
+                        },
+                    );
                     return Err(End::Error(e.to_string()));
                 }
             }
@@ -574,11 +608,7 @@ impl Conn {
     /// # Errors
     /// If the socket is already broken.
     pub fn half_close(&mut self) -> Result<(), Failure> {
-        self.log.note(
-            &self.label,
-            '>',
-            "FIN (half-close: shutdown of the write side)",
-        );
+        self.log.event(&self.label, Event::HalfClose);
         self.stream
             .shutdown(Shutdown::Write)
             .map_err(|e| Failure::new(format!("half-close of {} failed: {e}", self.label)))
@@ -597,7 +627,7 @@ impl Conn {
 
     /// Closes the connection abruptly with a TCP reset (RST) instead of a FIN.
     pub fn reset(self) {
-        self.log.note(&self.label, '>', "RST (connection reset)");
+        self.log.event(&self.label, Event::Reset);
         // SO_LINGER on with a zero timeout makes close() discard unsent data and send RST.
         // An unusual kernel may refuse it: the close is then an ordinary one.
         let _ = socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO));
@@ -606,7 +636,7 @@ impl Conn {
 
     /// Closes the connection normally.
     pub fn close(self) {
-        self.log.note(&self.label, '>', "close");
+        self.log.event(&self.label, Event::Close);
     }
 }
 
@@ -623,6 +653,11 @@ pub(crate) fn set_send_buffer(socket: &impl std::os::fd::AsFd, bytes: usize) {
 
 fn is_timeout(e: &io::Error) -> bool {
     matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+}
+
+/// Whether a call failed because the program reset the connection (its RST arrived).
+fn is_reset(e: &io::Error) -> bool {
+    e.kind() == ErrorKind::ConnectionReset
 }
 
 /// How `got` departs from `expected` where they first differ: EF BF BD (the Unicode

@@ -33,7 +33,9 @@ impl From<crate::os::process::Unknown> for Verdict {
 /// What a failure looks like from outside, whichever test saw it. `check` chooses its
 /// hint from the symptom (through the lab's [`Lab::symptom_hints`]), so one mistake gets
 /// one explanation in every test it breaks, instead of each test's own guesses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Symptom {
     /// Bytes arrived changed into EF BF BD: a conversion of bytes to text.
     TextConversion,
@@ -118,8 +120,10 @@ pub struct FailureDetails {
     pub got: Option<String>,
     /// Further lines of explanation.
     pub details: Vec<String>,
-    /// The `>`/`<` transcript of the conversation, already formatted.
-    pub transcript: Vec<String>,
+    /// What crossed the wire, as timed events (the text report's `>`/`<` transcript and
+    /// the HTML report's sequence diagram); empty when the probe recorded nothing.
+    #[serde(default)]
+    pub exchange: super::Exchange,
     /// A shell command that reproduces the situation by hand.
     pub reproduce: Option<String>,
     /// What the failure looks like from outside (see [`Symptom`]), when known.

@@ -1,12 +1,16 @@
 //! Turning a grading [`Report`] into what people read: text ([`text`]), Gradescope's
-//! `results.json` ([`gradescope`]), JUnit XML ([`junit`]), and the report's trip from a
-//! grading worker to `batch` ([`wire`]). [`escape`] holds the quoting rules of the formats
-//! reports and tables are written in (XML, CSV). A new report format goes here, beside
-//! them.
+//! `results.json` ([`gradescope`]), JUnit XML ([`junit`]), HTML pages ([`html`]: a
+//! student's feedback, with each failing exchange drawn by [`sequence`]; and the class
+//! report, [`class_report`]), and the report's trip from a grading worker to `batch`
+//! ([`wire`]). [`escape`] holds the quoting rules of the formats reports and tables are
+//! written in (XML, HTML, CSV, URL paths). A new report format goes here, beside them.
 
+pub mod class_report;
 pub mod escape;
 pub mod gradescope;
+pub mod html;
 pub mod junit;
+pub mod sequence;
 pub mod text;
 pub mod wire;
 

@@ -66,9 +66,9 @@ pub fn result_with(r: &TestResult, hint: Option<&str>) -> String {
                 body.push_str(d);
                 body.push('\n');
             }
-            if !f.transcript.is_empty() {
+            if !f.exchange.is_empty() {
                 body.push_str("transcript (> sent by the grader, < sent by your program):\n");
-                for line in &f.transcript {
+                for line in &f.exchange.lines() {
                     body.push_str("  ");
                     body.push_str(line);
                     body.push('\n');
