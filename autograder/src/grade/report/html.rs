@@ -38,6 +38,7 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 p.passed, .mark-passed { color: var(--pass); } p.failed, .mark-failed { color: var(--fail); }
 p.skipped, .mark-skipped, .mark-not-graded { color: var(--skip); }
 td code { white-space: nowrap; }
+p.detail { white-space: pre-wrap; overflow-wrap: anywhere; }
 section.test { border: 1px solid var(--line); border-left: 4px solid var(--line); border-radius: 6px;
   padding: .2rem 1rem .6rem; margin: 1rem 0; }
 section.test.failed { border-left-color: var(--fail); } section.test.passed { border-left-color: var(--pass); }
@@ -258,7 +259,8 @@ fn failure_body(report: &Report, r: &TestResult, f: &FailureDetails) -> String {
         out.push_str("</dl>\n");
     }
     for d in &f.details {
-        out.push_str(&format!("<p>{}</p>\n", escape::html(d)));
+        // A detail may span lines (expected/received from some byte on): keep its breaks.
+        out.push_str(&format!("<p class=\"detail\">{}</p>\n", escape::html(d)));
     }
     let (hints, diagnosis) = report.lab.hints_for_failure(r.test, f.symptom);
     if let Some(hint) = hints.first() {
