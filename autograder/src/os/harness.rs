@@ -417,8 +417,10 @@ impl Spawned {
         // subreaper and killed too (see `sandbox`).
         crate::os::sandbox::sweep();
         // Everything it printed is in the tail before anyone reads it: the readers end
-        // when the last writer is gone (bounded, in case something still holds a pipe).
-        let deadline = Instant::now() + Duration::from_secs(2);
+        // when the last writer is gone, normally at once. Bounded, in case something
+        // still holds a pipe; generously, because on a loaded machine a reader thread may
+        // wait seconds to be scheduled, and a stub's panic message is the feedback.
+        let deadline = Instant::now() + Duration::from_secs(10);
         while self.readers.iter().any(|r| !r.is_finished()) && Instant::now() < deadline {
             thread::sleep(Duration::from_millis(2));
         }
