@@ -21,10 +21,10 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::cmd::steps::Unfinished;
 use crate::grade::report::text;
 use crate::grade::rubric::Lab;
 use crate::grade::runner::{self, Options, Outcome, Progress, Report, TestResult};
+use crate::grade::unfinished::Unfinished;
 use crate::os::harness::Program;
 use crate::output::StatusLine;
 

@@ -12,6 +12,7 @@
 //! - [`swarm`]: the readiness-loop client engine (mio) that drives many connections from
 //!   one thread — the probes' swarms and the bench's load generator ([`swarm::load`]).
 //! - [`runner`]: runs a rubric, one fresh program per test, with time limits.
+//! - [`unfinished`]: the `todo!()` step a stub stopped at, read from its output.
 //! - [`report`]: text, Gradescope's `results.json` (as types), JUnit and the worker's wire
 //!   format, and the XML and CSV quoting they share — a new report format goes here.
 
@@ -22,3 +23,4 @@ pub mod report;
 pub mod rubric;
 pub mod runner;
 pub mod swarm;
+pub mod unfinished;

@@ -17,6 +17,7 @@ use crate::grade::probe::Symptom;
 use crate::grade::report::{escape, html};
 use crate::grade::rubric::{Lab, TestCase};
 use crate::grade::runner::{Outcome, Report};
+use crate::grade::unfinished::Unfinished;
 
 /// What the class report needs of one submission.
 #[derive(Debug, Clone)]
@@ -56,6 +57,9 @@ pub enum Mark {
 /// hints for), or, where it has none, the test's own hints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Diagnosis {
+    /// The program stopped at a `todo!()` of the stub: this step is not written yet (a
+    /// stub's failures have no symptom, and a class at the start of a lab is mostly this).
+    Unfinished(u16),
     /// A symptom the lab has hints for.
     Symptom(Symptom),
     /// No diagnosis: the test's own hints were given.
@@ -80,7 +84,17 @@ impl Student {
                 Outcome::Passed => Mark::Passed,
                 Outcome::Failed(f) => {
                     if ran {
-                        diagnoses.push((diagnosis(lab, r.test, f.symptom), r.test.id));
+                        let unfinished = r
+                            .program_output
+                            .as_deref()
+                            .and_then(Unfinished::find)
+                            .or_else(|| f.details.iter().find_map(|d| Unfinished::find(d)))
+                            .and_then(|u| u.step_number()?.strip_prefix("Step ")?.parse().ok());
+                        let d = match unfinished {
+                            Some(step) => Diagnosis::Unfinished(step),
+                            None => diagnosis(lab, r.test, f.symptom),
+                        };
+                        diagnoses.push((d, r.test.id));
                     }
                     Mark::Failed
                 }
@@ -108,6 +122,11 @@ impl Student {
             100.0 * f64::from(self.score) / f64::from(self.max_score)
         }
     }
+}
+
+/// How the report names a stop at an unfinished step.
+fn unfinished_label(step: u16) -> String {
+    format!("stopped at Step {step} (not written yet)")
 }
 
 /// The diagnosis `lab`'s hints give a failure of `test` with `symptom`.
@@ -302,6 +321,10 @@ fn diagnoses(lab: &Lab, students: &[&Student]) -> String {
                 format!("no diagnosis: <code>{}</code>'s own hint", escape::html(id)),
                 lab.test(id).and_then(|t| t.hints.first().copied()),
             ),
+            Diagnosis::Unfinished(step) => (
+                escape::html(&unfinished_label(step)),
+                Some("none: the feedback names the step and its place in the code (a `todo!()` not replaced yet)"),
+            ),
         };
         out.push_str(&format!(
             "<tr><td class=\"diagnosis\">{name}</td><td class=\"num\">{students}</td><td class=\"num\">{failures}</td>\
@@ -370,6 +393,7 @@ fn student_table(tests: &[&TestCase], students: &[&Student]) -> String {
             let name = match d {
                 Diagnosis::Symptom(s) => s.label().to_string(),
                 Diagnosis::Test(id) => format!("{id} (no diagnosis)"),
+                Diagnosis::Unfinished(step) => unfinished_label(*step),
             };
             if !names.contains(&name) {
                 names.push(name);
@@ -462,5 +486,31 @@ mod tests {
         );
         assert!(page.contains("; did not build: 1"), "{page}");
         assert!(page.contains("data-bin=\"3\" data-count=\"2\""), "{page}");
+    }
+
+    #[test]
+    fn a_stop_at_a_todo_is_counted_as_the_step_not_written_yet() {
+        let mut stub = crate::grade::report::sample_report();
+        for r in &mut stub.results {
+            if r.program_output.is_some() {
+                r.program_output = Some(
+                    "lab1 panicked at labs/lab1/src/server.rs:20:5:\n\
+                     not yet implemented: Step 1 of handouts/lab1.md: bind a listening socket"
+                        .into(),
+                );
+            }
+        }
+        let tests: Vec<&TestCase> = stub.results.iter().map(|r| r.test).collect();
+        let students = vec![
+            Student::of("stub1", &stub, None, true, true),
+            Student::of("stub2", &stub, None, true, true),
+        ];
+        assert_eq!(students[0].diagnoses[0].0, Diagnosis::Unfinished(1));
+        let page = page(stub.lab, &tests, 7, &students);
+        assert!(
+            page.contains("<td class=\"diagnosis\">stopped at Step 1 (not written yet)</td><td class=\"num\">2</td>"),
+            "{page}"
+        );
+        assert!(!page.contains("no diagnosis"), "{page}");
     }
 }
