@@ -20,6 +20,9 @@
 //!
 //! Press Ctrl-C while a large download runs: the download completes, then the server
 //! exits. This file only parses flags, binds and hands over to the library.
+//!
+//! `--model events` serves the same files with one readiness loop per core instead of a
+//! thread per connection (see `events.rs`; the handout's section "A second model").
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,8 +31,17 @@ use anyhow::Context;
 use clap::Parser;
 use lab5_solution::server::{self, Config, ShutdownHandle};
 use lab5_solution::{
-    signals, trace::Trace, DEFAULT_KEEP_ALIVE_SECS, DEFAULT_MAX_CONNECTIONS, DEFAULT_PORT,
+    events, signals, trace::Trace, DEFAULT_KEEP_ALIVE_SECS, DEFAULT_MAX_CONNECTIONS, DEFAULT_PORT,
 };
+
+/// How connections are served.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Model {
+    /// One thread per connection, blocking calls (what the handout builds).
+    Threads,
+    /// One readiness loop (epoll, through mio) per core, non-blocking sockets.
+    Events,
+}
 
 /// A concurrent HTTP/1.1 static file server with persistent connections.
 #[derive(Parser, Debug)]
@@ -50,6 +62,12 @@ struct Args {
     /// Seconds an idle connection (or a slow request head) is waited for.
     #[arg(long, default_value_t = DEFAULT_KEEP_ALIVE_SECS)]
     keep_alive_timeout: u64,
+    /// The concurrency model.
+    #[arg(long, value_enum, default_value_t = Model::Threads)]
+    model: Model,
+    /// With `--model events`: how many loops (default: one per core).
+    #[arg(long)]
+    loops: Option<usize>,
     /// Log every connection and request on standard error.
     #[arg(long)]
     verbose: bool,
@@ -79,13 +97,15 @@ fn main() -> anyhow::Result<()> {
         keep_alive: Duration::from_secs(args.keep_alive_timeout.max(1)),
         max_connections: args.threads.max(1),
     };
-    server::run(
-        listener,
-        config,
-        Arc::new(Trace::new(args.verbose)),
-        shutdown,
-    )
-    .context("the accept loop failed")?;
+    let trace = Arc::new(Trace::new(args.verbose));
+    match args.model {
+        Model::Threads => server::run(listener, config, trace, shutdown),
+        Model::Events => {
+            let loops = args.loops.unwrap_or_else(events::default_loops).max(1);
+            events::run(listener, config, trace, shutdown, loops)
+        }
+    }
+    .context("the server failed")?;
     eprintln!("lab5: all connections finished; bye");
     Ok(())
 }
