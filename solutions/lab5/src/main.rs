@@ -56,9 +56,10 @@ struct Args {
     /// Directory whose files are served.
     #[arg(long)]
     root: std::path::PathBuf,
-    /// Most connections served at once, one thread each; more clients wait their turn.
-    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS)]
-    threads: usize,
+    /// Most connections served at once, one thread each; more clients wait their turn
+    /// [default: 1024; with `--model events` no cap but the open-files limit].
+    #[arg(long)]
+    threads: Option<usize>,
     /// Seconds an idle connection (or a slow request head) is waited for.
     #[arg(long, default_value_t = DEFAULT_KEEP_ALIVE_SECS)]
     keep_alive_timeout: u64,
@@ -95,7 +96,13 @@ fn main() -> anyhow::Result<()> {
     let config = Config {
         root,
         keep_alive: Duration::from_secs(args.keep_alive_timeout.max(1)),
-        max_connections: args.threads.max(1),
+        // A connection costs the events model a few KiB, not a thread: it is bounded by
+        // the open-files limit, which it raises (see `events::run`).
+        max_connections: match (args.threads, args.model) {
+            (Some(n), _) => n.max(1),
+            (None, Model::Threads) => DEFAULT_MAX_CONNECTIONS,
+            (None, Model::Events) => usize::MAX,
+        },
     };
     let trace = Arc::new(Trace::new(args.verbose));
     match args.model {
