@@ -64,6 +64,10 @@ const WAKER: Token = Token(1);
 const FIRST_CONN: usize = 2;
 /// Responses to pipelined requests are gathered up to this many bytes before a write.
 const OUT_BATCH: usize = 64 * 1024;
+/// The most bytes buffered for one request head (as the threads model's buffer).
+const INPUT_LIMIT: usize = request::MAX_HEAD + 1024;
+/// The listen backlog asked for (nginx asks for 511; Linux caps it at somaxconn).
+const LISTEN_BACKLOG: libc::c_int = 4096;
 /// How long a closing connection is drained (see [`connection`]'s `close_gracefully`).
 const DRAIN_TIME: Duration = Duration::from_secs(2);
 
@@ -88,6 +92,17 @@ pub fn run(
     listener.set_nonblocking(true)?;
     if let Err(e) = raise_open_files_limit() {
         eprintln!("lab5: cannot raise the open-files limit: {e}");
+    }
+    // std listens with a backlog of 128. A burst of thousands of clients overflows it,
+    // and the kernel then drops their handshakes (or, with SYN cookies, their first
+    // bytes), to be retried a second or more later. Linux lets `listen` be called again
+    // on a listening socket to change the backlog; the kernel caps it at somaxconn.
+    // SAFETY: the descriptor is a bound, listening socket that we own.
+    if unsafe { libc::listen(listener.as_raw_fd(), LISTEN_BACKLOG) } != 0 {
+        eprintln!(
+            "lab5: cannot enlarge the listen backlog: {}",
+            io::Error::last_os_error()
+        );
     }
     let shared = Arc::new(Shared {
         config,
@@ -411,8 +426,9 @@ struct FileSend {
 struct Conn {
     stream: TcpStream,
     peer: SocketAddr,
-    input: Box<[u8]>,
-    filled: usize,
+    /// Received bytes not used yet: usually empty (a request arrives whole and is
+    /// answered in the same turn), so it is grown only when bytes are left over.
+    input: Vec<u8>,
     /// A request whose body is still being read and thrown away, and how much is left.
     awaiting_body: Option<(Request, u64)>,
     out: Vec<u8>,
@@ -438,8 +454,7 @@ impl Conn {
         Conn {
             stream,
             peer,
-            input: vec![0; request::MAX_HEAD + 1024].into_boxed_slice(),
-            filled: 0,
+            input: Vec::new(),
             awaiting_body: None,
             out: Vec::new(),
             written: 0,
@@ -455,7 +470,7 @@ impl Conn {
 
     /// Between requests, with nothing to send: shutdown may close it.
     fn is_idle(&self) -> bool {
-        self.filled == 0
+        self.input.is_empty()
             && self.awaiting_body.is_none()
             && self.out.is_empty()
             && self.file.is_none()
@@ -496,14 +511,16 @@ impl Conn {
             if read_all {
                 return Ok(Step::Open);
             }
-            let space = self.input.len() - self.filled;
-            match self.stream.read(&mut self.input[self.filled..]) {
-                Ok(0) if self.filled == 0 && self.awaiting_body.is_none() => {
+            // Into the loop's scratch buffer, then appended: an idle connection holds no
+            // buffer of its own (10,000 of them would otherwise hold 90 MiB).
+            let space = (INPUT_LIMIT - self.input.len()).min(scratch.len());
+            match self.stream.read(&mut scratch[..space]) {
+                Ok(0) if self.input.is_empty() && self.awaiting_body.is_none() => {
                     return Ok(Step::Close("closed: client closed"))
                 }
                 Ok(0) => return Ok(Step::Close("closed: client closed mid-request")),
                 Ok(n) => {
-                    self.filled += n;
+                    self.input.extend_from_slice(&scratch[..n]);
                     read_all = n < space;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(Step::Open),
@@ -518,7 +535,7 @@ impl Conn {
     fn answer_buffered(&mut self, context: &Context<'_>) -> io::Result<bool> {
         while self.file.is_none() && !self.close_after && self.out.len() < OUT_BATCH {
             if let Some((request, left)) = self.awaiting_body.take() {
-                let take = (self.filled as u64).min(left) as usize;
+                let take = (self.input.len() as u64).min(left) as usize;
                 self.consume(take);
                 if left > take as u64 {
                     self.awaiting_body = Some((request, left - take as u64));
@@ -527,7 +544,7 @@ impl Conn {
                 self.answer(&request, true, context)?;
                 continue;
             }
-            match request::parse(&self.input[..self.filled]) {
+            match request::parse(&self.input) {
                 Ok(Some((request, used))) => {
                     self.consume(used);
                     if request.body_len > MAX_DISCARD {
@@ -539,7 +556,7 @@ impl Conn {
                         self.answer(&request, true, context)?;
                     }
                 }
-                Ok(None) if self.filled == self.input.len() => {
+                Ok(None) if self.input.len() >= INPUT_LIMIT => {
                     self.refuse(request::ParseError::HeadTooLarge.status())?
                 }
                 Ok(None) => return Ok(true),
@@ -571,8 +588,8 @@ impl Conn {
     /// Queues an error answer to a head we cannot use, and the close after it: we no
     /// longer know where the next request would start.
     fn refuse(&mut self, status: u16) -> io::Result<()> {
-        let send_body = !self.input[..self.filled].starts_with(b"HEAD ");
-        self.filled = 0;
+        let send_body = !self.input.starts_with(b"HEAD ");
+        self.input.clear();
         self.queue(Response::error(status), send_body, false)
     }
 
@@ -603,8 +620,10 @@ impl Conn {
     }
 
     fn consume(&mut self, used: usize) {
-        self.input.copy_within(used..self.filled, 0);
-        self.filled -= used;
+        self.input.drain(..used);
+        if self.input.is_empty() && self.input.capacity() > 4096 {
+            self.input = Vec::new(); // a long head once is no reason to keep its buffer
+        }
     }
 
     /// Sends `out`, then the file; `Ok(false)` if the socket filled up first.
@@ -625,6 +644,9 @@ impl Conn {
         if self.written > 0 {
             self.out.clear();
             self.written = 0;
+            if self.out.capacity() > 16 * 1024 {
+                self.out = Vec::new(); // after a large batch, do not keep it per connection
+            }
         }
         if let Some(send) = &mut self.file {
             while send.pos < send.end {
@@ -688,7 +710,7 @@ impl Conn {
         if self.write_blocked {
             return Some("closed: the client stopped reading (write timeout)");
         }
-        if self.filled == 0 && self.awaiting_body.is_none() {
+        if self.input.is_empty() && self.awaiting_body.is_none() {
             return Some("closed: idle keep-alive timeout");
         }
         if self.awaiting_body.is_some() {
