@@ -90,9 +90,6 @@ pub fn run(
     loops: usize,
 ) -> io::Result<()> {
     listener.set_nonblocking(true)?;
-    if let Err(e) = raise_open_files_limit() {
-        eprintln!("lab5: cannot raise the open-files limit: {e}");
-    }
     // std listens with a backlog of 128. A burst of thousands of clients overflows it,
     // and the kernel then drops their handshakes (or, with SYN cookies, their first
     // bytes), to be retried a second or more later. Linux lets `listen` be called again
@@ -737,26 +734,4 @@ fn send_file_some(stream: &TcpStream, send: &mut FileSend) -> io::Result<usize> 
     }
     send.pos = pos as u64;
     Ok(sent as usize)
-}
-
-/// Raises the open-files soft limit to the hard limit: each connection is a descriptor,
-/// and shells start programs with a soft limit of 1024 (lab 3's `limits.rs` explains the
-/// two limits). The threads model keeps its cap of 1024 connections instead.
-fn raise_open_files_limit() -> io::Result<()> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit only writes into the struct it is given, which lives on our stack.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if limit.rlim_cur < limit.rlim_max {
-        limit.rlim_cur = limit.rlim_max;
-        // SAFETY: setrlimit only reads the struct it is given.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
 }

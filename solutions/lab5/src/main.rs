@@ -86,6 +86,9 @@ fn main() -> anyhow::Result<()> {
     let handle = shutdown.clone();
     signals::on_termination(move || handle.trigger()).context("cannot handle signals")?;
 
+    if let Err(e) = raise_open_files_limit() {
+        eprintln!("lab5: cannot raise the open-files limit: {e}");
+    }
     let listener = server::bind(&args.host, args.port)
         .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
     eprintln!(
@@ -114,5 +117,29 @@ fn main() -> anyhow::Result<()> {
     }
     .context("the server failed")?;
     eprintln!("lab5: all connections finished; bye");
+    Ok(())
+}
+
+/// Raises the open-files soft limit to the hard limit (lab 3's `limits.rs` explains the
+/// two limits). Shells start programs with a soft limit of 1024, and a connection costs
+/// the threads model two descriptors (its socket, and the clone kept for shutdown) and a
+/// third while a file is open: at 1024 it would run out near 500 connections, well
+/// below its `--threads` cap. The events model holds 10,000 connections.
+fn raise_open_files_limit() -> std::io::Result<()> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes into the struct it is given, which lives on our stack.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        limit.rlim_cur = limit.rlim_max;
+        // SAFETY: setrlimit only reads the struct it is given.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
     Ok(())
 }
