@@ -132,7 +132,7 @@ elif solution lab5; then
     models=(--solution lab5:threads,lab5:events)
     lab5_exe=$target/release/lab5-solution
     if [[ -n $nginx_cmd ]]; then
-        threads_r=(); events_r=(); runs=()
+        threads_r=(); events_r=(); runs=(); th_us=(); ev_us=(); ng_us=()
         for round in 1 2 3 4 5; do
             contenders=(--compare "lab5-solution:threads=$lab5_exe --model threads"
                         --compare "lab5-solution:events=$lab5_exe --model events" --compare "$nginx_cmd")
@@ -148,12 +148,17 @@ elif solution lab5; then
             ng=$(csv_get "$out/lab5-64-$round" nginx 64 requests_per_sec)
             threads_r+=("$(ratio "$th" "$ng")"); events_r+=("$(ratio "$ev" "$ng")")
             runs+=("threads $th, events $ev, nginx $ng")
+            # Server CPU per request (µs): what a request costs, whatever share of the
+            # shared machine each server got (64 threads get more of it than 2 workers).
+            us() { awk -v c="$(csv_get "$out/lab5-64-$round" "$1" 64 cpu_percent)" -v r="$(csv_get "$out/lab5-64-$round" "$1" 64 requests_per_sec)" 'BEGIN { if (c != "" && r > 0) printf "%.1f", c * 1e4 / r; else print "n/a" }'; }
+            th_us+=("$(us lab5-solution:threads)"); ev_us+=("$(us lab5-solution:events)"); ng_us+=("$(us nginx)")
         done
         median() { printf "%s\n" "$@" | sort -g | sed -n 3p; }
         r=$(median "${events_r[@]}")
         row "lab5-solution --model events ≥ 1.0× nginx, req/s (1 KiB file, 64 keep-alive clients; median of 5 alternated rounds)" "per-round ratios ${events_r[*]} (req/s per round: $(IFS=';'; echo "${runs[*]}"))" "$r" "$(meets "$r" 1.0)"
         r=$(median "${threads_r[@]}")
         row "lab5-solution (threads) ≥ 0.9× nginx, req/s (same rounds)" "per-round ratios ${threads_r[*]}" "$r" "$(meets "$r" 0.9)"
+        row "server CPU per request, µs (same rounds; lower is better; ratio: nginx's over ours)" "threads $(median "${th_us[@]}") (${th_us[*]}), events $(median "${ev_us[@]}") (${ev_us[*]}), nginx $(median "${ng_us[@]}") (${ng_us[*]})" "threads $(ratio "$(median "${ng_us[@]}")" "$(median "${th_us[@]}")")×, events $(ratio "$(median "${ng_us[@]}")" "$(median "${ev_us[@]}")")×" "-"
     fi
     run_bench lab5-1k lab5 --clients 1,4,16,64 --size 1024 "${compare[@]}" "${models[@]}"
     run_bench lab5-10k lab5 --clients 1,10,100,1000,10000 --size 1024 "${compare[@]}" "${models[@]}"
