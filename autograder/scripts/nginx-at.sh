@@ -15,6 +15,9 @@ nginx=$(command -v nginx || echo /usr/sbin/nginx)
 chmod 755 "$root" "$prefix"
 cat > "$prefix/nginx.conf" <<CONF
 worker_processes ${NGINX_WORKERS:-auto};
+# Each worker raises its own open-files limit (the shell's soft limit is often 1024), as
+# a server meant for 10,000 clients must; lab 5's events model does the same.
+worker_rlimit_nofile 65536;
 pid $prefix/nginx.pid;
 error_log $prefix/error.log warn;
 events { worker_connections 20000; }

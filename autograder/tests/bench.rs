@@ -105,13 +105,16 @@ fn bench_writes_csv_svg_and_table_with_one_line_per_program() {
 
     let svg = std::fs::read_to_string(out_dir.path().join("bench.svg")).unwrap();
     assert_well_formed(&svg);
-    // Two panels (throughput, p99 latency), each with one line per program.
-    assert_eq!(svg.matches("class=\"series\"").count(), 4);
-    assert_eq!(svg.matches("data-program=\"lab1-solution\"").count(), 2);
-    assert_eq!(svg.matches("data-program=\"correct_echo.py\"").count(), 2);
+    // Four panels (throughput, p99 latency, the server's CPU and memory), each with one
+    // line per program.
+    assert_eq!(svg.matches("class=\"series\"").count(), 8);
+    assert_eq!(svg.matches("data-program=\"lab1-solution\"").count(), 4);
+    assert_eq!(svg.matches("data-program=\"correct_echo.py\"").count(), 4);
     assert!(svg.contains("concurrent clients"));
     assert!(svg.contains("throughput (requests/s)"));
     assert!(svg.contains("p99 latency (ms)"));
+    assert!(svg.contains("server CPU (% of one core)"));
+    assert!(svg.contains("server memory (RSS, MiB)"));
 
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -209,6 +212,51 @@ fn bench_http_follows_keep_alive_and_connection_close() {
 }
 
 #[test]
+fn bench_draws_both_models_of_the_lab5_reference_on_one_graph() {
+    // `lab5:MODEL` runs the reference with `--model MODEL`; a dev build keeps the test
+    // cheap (the numbers are not looked at, only that both models answer and are drawn).
+    let out_dir = tempfile::tempdir().unwrap();
+    run_ok(&[
+        "bench",
+        "lab5",
+        "--solution",
+        "lab5:threads,lab5:events",
+        "--dev-build",
+        "--clients",
+        "1,3",
+        "--duration",
+        "0.3",
+        "--out",
+        out_dir.path().to_str().unwrap(),
+    ]);
+    let (_, rows) = read_csv(out_dir.path());
+    let keys: Vec<(&str, &str)> = rows.iter().map(|r| (&*r[0], &*r[1])).collect();
+    assert_eq!(
+        keys,
+        [
+            ("lab5-solution:threads", "1"),
+            ("lab5-solution:threads", "3"),
+            ("lab5-solution:events", "1"),
+            ("lab5-solution:events", "3")
+        ]
+    );
+    for r in &rows {
+        assert_eq!(r[6], "0", "a correct server sees no errors: {r:?}");
+        assert!(r[2].parse::<f64>().unwrap() > 0.0, "{r:?}");
+    }
+    let svg = std::fs::read_to_string(out_dir.path().join("bench.svg")).unwrap();
+    assert_well_formed(&svg);
+    for model in ["threads", "events"] {
+        assert_eq!(
+            svg.matches(&format!("data-program=\"lab5-solution:{model}\""))
+                .count(),
+            4,
+            "one line per panel for {model}"
+        );
+    }
+}
+
+#[test]
 fn bench_rejects_what_it_cannot_measure_with_a_clear_message() {
     for (args, message) in [
         (
@@ -223,6 +271,10 @@ fn bench_rejects_what_it_cannot_measure_with_a_clear_message() {
         (
             vec!["bench", "lab1", "--compare", "noequals", "--", "x"],
             "NAME=COMMAND",
+        ),
+        (
+            vec!["bench", "lab5", "--solution", "lab5:"],
+            "LAB or LAB:MODEL",
         ),
     ] {
         let out = autograder().args(&args).code(2);

@@ -28,6 +28,17 @@ fn reference_solution_gets_full_marks() {
     g.assert_status(0);
 }
 
+/// The reference's second concurrency model (one readiness loop per core) meets the same
+/// rubric: the model changes who waits, not what is said on the wire.
+#[test]
+fn reference_events_model_gets_full_marks() {
+    let exe = package_bin("lab5-solution");
+    let g = grade("lab5", &[], &[exe.to_str().unwrap(), "--model", "events"]);
+    g.assert_failed_exactly(&[]);
+    assert_eq!(g.score(), (185, 185));
+    g.assert_status(0);
+}
+
 #[test]
 fn untouched_stub_scores_zero_and_names_its_todo() {
     let g = grade_bin("lab5", &package_bin("lab5"));

@@ -118,7 +118,13 @@ pub fn serve(mut stream: TcpStream, peer: SocketAddr, settings: &Settings<'_>) -
     }
 }
 
-fn log_request(trace: &Trace, peer: SocketAddr, request: &Request, response: &Response, sent: u64) {
+pub(crate) fn log_request(
+    trace: &Trace,
+    peer: SocketAddr,
+    request: &Request,
+    response: &Response,
+    sent: u64,
+) {
     if trace.enabled() {
         trace.event(
             peer,
@@ -358,7 +364,7 @@ fn send_file(stream: &TcpStream, file: &File, offset: u64, len: u64) -> io::Resu
 ///
 /// # Errors
 /// The file's errors, and [`check_length`]'s if the file ends early.
-fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
     let mut got = 0;
     while got < buf.len() {
         match file.read_at(&mut buf[got..], offset + got as u64) {
@@ -373,7 +379,7 @@ fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
 
 /// A file that shrank while we sent it would make our `Content-Length` a lie: the only
 /// honest way out is to fail (and so close) the connection.
-fn check_length(got: u64, announced: u64) -> io::Result<()> {
+pub(crate) fn check_length(got: u64, announced: u64) -> io::Result<()> {
     if got == announced {
         Ok(())
     } else {

@@ -78,7 +78,7 @@ fn serve_file(request: &Request, path: &Path) -> Response {
 
     let mut r = Response::new(200);
     if let Some(m) = modified {
-        r.header("Last-Modified", date::format(m));
+        r.header("Last-Modified", http_date_of(m));
         let since = request.header("if-modified-since").and_then(date::parse);
         if matches!(since, Some(s) if m <= s) {
             r.status = 304;
@@ -109,6 +109,26 @@ fn serve_file(request: &Request, path: &Path) -> Response {
     };
     r.body = Body::File { file, start, len };
     r
+}
+
+/// `date::format(t)`, remembering the last one per thread: the same file asked for again
+/// has the same time, and formatting a date per response is measurable work.
+fn http_date_of(t: SystemTime) -> String {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(SystemTime, String)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some((at, text)) if *at == t => text.clone(),
+            _ => {
+                let text = date::format(t);
+                *last = Some((t, text.clone()));
+                text
+            }
+        }
+    })
 }
 
 fn truncate_to_seconds(t: SystemTime) -> SystemTime {

@@ -19,11 +19,14 @@
 //! - [`files`]: maps a request target to a path below the root (percent-decoding, refusing
 //!   `..`), content types, directory listings.
 //! - [`response`]: status lines and headers on the wire.
+//! - [`events`]: the second concurrency model (`--model events`, beyond the handout's
+//!   steps): one readiness loop per core over the same request, response and file code.
 //! - [`date`], [`signals`], [`trace`]: HTTP dates, SIGINT/SIGTERM handling, the
 //!   `--verbose` log.
 
 pub mod connection;
 pub mod date;
+pub mod events;
 pub mod files;
 pub mod handler;
 pub mod request;

@@ -51,6 +51,8 @@ struct Shared {
     open: Mutex<Connections>,
     /// Signalled whenever a connection ends or shutdown begins.
     changed: Condvar,
+    /// The readiness loops of `--model events` ([`crate::events`]), woken at shutdown.
+    wakers: Mutex<Vec<Arc<mio::Waker>>>,
 }
 
 #[derive(Debug, Default)]
@@ -76,11 +78,23 @@ impl ShutdownHandle {
             return;
         }
         self.0.changed.notify_all();
+        for waker in lock(&self.0.wakers).iter() {
+            let _ = waker.wake();
+        }
         let addr = *lock(&self.0.wake_addr);
         if let Some(addr) = addr {
             // The connection itself is dropped at once by the accept loop.
             let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
         }
+    }
+
+    /// Has `waker` woken when shutdown begins (at once if it has begun already).
+    pub(crate) fn add_waker(&self, waker: Arc<mio::Waker>) {
+        let mut wakers = lock(&self.0.wakers);
+        if self.is_stopping() {
+            let _ = waker.wake();
+        }
+        wakers.push(waker);
     }
 
     /// Whether shutdown has begun.

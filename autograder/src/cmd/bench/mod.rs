@@ -13,6 +13,7 @@
 //! autograder bench lab1 --clients 1,2,4,8 --duration 3 --solution lab1,lab2,lab3
 //! autograder bench lab5 --size 1048576 -- ./my-http-server -- python3 server.py --port {port} --root {root}
 //! autograder bench lab5 --compare 'nginx=sh nginx.sh {port} {root}' --solution lab5
+//! autograder bench lab5 --solution lab5:threads,lab5:events --clients 1,10,100,1000,10000
 //! ```
 //!
 //! What is measured is each lab's own [`Bench`] (a field of its rubric): echo labs (1–3)
@@ -479,7 +480,8 @@ pub fn write_outputs(dir: &Path, title: &str, rows: &[Row]) -> anyhow::Result<(P
 #[command(after_help = "Examples:\n  \
     autograder bench lab1 --solution lab1,lab2,lab3 --clients 1,2,4,8,16,32\n  \
     autograder bench lab2 --duration 3 -- ./my-server -- python3 echo.py --port {port}\n  \
-    autograder bench lab5 --size 1048576 --compare 'nginx=sh nginx.sh {port} {root}' --solution lab5\n\n\
+    autograder bench lab5 --size 1048576 --compare 'nginx=sh nginx.sh {port} {root}' --solution lab5\n  \
+    autograder bench lab5 --solution lab5:threads,lab5:events --compare 'nginx=sh nginx.sh {port} {root}'\n\n\
     Writes OUT/bench.csv and OUT/bench.svg and prints a table. Echo labs measure round trips \
     of SIZE bytes; lab5 measures keep-alive GETs of a SIZE-byte file written into {root}.")]
 pub struct BenchArgs {
@@ -497,9 +499,15 @@ pub struct BenchArgs {
     /// Directory for bench.csv and bench.svg.
     #[arg(long, default_value = ".")]
     pub out: PathBuf,
-    /// Also measure these labs' reference solutions (release builds), e.g. `lab1,lab2`.
+    /// Also measure these labs' reference solutions (release builds), e.g. `lab1,lab2`;
+    /// `LAB:MODEL` runs a reference in one of its concurrency models
+    /// (`lab5:threads,lab5:events`).
     #[arg(long, value_delimiter = ',')]
     pub solution: Vec<String>,
+    /// Build the `--solution` references in the dev profile instead of release: quicker
+    /// to build, much slower to run (for trying a command out, not for measuring).
+    #[arg(long)]
+    pub dev_build: bool,
     /// A named program: `NAME=COMMAND ARGS…` (split into words as a shell would: quote with ' or ").
     #[arg(long, value_name = "NAME=COMMAND")]
     pub compare: Vec<String>,
@@ -542,15 +550,23 @@ impl BenchArgs {
             bail!("--size must be at least 1 byte");
         }
         let mut targets = Vec::new();
-        for lab in &self.solution {
-            let package = format!("{lab}-solution");
-            let root = crate::os::cargo::workspace_root()?;
-            eprintln!("Building {package} (release) …");
-            let exe = crate::os::cargo::build(&root, &package, true)?;
-            targets.push(Target {
-                label: package,
-                program: Program::new(vec![exe.to_string_lossy().into_owned()]),
-            });
+        let mut built: Vec<(String, PathBuf)> = Vec::new();
+        for spec in &self.solution {
+            let solution = SolutionSpec::parse(spec)?;
+            let package = format!("{}-solution", solution.lab);
+            let exe = match built.iter().find(|(p, _)| *p == package) {
+                Some((_, exe)) => exe.clone(),
+                None => {
+                    let root = crate::os::cargo::workspace_root()?;
+                    let release = !self.dev_build;
+                    let profile = if release { "release" } else { "dev" };
+                    eprintln!("Building {package} ({profile}) …");
+                    let exe = crate::os::cargo::build(&root, &package, release)?;
+                    built.push((package.clone(), exe.clone()));
+                    exe
+                }
+            };
+            targets.push(solution.target(&exe));
         }
         for spec in &self.compare {
             let (name, command) = spec
@@ -635,6 +651,56 @@ impl BenchArgs {
     }
 }
 
+/// One `--solution` entry: a lab's reference, optionally in one of its concurrency models
+/// (`lab5:events` runs `lab5-solution --model events`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SolutionSpec {
+    /// The lab (`lab5`).
+    pub lab: String,
+    /// The value of the reference's `--model`, if one was asked for.
+    pub model: Option<String>,
+}
+
+impl SolutionSpec {
+    /// Parses `LAB` or `LAB:MODEL`.
+    ///
+    /// # Errors
+    /// For an empty lab or model, or a model that is not one word.
+    pub fn parse(spec: &str) -> anyhow::Result<SolutionSpec> {
+        let (lab, model) = match spec.split_once(':') {
+            Some((lab, model)) => (lab, Some(model)),
+            None => (spec, None),
+        };
+        let word = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        };
+        if !word(lab) || model.is_some_and(|m| !word(m)) {
+            bail!("--solution wants LAB or LAB:MODEL (e.g. lab5:events), got `{spec}`");
+        }
+        Ok(SolutionSpec {
+            lab: lab.to_string(),
+            model: model.map(str::to_string),
+        })
+    }
+
+    /// The target running the reference binary `exe`: labelled `lab5-solution`, or
+    /// `lab5-solution:events` with `--model events` before the lab's own arguments.
+    pub fn target(&self, exe: &Path) -> Target {
+        let mut argv = vec![exe.to_string_lossy().into_owned()];
+        let mut label = format!("{}-solution", self.lab);
+        if let Some(model) = &self.model {
+            argv.extend(["--model".to_string(), model.clone()]);
+            label = format!("{label}:{model}");
+        }
+        Target {
+            label,
+            program: Program::new(argv),
+        }
+    }
+}
+
 /// The lab `name`, if it has a bench workload.
 ///
 /// # Errors
@@ -684,6 +750,22 @@ mod tests {
         ];
         dedup_labels(&mut ts);
         assert_eq!(ts[1].label, "srv#2");
+    }
+
+    #[test]
+    fn solution_specs_name_a_lab_and_perhaps_a_model() {
+        let events = SolutionSpec::parse("lab5:events").unwrap();
+        assert_eq!(events.model.as_deref(), Some("events"));
+        let target = events.target(Path::new("/t/lab5-solution"));
+        assert_eq!(target.label, "lab5-solution:events");
+        assert_eq!(
+            target.program.argv,
+            ["/t/lab5-solution", "--model", "events"]
+        );
+        assert_eq!(SolutionSpec::parse("lab1").unwrap().model, None);
+        for bad in ["", "lab5:", ":events", "lab5:a b", "lab5:x:y"] {
+            assert!(SolutionSpec::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
