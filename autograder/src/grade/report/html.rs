@@ -278,10 +278,14 @@ fn failure_body(report: &Report, r: &TestResult, f: &FailureDetails) -> String {
                 "left the grader's connections (<code>c1</code>, …; <code>n1</code> is the new \
                  client of the check after the test), right your program"
             }
-            Side::Server => {
+            Side::Server if f.exchange.events().any(|t| t.conn.starts_with('d')) => {
                 "left the grader's test server, right your program, the client: its \
                  connections <code>c1</code>, … (and <code>d1</code>, … its data connections) \
                  in the order the test server accepted them"
+            }
+            Side::Server => {
+                "left the grader's test server, right your program, the client: its \
+                 connections <code>c1</code>, … in the order the test server accepted them"
             }
         };
         out.push_str(&format!(
