@@ -83,7 +83,11 @@ mutants! { "lab2":
     fn a_client_that_never_compares_fails_client_mismatch: "threaded_client.py --mistake no-compare"
         aims at "client-mismatch", fails &["client-mismatch"],
         needs "python3", graded |_| python_client("no-compare"),
-        then |g| { assert!(g.feedback("client-mismatch").contains("exited with status 0 after a mismatch")); };
+        then |g| {
+            let feedback = g.feedback("client-mismatch");
+            assert!(feedback.contains("exited with status 0 after a mismatch"), "{feedback}");
+            the_test_servers_transcript_shows_the_altered_echo(&feedback);
+        };
 
     fn a_client_exiting_0_when_refused_fails_client_refused: "threaded_client.py --mistake exit-0-refused"
         aims at "client-refused", fails &["client-refused"],
@@ -140,4 +144,64 @@ fn a_placeholder_launched_server_fails_the_client_group_clearly() {
     );
     g.assert_failed_exactly(&["client-refused"]);
     assert!(g.feedback("client-refused").contains("--only server"));
+}
+
+/// A client test's transcript is the test server's record, with the roles right: each
+/// connection in the record's head opens with the program's connect, its first bytes are
+/// the program's (`<`),
+/// and their echo goes back (`>`) with the same count; the byte the server altered on
+/// purpose is kept from the middle, on the connection the failure names.
+fn the_test_servers_transcript_shows_the_altered_echo(feedback: &str) {
+    let lines = transcript_lines(feedback);
+    assert!(!lines.is_empty(), "no transcript:\n{feedback}");
+    let count = |line: &str| -> usize {
+        line.split(' ')
+            .nth(2)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    // The head: the record's first events, before any left out.
+    let head: Vec<&String> = lines.iter().take_while(|l| !l.starts_with('…')).collect();
+    let mut compared = 0;
+    for conn in (1..=4).map(|i| format!("[c{i}]")) {
+        let mine: Vec<&&String> = head.iter().filter(|l| l.starts_with(&conn)).collect();
+        let Some(first) = mine.first() else { continue };
+        assert_eq!(
+            first.as_str(),
+            format!("{conn} < connect (accepted by the grader's test server)"),
+            "{feedback}"
+        );
+        let sent = mine.iter().find(|l| l.contains(" bytes "));
+        let echoed = mine
+            .iter()
+            .find(|l| l.contains(" > ") && l.contains(" bytes "));
+        if let (Some(sent), Some(echoed)) = (sent, echoed) {
+            assert!(
+                sent.contains(" < "),
+                "the program sends first: {sent}\n{feedback}"
+            );
+            assert_eq!(count(sent), count(echoed), "{sent}\n{echoed}\n{feedback}");
+            assert!(count(sent) > 0, "{sent}");
+            compared += 1;
+        }
+    }
+    assert!(
+        compared > 0,
+        "no connection's first chunk and echo kept:\n{feedback}"
+    );
+    // `… the server altered byte N of connection K's echo …`
+    let said = feedback.split("the server altered byte ").nth(1).unwrap();
+    let (offset, rest) = said.split_once(" of connection ").unwrap();
+    let connection = rest.split('\'').next().unwrap();
+    let altered = format!("[c{connection}] > on purpose: altered byte {offset} of the echo");
+    assert!(
+        lines.iter().any(|l| l.starts_with(&altered)),
+        "{altered}\n{feedback}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.ends_with("< EOF (the program closed)")),
+        "{feedback}"
+    );
 }

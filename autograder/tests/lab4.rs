@@ -255,7 +255,8 @@ mutants! { "lab4":
 
     fn a_client_ignoring_the_ls_argument_fails_client_ls: "ftp_client.py --mistake ls-ignores-dir"
         aims at "client-ls", fails &["client-ls"],
-        needs "python3", graded |_| python_client("ls-ignores-dir");
+        needs "python3", graded |_| python_client("ls-ignores-dir"),
+        then |g| { the_test_servers_transcript_shows_the_listing(&g.feedback("client-ls")); };
 
     fn a_client_exiting_0_after_a_550_fails_client_missing:
         "ftp_client.py --mistake missing-exit-0" aims at "client-missing", fails &["client-missing"],
@@ -523,4 +524,39 @@ fn the_reference_answers_421_beyond_its_session_limit() {
     assert!(reply(&mut first).starts_with("221"));
     drop(first);
     greeted(server.port);
+}
+
+/// A client test's transcript is the test server's record, with the roles right: the
+/// program's commands are `<`, the replies `>`, and the listing's data connection is a
+/// connection of its own (`d1`), opened by the program after the 150 and closed by the
+/// server before its 226.
+fn the_test_servers_transcript_shows_the_listing(feedback: &str) {
+    let lines = transcript_lines(feedback);
+    let at = |want: &str| {
+        lines
+            .iter()
+            .position(|l| l.starts_with(want))
+            .unwrap_or_else(|| panic!("no `{want}` in the transcript:\n{feedback}"))
+    };
+    let order = [
+        at("[c1] < connect (accepted by the grader's test server)"),
+        at("[c1] > 128 bytes b\"220-Welcome"),
+        at("[c1] < 16 bytes b\"USER anonymous\\r\\n\""),
+        at("[c1] < 6 bytes b\"PASV\\r\\n\""),
+        at("[c1] < 6 bytes b\"LIST\\r\\n\""),
+        at("[c1] > 14 bytes b\"150 Listing.\\r\\n\""),
+        at("[d1] < connect (accepted by the grader's test server)"),
+        at("[d1] > "),
+        at("[d1] > close"),
+        at("[c1] > 19 bytes b\"226 Listing sent.\\r\\n\""),
+    ];
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "{order:?}\n{feedback}"
+    );
+    let listing = &lines[order[7]];
+    assert!(
+        listing.contains(" bytes b\"-rw-r--r-- 1 ftp ftp"),
+        "{feedback}"
+    );
 }

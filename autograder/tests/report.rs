@@ -368,6 +368,15 @@ fn every_page_is_valid_html() {
     if !require_tool("python3") {
         return;
     }
+    let out = &class().out;
+    let mut pages = vec![out.join("report.html")];
+    pages.extend(students().iter().map(|s| out.join(s).join("feedback.html")));
+    valid_html(&pages);
+}
+
+/// Parses each of `pages` with html5lib in strict mode: the first parse error of any kind
+/// fails, with its position. Skips without html5lib (outside CI).
+fn valid_html(pages: &[PathBuf]) {
     let has_html5lib = Command::new("python3")
         .args(["-c", "import html5lib"])
         .status()
@@ -380,9 +389,6 @@ fn every_page_is_valid_html() {
         eprintln!("skipped: the Python package html5lib is not installed");
         return;
     }
-    let out = &class().out;
-    let mut pages = vec![out.join("report.html")];
-    pages.extend(students().iter().map(|s| out.join(s).join("feedback.html")));
     // Strict: the first parse error of any kind fails, with its position.
     let check = "import sys, html5lib\n\
                  for path in sys.argv[1:]:\n\
@@ -393,7 +399,7 @@ fn every_page_is_valid_html() {
                  \x20       sys.exit(f'{path}: {e!r} {parser.errors[:3]}')\n";
     Command::new("python3")
         .args(["-c", check])
-        .args(&pages)
+        .args(pages)
         .success();
 }
 
@@ -542,6 +548,68 @@ fn grade_and_check_write_one_programs_feedback_page() {
         ])
         .code(2);
     assert!(refused.stderr().contains("does not exist"), "{refused}");
+}
+
+/// The client tests' pages draw the test server's record: the program is the client
+/// lane, and the pages are valid HTML.
+#[test]
+fn a_client_tests_page_draws_the_test_servers_exchange() {
+    if !require_tool("python3") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let echo = tmp.path().join("lab2.html");
+    let ftp = tmp.path().join("lab4.html");
+    for (lab, only, page, program) in [
+        (
+            "lab2",
+            "client-mismatch",
+            &echo,
+            ["lab2/threaded_client.py", "no-compare"],
+        ),
+        (
+            "lab4",
+            "client-ls",
+            &ftp,
+            ["lab4/ftp_client.py", "ls-ignores-dir"],
+        ),
+    ] {
+        autograder()
+            .args([
+                "grade",
+                lab,
+                "--only",
+                only,
+                "--seed",
+                GOLDEN_SEED,
+                "--html",
+            ])
+            .arg(page)
+            .arg("--")
+            .arg("python3")
+            .arg(corpus(program[0]))
+            .args(["--mistake", program[1]])
+            .code(1);
+        let html = std::fs::read_to_string(page).unwrap();
+        let test = html.split(&format!("id=\"test-{only}\"")).nth(1).unwrap();
+        assert!(test.contains("<svg class=\"sequence\""), "{test}");
+        assert!(test.contains(">grader (test server)</text>"), "{test}");
+        assert!(test.contains(">your program (client)</text>"), "{test}");
+        assert!(test.contains("c1  connect (SYN)"), "{test}");
+        assert!(!html.contains("does not record its side"), "{test}");
+    }
+    let echo_page = std::fs::read_to_string(&echo).unwrap();
+    assert!(
+        echo_page.contains("on purpose: altered byte"),
+        "{echo_page}"
+    );
+    let ftp_page = std::fs::read_to_string(&ftp).unwrap();
+    assert!(ftp_page.contains("d1  connect (SYN)"), "{ftp_page}");
+    assert!(
+        ftp_page.contains("c1  6 bytes  b&quot;LIST\\r\\n&quot;"),
+        "{ftp_page}"
+    );
+    valid_html(&[echo, ftp]);
 }
 
 #[test]

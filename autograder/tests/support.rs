@@ -655,6 +655,19 @@ pub fn golden_form(text: &str) -> String {
     out
 }
 
+/// The transcript lines of one test's text feedback (`[c1] > 11 bytes b"…"`, `… (N more
+/// events not shown)`), trimmed; empty when it has none.
+pub fn transcript_lines(feedback: &str) -> Vec<String> {
+    feedback
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("transcript ("))
+        .skip(1)
+        .map(str::trim)
+        .take_while(|l| l.starts_with('[') || l.starts_with('…'))
+        .map(str::to_string)
+        .collect()
+}
+
 /// Compares `text` with the golden file `tests/golden/NAME.txt`; with `UPDATE_GOLDEN=1` in
 /// the environment, writes it there instead (read the diff before committing it).
 pub fn assert_golden(name: &str, text: &str) {

@@ -38,7 +38,7 @@ fn start(ctx: &mut Ctx, mut setup: Setup) -> Result<TestServer, Failure> {
         .detail("The client tests run the program with `client --host H --port P --clients N --bytes B` appended. Grade a server-only program with `--only server`."));
     }
     setup.seed = ctx.rng.next_u64();
-    TestServer::start(&ctx.host, ctx.port, setup)
+    TestServer::start(&ctx.host, ctx.port, setup, ctx.transcript.clone())
         .map_err(|e| Failure::new(format!("the grader cannot start its echo test server: {e}")))
 }
 

@@ -11,6 +11,7 @@
 
 use std::hash::{BuildHasher, Hasher};
 
+use crate::grade::probe::transcript::Side;
 use crate::grade::probe::FailureDetails;
 use crate::grade::report::{escape, sequence, text, Tally};
 use crate::grade::runner::{Outcome, Report, TestResult};
@@ -272,11 +273,25 @@ fn failure_body(report: &Report, r: &TestResult, f: &FailureDetails) -> String {
         ));
     }
     if !f.exchange.is_empty() {
+        let lanes = match f.exchange.grader {
+            Side::Client => {
+                "left the grader's connections (<code>c1</code>, …; <code>n1</code> is the new \
+                 client of the check after the test), right your program"
+            }
+            Side::Server if f.exchange.events().any(|t| t.conn.starts_with('d')) => {
+                "left the grader's test server, right your program, the client: its \
+                 connections <code>c1</code>, … (and <code>d1</code>, … its data connections) \
+                 in the order the test server accepted them"
+            }
+            Side::Server => {
+                "left the grader's test server, right your program, the client: its \
+                 connections <code>c1</code>, … in the order the test server accepted them"
+            }
+        };
         out.push_str(&format!(
-            "<figure>\n{}<figcaption>The exchange, as the grader saw it: left the grader's \
-             connections (<code>c1</code>, …; <code>n1</code> is the new client of the check \
-             after the test), right your program; times since the exchange began. The box at the bottom is where the test gave up, and what it expected \
-             there.\
+            "<figure>\n{}<figcaption>The exchange, as the grader saw it: {lanes}; times since \
+             the exchange began. The box at the bottom is where the test gave up, and what it \
+             expected there.\
              </figcaption>\n</figure>\n",
             sequence::diagram(
                 &f.exchange,
@@ -289,13 +304,6 @@ fn failure_body(report: &Report, r: &TestResult, f: &FailureDetails) -> String {
              program)</summary>\n<pre>{}</pre>\n</details>\n",
             escape::html(&f.exchange.lines().join("\n"))
         ));
-    }
-    if f.exchange.is_empty() && r.test.kind == crate::grade::rubric::Kind::Client {
-        out.push_str(
-            "<p class=\"muted\">No exchange is drawn: in this test your program is the client, \
-             and the grader's test server does not record its side yet (the details above say \
-             what it saw).</p>\n",
-        );
     }
     if let Some(output) = r.program_output.as_deref().filter(|o| !o.trim().is_empty()) {
         out.push_str(&format!(
@@ -316,6 +324,7 @@ fn failure_body(report: &Report, r: &TestResult, f: &FailureDetails) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::grade::probe::transcript::{Event, Transcript};
 
     #[test]
     fn a_feedback_page_has_every_test_its_points_and_the_hint() {
@@ -356,28 +365,42 @@ mod tests {
     }
 
     #[test]
-    fn a_client_test_says_why_it_draws_no_exchange() {
+    fn a_client_test_draws_the_test_servers_exchange() {
         let lab = crate::grade::labs::find("lab4").unwrap();
         let test = lab
             .tests
             .iter()
             .find(|t| t.kind == crate::grade::rubric::Kind::Client)
             .unwrap();
+        let transcript = Transcript::default();
+        transcript.grader_is(Side::Server);
+        transcript.event("c1", Event::Accepted);
+        transcript.data("c1", Side::Server, b"220 Ready.\r\n");
+        transcript.data("c1", Side::Client, b"QUIT\r\n");
+        transcript.event("c1", Event::Close);
+        let mut failure = crate::grade::probe::Failure::new("no RETR");
+        failure.exchange = transcript.exchange();
         let report = Report {
             lab,
             program: "./ftp".into(),
             seed: 1,
             results: vec![TestResult {
                 test,
-                outcome: Outcome::Failed(crate::grade::probe::Failure::new("no RETR")),
+                outcome: Outcome::Failed(failure),
                 elapsed: std::time::Duration::ZERO,
                 program_output: None,
             }],
             elapsed: std::time::Duration::ZERO,
         };
         let page = feedback_page(&report, None, None);
-        assert!(page.contains("No exchange is drawn"), "{page}");
-        assert!(!page.contains("<svg"), "{page}");
+        assert!(!page.contains("No exchange is drawn"), "{page}");
+        assert!(page.contains("<svg class=\"sequence\""), "{page}");
+        assert!(page.contains(">your program (client)</text>"), "{page}");
+        assert!(page.contains("left the grader's test server"), "{page}");
+        assert!(
+            page.contains("[c1] &lt; 6 bytes b&quot;QUIT\\r\\n&quot;"),
+            "{page}"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! A failing test's exchange drawn as a two-lane sequence diagram, in SVG for an HTML
-//! page: the grader (the client) on the left, the program (the server) on the right, one
+//! page: the grader on the left, the program on the right (each lane titled with its role:
+//! the grader is the client in a server test, the test server in a client test), one
 //! row per event from top to bottom with its time, the bytes each way, the FINs and RSTs,
 //! and at the bottom, where the test gave up, what was expected there.
 //!
@@ -12,16 +13,16 @@
 //! diagrams sit on one page without clashing.
 
 use crate::grade::probe::bytes;
-use crate::grade::probe::transcript::{Event, Exchange, Side, Timed, PREVIEW};
+use crate::grade::probe::transcript::{Event, Exchange, Side, Step, Timed, PREVIEW};
 use crate::grade::probe::FailureDetails;
 use crate::grade::report::escape;
 
 /// The drawing's width, in pixels (the page scales it down on a narrow screen).
 const WIDTH: u32 = 860;
-/// Where the client's lifeline runs.
-const CLIENT_X: u32 = 210;
-/// Where the server's lifeline runs.
-const SERVER_X: u32 = 760;
+/// Where the grader's lifeline runs.
+const GRADER_X: u32 = 210;
+/// Where the program's lifeline runs.
+const PROGRAM_X: u32 = 760;
 /// Where the first row starts, below the lane titles.
 const TOP: u32 = 52;
 /// The height of one row.
@@ -64,12 +65,12 @@ enum Row {
     /// connection refused).
     Arrow {
         at_us: u64,
-        from: Side,
+        by_grader: bool,
         label: String,
         style: Style,
         broken: bool,
     },
-    /// A note beside the client's lifeline (what the client saw go wrong).
+    /// A note beside the grader's lifeline (what it saw go wrong, or did on purpose).
     Note { at_us: u64, label: String },
     /// Text across the diagram: a long gap, or events not kept.
     Aside { label: String },
@@ -79,14 +80,17 @@ enum Row {
 fn rows(exchange: &Exchange) -> Vec<Row> {
     let mut rows = Vec::new();
     let mut last_us: Option<u64> = None;
-    let head = exchange.head.len();
-    for (i, timed) in exchange.events().enumerate() {
-        if i == head && exchange.dropped > 0 {
-            rows.push(Row::Aside {
-                label: format!("… {} more events not shown …", exchange.dropped),
-            });
-            last_us = None;
-        }
+    for step in exchange.steps() {
+        let timed = match step {
+            Step::Event(timed) => timed,
+            Step::NotShown(n) => {
+                rows.push(Row::Aside {
+                    label: format!("… {n} more events not shown …"),
+                });
+                last_us = None;
+                continue;
+            }
+        };
         if let Some(last) = last_us {
             if timed.at_us.saturating_sub(last) >= LONG_GAP_US {
                 rows.push(Row::Aside {
@@ -95,25 +99,25 @@ fn rows(exchange: &Exchange) -> Vec<Row> {
             }
         }
         last_us = Some(timed.until_us);
-        rows.push(row(timed));
+        rows.push(row(timed, exchange.grader));
     }
     rows
 }
 
-/// The row of one event.
-fn row(timed: &Timed) -> Row {
+/// The row of one event, in an exchange where the grader is the `grader` end.
+fn row(timed: &Timed, grader: Side) -> Row {
     let at_us = timed.at_us;
     let conn = &timed.conn;
-    let arrow = |from: Side, label: String, style: Style| Row::Arrow {
+    let arrow = |by_grader: bool, label: String, style: Style| Row::Arrow {
         at_us,
-        from,
+        by_grader,
         label: format!("{conn}  {label}"),
         style,
         broken: false,
     };
     match &timed.event {
         Event::Connect { small_buffer } => arrow(
-            Side::Client,
+            true,
             if *small_buffer {
                 "connect (SYN; small receive buffer)".into()
             } else {
@@ -121,9 +125,10 @@ fn row(timed: &Timed) -> Row {
             },
             Style::Control,
         ),
+        Event::Accepted => arrow(false, "connect (SYN)".into(), Style::Control),
         Event::ConnectFailed { error } => Row::Arrow {
             at_us,
-            from: Side::Client,
+            by_grader: true,
             label: format!("{conn}  connect failed: {error}"),
             style: Style::Reset,
             broken: true,
@@ -142,21 +147,21 @@ fn row(timed: &Timed) -> Row {
             let shown = bytes::escape(preview, PREVIEW);
             let more = if *count > preview.len() { "…" } else { "" };
             arrow(
-                *from,
+                *from == grader,
                 format!("{count} {}{over}  {shown}{more}", plural(*count, "byte")),
                 Style::Data,
             )
         }
-        Event::HalfClose => arrow(Side::Client, "FIN (half-close)".into(), Style::Fin),
-        Event::Close => arrow(Side::Client, "FIN (close)".into(), Style::Fin),
-        Event::Reset => arrow(Side::Client, "RST (reset)".into(), Style::Reset),
-        Event::Eof => arrow(Side::Server, "FIN (the program closed)".into(), Style::Fin),
+        Event::HalfClose => arrow(true, "FIN (half-close)".into(), Style::Fin),
+        Event::Close => arrow(true, "FIN (close)".into(), Style::Fin),
+        Event::Reset => arrow(true, "RST (reset)".into(), Style::Reset),
+        Event::Eof => arrow(false, "FIN (the program closed)".into(), Style::Fin),
         Event::Failed {
             error, reset: true, ..
-        } => arrow(Side::Server, format!("RST ({error})"), Style::Reset),
+        } => arrow(false, format!("RST ({error})"), Style::Reset),
         other => Row::Note {
             at_us,
-            label: format!("{conn}  {}", other.line().1),
+            label: format!("{conn}  {}", other.line(grader).1),
         },
     }
 }
@@ -185,10 +190,11 @@ pub fn diagram(exchange: &Exchange, failure: &FailureDetails, title: &str) -> St
         escape::html(title)
     );
     // The lanes: titles and lifelines.
-    for (x, name) in [
-        (CLIENT_X, "grader (client)"),
-        (SERVER_X, "your program (server)"),
-    ] {
+    let names = match exchange.grader {
+        Side::Client => ["grader (client)", "your program (server)"],
+        Side::Server => ["grader (test server)", "your program (client)"],
+    };
+    for (x, name) in [(GRADER_X, names[0]), (PROGRAM_X, names[1])] {
         svg.push_str(&format!(
             "<text class=\"sq-lane\" x=\"{x}\" y=\"20\" text-anchor=\"middle\">{name}</text>\n\
              <line class=\"sq-life\" x1=\"{x}\" y1=\"30\" x2=\"{x}\" y2=\"{}\"/>\n",
@@ -196,7 +202,7 @@ pub fn diagram(exchange: &Exchange, failure: &FailureDetails, title: &str) -> St
         ));
     }
     svg.push_str("<text class=\"sq-time\" x=\"8\" y=\"20\">time</text>\n");
-    // Where the test went wrong, when the exchange ends with the client's trouble.
+    // Where the test went wrong, when the exchange ends with the grader's trouble.
     let marked = matches!(rows.last(), Some(Row::Note { .. })).then(|| rows.len() - 1);
     for (i, r) in rows.iter().enumerate() {
         let y = TOP + ROW * i as u32;
@@ -208,13 +214,13 @@ pub fn diagram(exchange: &Exchange, failure: &FailureDetails, title: &str) -> St
          <rect class=\"sq-failure\" x=\"{}\" y=\"{box_top}\" width=\"{}\" height=\"{box_height}\" rx=\"4\"/>\n",
         box_top + 16,
         time(exchange.ended_us),
-        CLIENT_X - 40,
-        SERVER_X - CLIENT_X + 80
+        GRADER_X - 40,
+        PROGRAM_X - GRADER_X + 80
     ));
     for (k, line) in failure_lines.iter().enumerate() {
         svg.push_str(&format!(
             "<text class=\"sq-failure-text\" x=\"{}\" y=\"{}\">{}</text>\n",
-            CLIENT_X - 30,
+            GRADER_X - 30,
             box_top + 18 + LINE * k as u32,
             escape::html(&fit(line, LABEL_CHARS + 10))
         ));
@@ -228,14 +234,15 @@ fn draw(r: &Row, y: u32, marked: bool) -> String {
     match r {
         Row::Arrow {
             at_us,
-            from,
+            by_grader,
             label,
             style,
             broken,
         } => {
-            let (x1, x2) = match from {
-                Side::Client => (CLIENT_X, SERVER_X),
-                Side::Server => (SERVER_X, CLIENT_X),
+            let (x1, x2) = if *by_grader {
+                (GRADER_X, PROGRAM_X)
+            } else {
+                (PROGRAM_X, GRADER_X)
             };
             // A little slope: what is sent arrives a moment later.
             let (y1, y2) = (y + 14, y + 22);
@@ -247,7 +254,7 @@ fn draw(r: &Row, y: u32, marked: bool) -> String {
                  <line class=\"{class}\" x1=\"{x1}\" y1=\"{y1}\" x2=\"{end}\" y2=\"{}\"/>\n",
                 y + 18,
                 time(*at_us),
-                CLIENT_X + 10,
+                GRADER_X + 10,
                 y + 9,
                 escape::html(&fit(label, LABEL_CHARS)),
                 if *broken { (y1 + y2) / 2 } else { y2 },
@@ -286,16 +293,16 @@ fn draw(r: &Row, y: u32, marked: bool) -> String {
                 y + 18,
                 time(*at_us),
                 if marked { " sq-marked" } else { "" },
-                CLIENT_X + 6,
+                GRADER_X + 6,
                 y + 3,
-                CLIENT_X + 13,
+                GRADER_X + 13,
                 y + 18,
                 escape::html(&text)
             )
         }
         Row::Aside { label } => format!(
             "<text class=\"sq-aside\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n",
-            (CLIENT_X + SERVER_X) / 2,
+            (GRADER_X + PROGRAM_X) / 2,
             y + 18,
             escape::html(label)
         ),
@@ -305,15 +312,6 @@ fn draw(r: &Row, y: u32, marked: bool) -> String {
 /// How many bytes went each way before the test gave up (at least, when events were
 /// dropped from the middle).
 fn totals(exchange: &Exchange) -> String {
-    let sent = |side: Side| -> usize {
-        exchange
-            .events()
-            .map(|t| match &t.event {
-                Event::Data { from, count, .. } if *from == side => *count,
-                _ => 0,
-            })
-            .sum()
-    };
     let at_least = if exchange.dropped > 0 {
         "at least "
     } else {
@@ -321,8 +319,8 @@ fn totals(exchange: &Exchange) -> String {
     };
     format!(
         "by then: the grader sent {at_least}{} bytes, your program {at_least}{}",
-        sent(Side::Client),
-        sent(Side::Server)
+        exchange.bytes_from(exchange.grader),
+        exchange.bytes_from(exchange.program())
     )
 }
 
@@ -433,6 +431,37 @@ mod tests {
         );
         assert!(svg.contains("<title>&lt;title&gt;</title>"), "{svg}");
         assert!(svg.contains("received: b&quot;&lt;b&gt;&quot;"), "{svg}");
+    }
+
+    #[test]
+    fn in_a_client_test_the_program_is_the_client_lane() {
+        let t = Transcript::default();
+        t.grader_is(Side::Server);
+        t.event("c1", Event::Accepted);
+        t.data("c1", Side::Client, b"ping");
+        t.event(
+            "c1",
+            Event::OnPurpose {
+                what: "altered byte 2 of the echo".into(),
+            },
+        );
+        t.data("c1", Side::Server, b"pi?g");
+        t.event("c1", Event::HalfClose);
+        let failure = crate::grade::probe::Failure::new("exited with status 0 after a mismatch");
+        let svg = diagram(&t.exchange(), &failure, "client-mismatch");
+        assert!(svg.contains(">grader (test server)</text>"), "{svg}");
+        assert!(svg.contains(">your program (client)</text>"), "{svg}");
+        // The program's connect and bytes run from its lane (right) to the grader's.
+        assert!(
+            svg.contains("class=\"sq-control\" x1=\"760\" y1=\"66\" x2=\"210\""),
+            "{svg}"
+        );
+        assert!(svg.contains("c1  4 bytes  b&quot;ping&quot;"), "{svg}");
+        assert!(svg.contains("c1  on purpose: altered byte 2"), "{svg}");
+        assert!(
+            svg.contains("by then: the grader sent 4 bytes, your program 4"),
+            "{svg}"
+        );
     }
 
     #[test]

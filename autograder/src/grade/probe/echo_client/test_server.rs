@@ -14,6 +14,10 @@
 //! - **A corrupted byte**: on request, one byte of one connection's echo is altered.
 //! - **An early close**: on request, one connection's echo stops part-way and the server
 //!   closes it (FIN; it reads on, so the close is not a reset).
+//!
+//! Everything that crosses its connections goes into the test's [`Transcript`], as the
+//! server end (connections `c1`, `c2`, … in the order they were accepted), so that a
+//! failing client test has a transcript and a sequence diagram like a server test.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -22,6 +26,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::grade::probe::transcript::{Call, Event, Side, Transcript};
 use crate::rng::Rng;
 
 /// A place in one connection's echo: the `connection`-th accepted (0-based), at `offset`.
@@ -98,6 +103,8 @@ struct Shared {
     stop: AtomicBool,
     /// A handle on every connection, so that stopping the server ends blocked reads.
     streams: Mutex<Vec<TcpStream>>,
+    /// What crossed the wire, for the test's report.
+    transcript: Transcript,
 }
 
 /// A running test server; stopped when dropped.
@@ -117,11 +124,17 @@ impl std::fmt::Debug for TestServer {
 }
 
 impl TestServer {
-    /// Starts serving on `host:port`.
+    /// Starts serving on `host:port`, recording into `transcript` as its server end.
     ///
     /// # Errors
     /// If the port cannot be bound.
-    pub fn start(host: &str, port: u16, setup: Setup) -> std::io::Result<TestServer> {
+    pub fn start(
+        host: &str,
+        port: u16,
+        setup: Setup,
+        transcript: Transcript,
+    ) -> std::io::Result<TestServer> {
+        transcript.grader_is(Side::Server);
         let listener = TcpListener::bind((host, port))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -131,6 +144,7 @@ impl TestServer {
             arrived: Condvar::new(),
             stop: AtomicBool::new(false),
             streams: Mutex::new(Vec::new()),
+            transcript,
         });
         let accept = {
             let shared = Arc::clone(&shared);
@@ -183,6 +197,7 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
                     r.max_open = r.max_open.max(r.open);
                     r.connections.len() - 1
                 };
+                shared.transcript.event(&label(index), Event::Accepted);
                 shared.arrived.notify_all();
                 let (shared, rng) = (Arc::clone(shared), rng.fork());
                 thread::spawn(move || {
@@ -195,6 +210,11 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
             Err(_) => thread::sleep(Duration::from_millis(2)),
         }
     }
+}
+
+/// The transcript's name for the `index`-th connection accepted (0-based).
+fn label(index: usize) -> String {
+    format!("c{}", index + 1)
 }
 
 /// Waits at the gate; false if it gave up (and then every connection is being closed).
@@ -233,9 +253,23 @@ fn serve(mut stream: TcpStream, index: usize, shared: &Shared, mut rng: Rng) {
         connection: index,
         offset,
     };
+    let conn = label(index);
+    let log = &shared.transcript;
     if shared.setup.gate > 1 && !pass_gate(shared) {
         // The handle kept for stopping would keep the connection open: close it for real.
         let _ = stream.shutdown(Shutdown::Both);
+        if !shared.stop.load(Ordering::SeqCst) {
+            log.event(
+                &conn,
+                Event::OnPurpose {
+                    what: format!(
+                        "the gate gave up waiting for {} connections at once",
+                        shared.setup.gate
+                    ),
+                },
+            );
+        }
+        log.event(&conn, Event::Close);
         return;
     }
     let note = |f: &mut dyn FnMut(&mut Connection)| {
@@ -251,15 +285,18 @@ fn serve(mut stream: TcpStream, index: usize, shared: &Shared, mut rng: Rng) {
         let n = match stream.read(&mut buf[..want]) {
             Ok(0) => {
                 note(&mut |c| c.ended = true);
+                log.event(&conn, Event::Eof);
                 break;
             }
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) => {
                 note(&mut |c| c.error = Some(e.to_string()));
+                log.event(&conn, Event::failed(Call::Receive, &e));
                 return;
             }
         };
+        log.data(&conn, Side::Client, &buf[..n]);
         note(&mut |c| c.received += n as u64);
         let chunk = &mut buf[..n];
         let range = offset..offset + n as u64;
@@ -269,6 +306,15 @@ fn serve(mut stream: TcpStream, index: usize, shared: &Shared, mut rng: Rng) {
                 let sent = chunk[i];
                 chunk[i] ^= 0x5a;
                 lock(&shared.record).corrupted = Some((spot, sent, chunk[i]));
+                log.event(
+                    &conn,
+                    Event::OnPurpose {
+                        what: format!(
+                            "altered byte {} of the echo: 0x{sent:02x} goes back as 0x{:02x}",
+                            spot.offset, chunk[i]
+                        ),
+                    },
+                );
             }
         }
         let mut keep = n;
@@ -276,39 +322,73 @@ fn serve(mut stream: TcpStream, index: usize, shared: &Shared, mut rng: Rng) {
         if let Some(spot) = cut.filter(|s| range.end > s.offset) {
             keep = spot.offset.saturating_sub(offset) as usize;
         }
-        if !echo_in_pieces(&mut stream, &chunk[..keep], &mut rng) {
+        let started = Instant::now();
+        let (written, result) = echo_in_pieces(&mut stream, &chunk[..keep], &mut rng);
+        // One event for the chunk's echo, spanning its pieces: with every connection's
+        // pieces interleaved, the transcript would be all pieces and no story.
+        if written > 0 {
+            log.data_since(&conn, Side::Server, &chunk[..written], Some(started));
+        }
+        if let Err(e) = result {
             note(&mut |c| c.error = Some("the client stopped reading its echo".into()));
+            log.event(&conn, Event::failed(Call::Send, &e));
             return;
         }
         note(&mut |c| c.echoed += keep as u64);
         offset = range.end;
         if keep < n {
-            lock(&shared.record).cut_at = Some(at(offset - (n - keep) as u64));
+            let cut_at = at(offset - (n - keep) as u64);
+            lock(&shared.record).cut_at = Some(cut_at);
+            log.event(
+                &conn,
+                Event::OnPurpose {
+                    what: format!("closing early, after {} bytes of the echo", cut_at.offset),
+                },
+            );
             // Close our side, then read on until the client leaves: closing with its bytes
             // unread would send a reset, and this test is about a clean early close.
             let _ = stream.shutdown(Shutdown::Write);
+            log.event(&conn, Event::HalfClose);
             let mut sink = [0u8; 4096];
-            while matches!(stream.read(&mut sink), Ok(k) if k > 0) {}
-            return;
+            loop {
+                match stream.read(&mut sink) {
+                    Ok(0) => log.event(&conn, Event::Eof),
+                    Ok(k) => {
+                        log.data(&conn, Side::Client, &sink[..k]);
+                        continue;
+                    }
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(e) => log.event(&conn, Event::failed(Call::Receive, &e)),
+                }
+                return;
+            }
         }
     }
     let _ = stream.shutdown(Shutdown::Write);
+    log.event(&conn, Event::HalfClose);
 }
 
 /// Writes `bytes` in pieces of 1-512 bytes, pausing now and then so that the pieces cross
-/// the wire as separate segments. False if the connection broke.
-fn echo_in_pieces(stream: &mut TcpStream, mut bytes: &[u8], rng: &mut Rng) -> bool {
-    while !bytes.is_empty() {
-        let n = rng.range(1, 512).min(bytes.len());
-        if stream.write_all(&bytes[..n]).is_err() {
-            return false;
+/// the wire as separate segments.
+///
+/// Returns how many bytes were written, and the write's error if the connection broke.
+fn echo_in_pieces(
+    stream: &mut TcpStream,
+    bytes: &[u8],
+    rng: &mut Rng,
+) -> (usize, std::io::Result<()>) {
+    let mut written = 0;
+    while written < bytes.len() {
+        let n = rng.range(1, 512).min(bytes.len() - written);
+        if let Err(e) = stream.write_all(&bytes[written..written + n]) {
+            return (written, Err(e));
         }
-        bytes = &bytes[n..];
+        written += n;
         if rng.range(0, 7) == 0 {
             thread::sleep(Duration::from_micros(300));
         }
     }
-    true
+    (written, Ok(()))
 }
 
 #[cfg(test)]
@@ -337,7 +417,7 @@ mod tests {
             gate: 3,
             ..Setup::default()
         };
-        let server = TestServer::start("127.0.0.1", 0, setup).unwrap();
+        let server = TestServer::start("127.0.0.1", 0, setup, Transcript::default()).unwrap();
         let payload: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
         let clients: Vec<_> = (0..3).map(|_| exchange(server.addr, &payload)).collect();
         for client in clients {
@@ -353,10 +433,24 @@ mod tests {
             gate_wait: Duration::from_millis(200),
             ..Setup::default()
         };
-        let server = TestServer::start("127.0.0.1", 0, setup).unwrap();
+        let transcript = Transcript::default();
+        let server = TestServer::start("127.0.0.1", 0, setup, transcript.clone()).unwrap();
         let echo = exchange(server.addr, b"alone").join().unwrap();
         assert!(echo.is_empty(), "{echo:?}");
         assert_eq!(server.record(|r| r.gate_gave_up_at), Some(1));
+        // The client may see its connection closed before the server has noted it.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while transcript.lines().len() < 3 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(
+            transcript.lines(),
+            [
+                "[c1] < connect (accepted by the grader's test server)",
+                "[c1] > on purpose: the gate gave up waiting for 2 connections at once",
+                "[c1] > close",
+            ]
+        );
     }
 
     #[test]
@@ -369,7 +463,7 @@ mod tests {
             corrupt: Some(spot),
             ..Setup::default()
         };
-        let server = TestServer::start("127.0.0.1", 0, setup).unwrap();
+        let server = TestServer::start("127.0.0.1", 0, setup, Transcript::default()).unwrap();
         let payload: Vec<u8> = (0..30_000u32).map(|i| (i % 253) as u8).collect();
         let echo = exchange(server.addr, &payload).join().unwrap();
         let differ: Vec<usize> = (0..payload.len())

@@ -26,7 +26,7 @@ fn start(ctx: &Ctx, setup: Setup) -> Result<TestServer, Failure> {
         )
         .detail("The client tests run the program with `get|put|ls --host H --port P …` appended. Grade a server-only program with `--only server`."));
     }
-    TestServer::start(&ctx.host, ctx.port, setup)
+    TestServer::start(&ctx.host, ctx.port, setup, ctx.transcript.clone())
         .map_err(|e| Failure::new(format!("the grader cannot start its FTP test server: {e}")))
 }
 

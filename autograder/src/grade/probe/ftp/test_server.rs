@@ -16,14 +16,20 @@
 //! - **A delay before each transfer** (between RETR and its 150), the lecture's d_prop:
 //!   N files take about N·d with a sequential client and about d with a concurrent one.
 //! - **Commands must end in CRLF**: a bare LF is answered 500 and recorded.
+//!
+//! Everything that crosses its connections goes into the test's [`Transcript`], as the
+//! server end: control connections `c1`, `c2`, … and data connections `d1`, `d2`, … in
+//! the order they were accepted.
 
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use crate::grade::probe::transcript::{self, Call, Event, Side, Transcript};
 
 /// What the server holds and how it behaves.
 #[derive(Debug, Clone, Default)]
@@ -67,34 +73,51 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Starts serving `setup` on `host:port`.
+    /// Starts serving `setup` on `host:port`, recording into `transcript` as its server
+    /// end.
     ///
     /// # Errors
     /// If the port cannot be bound.
-    pub fn start(host: &str, port: u16, setup: Setup) -> std::io::Result<TestServer> {
+    pub fn start(
+        host: &str,
+        port: u16,
+        setup: Setup,
+        transcript: Transcript,
+    ) -> std::io::Result<TestServer> {
+        transcript.grader_is(Side::Server);
         let listener = TcpListener::bind((host, port))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let record = Arc::new(Mutex::new(Record::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let setup = Arc::new(setup);
+        let data_connections = Arc::new(AtomicUsize::new(0));
         let accept = {
             let (record, stop) = (Arc::clone(&record), Arc::clone(&stop));
             thread::spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
                     match listener.accept() {
                         Ok((stream, _)) => {
-                            {
+                            let conn = {
                                 let mut r = lock(&record);
                                 r.sessions += 1;
                                 r.first_connect.get_or_insert_with(Instant::now);
-                            }
+                                format!("c{}", r.sessions)
+                            };
+                            transcript.event(&conn, Event::Accepted);
                             let (setup, record, stop) =
                                 (Arc::clone(&setup), Arc::clone(&record), Arc::clone(&stop));
+                            let recorder = Recorder {
+                                log: transcript.clone(),
+                                conn,
+                                data_connections: Arc::clone(&data_connections),
+                            };
                             thread::spawn(move || {
                                 let _ = stream.set_nonblocking(false);
-                                let mut s = Session::new(stream, setup, record, stop);
+                                let mut s = Session::new(stream, setup, record, stop, recorder);
                                 s.serve();
+                                // The session's end drops the stream: the grader closes.
+                                s.recorder.event(Event::Close);
                             });
                         }
                         // Polling with a short sleep keeps stopping simple and bounded.
@@ -133,8 +156,32 @@ fn lock(r: &Mutex<Record>) -> std::sync::MutexGuard<'_, Record> {
     r.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Where a session records what crosses its connections.
+struct Recorder {
+    log: Transcript,
+    /// The control connection's label.
+    conn: String,
+    /// How many data connections the server has accepted, over every session.
+    data_connections: Arc<AtomicUsize>,
+}
+
+impl Recorder {
+    fn event(&self, event: Event) {
+        self.log.event(&self.conn, event);
+    }
+
+    /// The label of a data connection just accepted, with its accept recorded.
+    fn data_connection(&self) -> String {
+        let n = self.data_connections.fetch_add(1, Ordering::SeqCst) + 1;
+        let label = format!("d{n}");
+        self.log.event(&label, Event::Accepted);
+        label
+    }
+}
+
 struct Session {
     stream: TcpStream,
+    recorder: Recorder,
     setup: Arc<Setup>,
     record: Arc<Mutex<Record>>,
     stop: Arc<AtomicBool>,
@@ -156,11 +203,13 @@ impl Session {
         setup: Arc<Setup>,
         record: Arc<Mutex<Record>>,
         stop: Arc<AtomicBool>,
+        recorder: Recorder,
     ) -> Session {
         let _ = stream.set_nodelay(true);
         let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
         Session {
             stream,
+            recorder,
             setup,
             record,
             stop,
@@ -177,6 +226,19 @@ impl Session {
     /// Writes a reply in two or three pieces with pauses, so it crosses the wire in
     /// several segments.
     fn reply(&mut self, text: &str) -> bool {
+        let started = Instant::now();
+        let sent = self.reply_in_pieces(text);
+        // One event for the whole reply (spanning its pieces): sessions run at once, and
+        // their pieces interleaved would be a transcript nobody can read.
+        if sent {
+            let r = &self.recorder;
+            r.log
+                .data_since(&r.conn, Side::Server, text.as_bytes(), Some(started));
+        }
+        sent
+    }
+
+    fn reply_in_pieces(&mut self, text: &str) -> bool {
         let bytes = text.as_bytes();
         self.split += 1;
         let cuts = [bytes.len() / 3 + self.split % 3, (2 * bytes.len()) / 3];
@@ -184,7 +246,8 @@ impl Session {
         for cut in cuts.into_iter().chain([bytes.len()]) {
             let cut = cut.clamp(from, bytes.len());
             if cut > from {
-                if self.stream.write_all(&bytes[from..cut]).is_err() {
+                if let Err(e) = self.stream.write_all(&bytes[from..cut]) {
+                    self.recorder.event(Event::failed(Call::Send, &e));
                     return false;
                 }
                 from = cut;
@@ -206,22 +269,35 @@ impl Session {
             if let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
                 return Some(self.pending.drain(..=end).collect());
             }
-            if self.stop.load(Ordering::SeqCst)
-                || started.elapsed() > PATIENCE
-                || self.pending.len() > 8192
-            {
+            if self.stop.load(Ordering::SeqCst) || self.pending.len() > 8192 {
+                return None;
+            }
+            if started.elapsed() > PATIENCE {
+                self.recorder.event(Event::Silence {
+                    waited_ms: transcript::waited_ms(started),
+                });
                 return None;
             }
             let mut buf = [0u8; 1024];
             match self.stream.read(&mut buf) {
-                Ok(0) => return None,
-                Ok(n) => self.pending.extend_from_slice(&buf[..n]),
+                Ok(0) => {
+                    self.recorder.event(Event::Eof);
+                    return None;
+                }
+                Ok(n) => {
+                    let r = &self.recorder;
+                    r.log.data(&r.conn, Side::Client, &buf[..n]);
+                    self.pending.extend_from_slice(&buf[..n]);
+                }
                 Err(e)
                     if matches!(
                         e.kind(),
                         ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
                     ) => {}
-                Err(_) => return None,
+                Err(e) => {
+                    self.recorder.event(Event::failed(Call::Receive, &e));
+                    return None;
+                }
             }
         }
     }
@@ -369,7 +445,8 @@ impl Session {
         self.reply(&text)
     }
 
-    fn accept_data(&mut self) -> Option<TcpStream> {
+    /// The client's data connection to the passive port, with its label.
+    fn accept_data(&mut self) -> Option<(TcpStream, String)> {
         let listener = self.passive.take()?;
         listener.set_nonblocking(true).ok()?;
         let started = Instant::now();
@@ -379,12 +456,73 @@ impl Session {
                     s.set_nonblocking(false).ok()?;
                     s.set_read_timeout(Some(PATIENCE)).ok()?;
                     s.set_write_timeout(Some(PATIENCE)).ok()?;
-                    return Some(s);
+                    return Some((s, self.recorder.data_connection()));
                 }
                 Err(_) => thread::sleep(Duration::from_millis(2)),
             }
         }
         None
+    }
+
+    /// Sends `bytes` on data connection `label` and closes it (the end of the file in
+    /// stream mode), recording both; false if the send failed.
+    fn send_and_close(&self, mut data: TcpStream, label: &str, bytes: &[u8]) -> bool {
+        let log = &self.recorder.log;
+        let sent = match data.write_all(bytes) {
+            Ok(()) => {
+                log.data(label, Side::Server, bytes);
+                true
+            }
+            Err(e) => {
+                log.event(label, Event::failed(Call::Send, &e));
+                false
+            }
+        };
+        drop(data);
+        log.event(label, Event::Close);
+        sent
+    }
+
+    /// Reads data connection `label` to its end into `got`, then closes it, recording
+    /// what arrived; a read's error (a timeout: the client never closed) ends it early.
+    fn receive_and_close(
+        &self,
+        mut data: TcpStream,
+        label: &str,
+        got: &mut Vec<u8>,
+    ) -> std::io::Result<()> {
+        let log = &self.recorder.log;
+        let started = Instant::now();
+        let mut buf = vec![0u8; 16 << 10];
+        let result = loop {
+            match data.read(&mut buf) {
+                Ok(0) => {
+                    log.event(label, Event::Eof);
+                    break Ok(());
+                }
+                Ok(n) => {
+                    log.data(label, Side::Client, &buf[..n]);
+                    got.extend_from_slice(&buf[..n]);
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log.event(
+                        label,
+                        if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
+                            Event::Silence {
+                                waited_ms: transcript::waited_ms(started),
+                            }
+                        } else {
+                            Event::failed(Call::Receive, &e)
+                        },
+                    );
+                    break Err(e);
+                }
+            }
+        };
+        drop(data);
+        log.event(label, Event::Close);
+        result
     }
 
     fn retr(&mut self, arg: &str) -> bool {
@@ -405,7 +543,7 @@ impl Session {
         if !self.reply("150 Here it comes.\r\n") {
             return false;
         }
-        let Some(mut data) = self.accept_data() else {
+        let Some((data, label)) = self.accept_data() else {
             return self.reply("425 No data connection.\r\n");
         };
         let wire = if self.binary {
@@ -421,8 +559,7 @@ impl Session {
             }
             out
         };
-        let sent = data.write_all(&wire).is_ok();
-        drop(data);
+        let sent = self.send_and_close(data, &label, &wire);
         if !sent {
             return self.reply("426 Transfer aborted.\r\n");
         }
@@ -442,11 +579,11 @@ impl Session {
         if !self.reply("150 Send it.\r\n") {
             return false;
         }
-        let Some(mut data) = self.accept_data() else {
+        let Some((data, label)) = self.accept_data() else {
             return self.reply("425 No data connection.\r\n");
         };
         let mut got = Vec::new();
-        if let Err(e) = data.read_to_end(&mut got) {
+        if let Err(e) = self.receive_and_close(data, &label, &mut got) {
             if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
                 self.violation(format!(
                     "the data connection of STOR {arg} stayed open and silent for {} s after {} bytes: in stream mode only its close marks the end of the file, so close it before waiting for the 226",
@@ -513,11 +650,10 @@ impl Session {
         if !self.reply("150 Listing.\r\n") {
             return false;
         }
-        let Some(mut data) = self.accept_data() else {
+        let Some((data, label)) = self.accept_data() else {
             return self.reply("425 No data connection.\r\n");
         };
-        let _ = data.write_all(lines.as_bytes());
-        drop(data);
+        self.send_and_close(data, &label, lines.as_bytes());
         self.reply("226 Listing sent.\r\n")
     }
 }
