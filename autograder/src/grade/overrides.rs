@@ -167,11 +167,16 @@ pub fn effective(name: &str, rubric: Option<&Path>) -> anyhow::Result<&'static L
 /// A sentence naming the item, with the groups and tests that are valid.
 pub fn check_only(lab: &Lab, only: &str) -> Result<(), String> {
     let base = labs::find(lab.name).unwrap_or(lab);
-    let names = |l: &Lab, item: &str| l.tests.iter().any(|t| t.group == item || t.id == item);
+    let names = |l: &Lab, item: &str| l.tests.iter().any(|t| t.selected_by(item));
     let valid = || {
         format!(
-            "groups: {}; tests: {}",
+            "groups: {}{}; tests: {}",
             lab.groups().join(", "),
+            if lab.groups().contains(&"server") {
+                ""
+            } else {
+                ", server (every test of the program as a server)"
+            },
             lab.tests
                 .iter()
                 .map(|t| t.id)
@@ -185,12 +190,12 @@ pub fn check_only(lab: &Lab, only: &str) -> Result<(), String> {
         }
         if names(base, item) {
             return Err(format!(
-                "`--only {only}`: `{item}` is disabled by the rubric file (`enabled = false`),                  so it is not run; {}",
+                "`--only {only}`: `{item}` is disabled by the rubric file (`enabled = false`), so it is not run; {}",
                 valid()
             ));
         }
         return Err(format!(
-            "`--only {only}` matches no test of {}: `{item}` is neither a group nor a test              id; {}",
+            "`--only {only}` matches no test of {}: `{item}` is neither a group nor a test id; {}",
             lab.name,
             valid()
         ));
@@ -379,6 +384,10 @@ mod tests {
             "{unknown}"
         );
         assert!(check_only(lab1(), "echo-fragments").is_ok());
+        // `server` selects by kind where it is no group (lab 2's server tests).
+        let lab2 = labs::find("lab2").unwrap();
+        assert!(!lab2.groups().contains(&"server"));
+        assert_eq!(check_only(lab2, "server"), Ok(()));
     }
 
     #[test]

@@ -138,17 +138,11 @@ impl Report {
 }
 
 /// Selects the tests `only` asks for (a group name or a test id, or several separated by
-/// commas); all when `None`. `server` also selects every test that starts the program as
-/// a server, whatever its group: lab 2's server tests are in the groups `echo` and
-/// `concurrency`, beside its `client` group, and a server-only program is graded with
-/// `--only server` in every lab.
+/// commas; see [`TestCase::selected_by`]); all when `None`.
 pub fn select(lab: &'static Lab, only: Option<&str>) -> Vec<&'static TestCase> {
-    let wanted = |t: &TestCase, o: &str| {
-        t.group == o || t.id == o || (o == "server" && t.kind == crate::grade::rubric::Kind::Server)
-    };
     lab.tests
         .iter()
-        .filter(|t| only.is_none_or(|o| o.split(',').any(|o| wanted(t, o))))
+        .filter(|t| only.is_none_or(|o| o.split(',').any(|o| t.selected_by(o))))
         .collect()
 }
 
