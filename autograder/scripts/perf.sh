@@ -278,5 +278,5 @@ met=$(awk -v t="$total" -v n="${#graded[@]}" 'BEGIN { print (n == 5 && t <= 30) 
 want grading && row "grading all references ≤ 30 s in total on $cores cores" "$total s (${graded[*]})" "$(ratio "$total" 30)× of the budget" "$met"
 
 note ""
-note "Graphs: $out/echo/bench.svg, $out/lab5-1k/bench.svg, $out/lab5-10k/bench.svg; tables: $out/*/table.txt"
+note "Graphs: $out/echo/bench.svg, $out/lab5-1k/bench.svg, $out/lab5-10k/bench.svg, $out/lab4-1k/bench.svg; tables: $out/*/table.txt"
 echo "Wrote $summary" >&2
