@@ -224,7 +224,7 @@ impl FtpClient {
     fn transfer(&mut self, c: &mut Control, deadline: Instant) -> Result<(), Stop> {
         let port = c.passive_port(deadline)?;
         let ip = c.reader.get_ref().peer_addr()?.ip();
-        let mut data = TcpStream::connect_timeout(&SocketAddr::new(ip, port), remaining(deadline)?)
+        let data = TcpStream::connect_timeout(&SocketAddr::new(ip, port), remaining(deadline)?)
             .map_err(|e| match e.kind() {
                 io::ErrorKind::TimedOut => Stop::Deadline,
                 _ => Stop::Failed,
@@ -236,15 +236,18 @@ impl FtpClient {
             226 | 250 => true,
             _ => return Err(Stop::Failed),
         };
-        self.read_file(&mut data, deadline)?;
+        // `read_file` closes the data connection: some servers (ProFTPD) wait for the
+        // client's close before they send the 226.
+        self.read_file(data, deadline)?;
         if !finished {
             expect(c.reply(deadline)?, &[226, 250])?;
         }
         Ok(())
     }
 
-    /// Reads the data connection to its end, comparing with the file as bytes arrive.
-    fn read_file(&mut self, data: &mut TcpStream, deadline: Instant) -> Result<(), Stop> {
+    /// Reads the data connection to its end, comparing with the file as bytes arrive,
+    /// and closes it.
+    fn read_file(&mut self, mut data: TcpStream, deadline: Instant) -> Result<(), Stop> {
         let mut got = 0;
         loop {
             data.set_read_timeout(Some(remaining(deadline)?))?;
@@ -267,7 +270,7 @@ impl FtpClient {
         // any client count after the runs before it). Each measurement would measure the
         // ones before it. The reset comes after the server's FIN, when its application
         // is done with the socket, so only its kernel sees it and drops the connection.
-        let _ = socket2::SockRef::from(&*data).set_linger(Some(Duration::ZERO));
+        let _ = socket2::SockRef::from(&data).set_linger(Some(Duration::ZERO));
         if got == self.expected.len() {
             Ok(())
         } else {
