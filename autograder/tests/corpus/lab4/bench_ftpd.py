@@ -5,6 +5,9 @@ finish on time, not hang or count them as done; and one correct mode the bench m
 fault. One mode, chosen by --mode:
 
   pasv     correct, but refuses EPSV (502) and offers PASV only, as some old servers do
+  linger   correct, but sends the 226 only once the client has closed the data
+           connection (as ProFTPD and vsftpd do): a client that waits for the 226 first
+           waits forever
 
   refuse   answers every RETR with 550 (as if the file were missing)
   corrupt  sends the file with its first byte changed
@@ -24,7 +27,7 @@ import threading
 args = sys.argv[1:]
 assert args[:1] == ["--mode"], "usage: bench_ftpd.py --mode M server --port P --root DIR"
 MODE, args = args[1], args[2:]
-assert MODE in ("pasv", "refuse", "corrupt", "short", "silent"), MODE
+assert MODE in ("pasv", "linger", "refuse", "corrupt", "short", "silent"), MODE
 opts = dict(zip(args[1::2], args[2::2]))
 PORT = int(opts["--port"])
 ROOT = os.path.realpath(opts["--root"])
@@ -72,6 +75,13 @@ def session(sock):
             elif MODE == "short":
                 data = data[:-1]
             conn.sendall(data)
+            if MODE == "linger":
+                conn.shutdown(socket.SHUT_WR)
+                try:
+                    while conn.recv(65536):
+                        pass
+                except ConnectionResetError:
+                    pass  # a reset is a close too
             conn.close()
             reply("226 done")
         elif verb == "QUIT":
