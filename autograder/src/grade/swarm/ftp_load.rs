@@ -268,8 +268,9 @@ impl FtpClient {
         // port range within seconds, after which every `bind` of a passive port searches
         // longer (measured: 4,100 transfers/s at 64 clients on a clean machine, 1,000 for
         // any client count after the runs before it). Each measurement would measure the
-        // ones before it. The reset comes after the server's FIN, when its application
-        // is done with the socket, so only its kernel sees it and drops the connection.
+        // ones before it. The reset comes after the server's FIN: most servers have
+        // closed the socket by then, so only their kernel sees it; one that reads until
+        // the client closes (ProFTPD, vsftpd) takes it for that close and sends its 226.
         let _ = socket2::SockRef::from(&data).set_linger(Some(Duration::ZERO));
         if got == self.expected.len() {
             Ok(())
