@@ -247,6 +247,15 @@ if want lab4 && solution lab4; then
     r=$(ratio "$lab4_curl" "$py")
     row "lab4-solution ahead of pyftpdlib (both with curl)" "lab4 $lab4_curl MB/s, pyftpdlib $py MB/s" "$r" "$(meets "$r" 1.0)"
     rm -f "$tmp/ftp/big.bin"
+    # Many small transfers (FTP's per-transfer cost: passive listener, connect, replies).
+    ftp_compare=()
+    python3 -c 'import pyftpdlib' 2>/dev/null &&
+        ftp_compare=(--compare "pyftpdlib=python3 -m pyftpdlib --port {port} --directory {root} --interface 127.0.0.1")
+    run_bench lab4-1k lab4 --clients 1,4,16,64 --size 1024 --solution lab4 "${ftp_compare[@]}"
+    ours=$(csv_get "$out/lab4-1k" lab4-solution 16 requests_per_sec)
+    theirs=$(csv_get "$out/lab4-1k" pyftpdlib 16 requests_per_sec)
+    r=$(ratio "$ours" "$theirs")
+    row "lab4-solution ahead of pyftpdlib, transfers/s (1 KiB RETRs, 16 clients, \`autograder bench lab4\`)" "lab4 $ours/s, pyftpdlib ${theirs:-n/a}/s" "$r" "$(meets "$r" 1.0)"
 fi
 
 # 6. Grading time: every registered lab's reference, built beforehand (build time is not
@@ -269,5 +278,5 @@ met=$(awk -v t="$total" -v n="${#graded[@]}" 'BEGIN { print (n == 5 && t <= 30) 
 want grading && row "grading all references ≤ 30 s in total on $cores cores" "$total s (${graded[*]})" "$(ratio "$total" 30)× of the budget" "$met"
 
 note ""
-note "Graphs: $out/echo/bench.svg, $out/lab5-1k/bench.svg, $out/lab5-10k/bench.svg; tables: $out/*/table.txt"
+note "Graphs: $out/echo/bench.svg, $out/lab5-1k/bench.svg, $out/lab5-10k/bench.svg, $out/lab4-1k/bench.svg; tables: $out/*/table.txt"
 echo "Wrote $summary" >&2

@@ -257,11 +257,131 @@ fn bench_draws_both_models_of_the_lab5_reference_on_one_graph() {
 }
 
 #[test]
+fn bench_ftp_downloads_from_the_lab4_reference_and_pyftpdlib() {
+    // Each client logs in once and repeats passive RETRs of a file the bench writes into
+    // {root}; every byte is compared, so a correct server shows transfers and no errors.
+    // pyftpdlib (a server nobody here wrote, launched with placeholders) joins when
+    // installed, as it is under CI.
+    let with_pyftpdlib = require_tool("python3") && crate::lab4::python_has("pyftpdlib");
+    let out_dir = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "bench",
+        "lab4",
+        "--solution",
+        "lab4",
+        "--dev-build",
+        "--clients",
+        "1,2",
+        "--duration",
+        "0.3",
+        "--size",
+        "70000",
+        "--out",
+        out_dir.path().to_str().unwrap(),
+    ];
+    if with_pyftpdlib {
+        args.extend([
+            "--compare",
+            "pyftpdlib=python3 -m pyftpdlib --port {port} --directory {root} --interface 127.0.0.1",
+        ]);
+    }
+    run_ok(&args);
+    let (_, rows) = read_csv(out_dir.path());
+    let mut programs = vec!["lab4-solution"];
+    if with_pyftpdlib {
+        programs.push("pyftpdlib");
+    }
+    let keys: Vec<(&str, &str)> = rows.iter().map(|r| (&*r[0], &*r[1])).collect();
+    let expected: Vec<(&str, &str)> = programs
+        .iter()
+        .flat_map(|p| [(*p, "1"), (*p, "2")])
+        .collect();
+    assert_eq!(keys, expected);
+    for r in &rows {
+        assert_eq!(r[6], "0", "a correct server sees no errors: {r:?}");
+        let rps: f64 = r[2].parse().unwrap();
+        let mbps: f64 = r[3].parse().unwrap();
+        assert!(rps > 0.0 && mbps > 0.0, "{r:?}");
+    }
+    let svg = std::fs::read_to_string(out_dir.path().join("bench.svg")).unwrap();
+    assert_well_formed(&svg);
+    assert!(
+        svg.contains("passive RETR of a"),
+        "the title names the workload"
+    );
+}
+
+#[test]
+fn bench_ftp_measures_servers_that_refuse_epsv_or_reply_after_the_close() {
+    if !require_tool("python3") {
+        return;
+    }
+    // Correct servers written differently: `pasv` refuses EPSV (the bench falls back to
+    // PASV); `linger` sends the 226 only after the client closed the data connection
+    // (ProFTPD, vsftpd), so a bench that read the 226 first would complete nothing.
+    let stub = corpus("lab4/bench_ftpd.py");
+    for mode in ["pasv", "linger"] {
+        let out_dir = tempfile::tempdir().unwrap();
+        run_ok(&[
+            "bench",
+            "lab4",
+            "--clients",
+            "2",
+            "--duration",
+            "0.3",
+            "--out",
+            out_dir.path().to_str().unwrap(),
+            "--",
+            "python3",
+            stub.to_str().unwrap(),
+            "--mode",
+            mode,
+        ]);
+        let (_, rows) = read_csv(out_dir.path());
+        assert_eq!(rows[0][6], "0", "{mode}: {rows:?}");
+        assert!(rows[0][2].parse::<f64>().unwrap() > 0.0, "{mode}: {rows:?}");
+    }
+}
+
+#[test]
+fn bench_ftp_counts_refused_corrupt_short_and_stalled_downloads_as_errors() {
+    if !require_tool("python3") {
+        return;
+    }
+    // Each mode gets downloads wrong in one way; none may count as a transfer, and the
+    // stalled one (150, then nothing) must end with the window instead of hanging.
+    let stub = corpus("lab4/bench_ftpd.py");
+    for mode in ["refuse", "corrupt", "short", "silent"] {
+        let out_dir = tempfile::tempdir().unwrap();
+        run_ok(&[
+            "bench",
+            "lab4",
+            "--clients",
+            "2",
+            "--duration",
+            "0.3",
+            "--out",
+            out_dir.path().to_str().unwrap(),
+            "--",
+            "python3",
+            stub.to_str().unwrap(),
+            "--mode",
+            mode,
+        ]);
+        let (_, rows) = read_csv(out_dir.path());
+        assert_eq!(rows.len(), 1, "{mode}");
+        let errors: u64 = rows[0][6].parse().unwrap();
+        assert!(errors >= 2, "{mode}: every client fails: {rows:?}");
+        assert_eq!(rows[0][2], "0.0", "{mode}: no transfer completes: {rows:?}");
+    }
+}
+
+#[test]
 fn bench_rejects_what_it_cannot_measure_with_a_clear_message() {
     for (args, message) in [
         (
-            vec!["bench", "lab4", "--", "x"],
-            "lab4 has no bench workload",
+            vec!["bench", "lab4", "--clients", "1,65", "--", "x"],
+            "at most 64 FTP clients",
         ),
         (vec!["bench", "lab1"], "nothing to measure"),
         (

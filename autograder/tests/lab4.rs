@@ -267,7 +267,7 @@ mutants! { "lab4":
         needs "python3", graded |_| python_client("sequential");
 }
 
-fn python_has(module: &str) -> bool {
+pub(crate) fn python_has(module: &str) -> bool {
     let ok = Command::new("python3")
         .args(["-c", &format!("import {module}")])
         .status()

@@ -14,11 +14,14 @@
 //! autograder bench lab5 --size 1048576 -- ./my-http-server -- python3 server.py --port {port} --root {root}
 //! autograder bench lab5 --compare 'nginx=sh nginx.sh {port} {root}' --solution lab5
 //! autograder bench lab5 --solution lab5:threads,lab5:events --clients 1,10,100,1000,10000
+//! autograder bench lab4 --size 1048576 --solution lab4 --compare 'pyftpdlib=python3 -m pyftpdlib --port {port} --directory {root} --interface 127.0.0.1'
 //! ```
 //!
 //! What is measured is each lab's own [`Bench`] (a field of its rubric): echo labs (1–3)
 //! measure round trips of `--size` bytes; lab 5 measures keep-alive `GET /bench.bin` of a
-//! `--size`-byte file the bench writes into the server's root.
+//! `--size`-byte file the bench writes into the server's root; lab 4 measures passive
+//! `RETR bench.bin` of that file from logged-in anonymous sessions (at most
+//! [`ftp_load::MAX_CLIENTS`] clients).
 
 pub mod svg;
 
@@ -34,6 +37,7 @@ use anyhow::{bail, Context};
 use crate::grade::report::escape;
 use crate::grade::rubric::Lab;
 use crate::grade::runner::STARTUP_LIMIT;
+use crate::grade::swarm::ftp_load;
 use crate::grade::swarm::load::{self, Bench, LoadConfig};
 use crate::os::harness::{self, describe_status, LaunchError, Placeholders, Program, Spawned};
 use crate::os::process::{self, Process};
@@ -481,11 +485,14 @@ pub fn write_outputs(dir: &Path, title: &str, rows: &[Row]) -> anyhow::Result<(P
     autograder bench lab1 --solution lab1,lab2,lab3 --clients 1,2,4,8,16,32\n  \
     autograder bench lab2 --duration 3 -- ./my-server -- python3 echo.py --port {port}\n  \
     autograder bench lab5 --size 1048576 --compare 'nginx=sh nginx.sh {port} {root}' --solution lab5\n  \
-    autograder bench lab5 --solution lab5:threads,lab5:events --compare 'nginx=sh nginx.sh {port} {root}'\n\n\
+    autograder bench lab5 --solution lab5:threads,lab5:events --compare 'nginx=sh nginx.sh {port} {root}'\n  \
+    autograder bench lab4 --solution lab4 --compare 'pyftpdlib=python3 -m pyftpdlib --port {port} --directory {root}'\n\n\
     Writes OUT/bench.csv and OUT/bench.svg and prints a table. Echo labs measure round trips \
-    of SIZE bytes; lab5 measures keep-alive GETs of a SIZE-byte file written into {root}.")]
+    of SIZE bytes; lab5 measures keep-alive GETs of a SIZE-byte file written into {root}; \
+    lab4 measures passive RETRs of that file by anonymous FTP sessions (up to 64 clients).")]
 pub struct BenchArgs {
-    /// The lab whose protocol and launch rules to use (lab1, lab2, lab3: echo; lab5: HTTP).
+    /// The lab whose protocol and launch rules to use (lab1, lab2, lab3: echo; lab4: FTP;
+    /// lab5: HTTP).
     pub lab: String,
     /// Client counts to measure, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16,32,64")]
@@ -493,7 +500,7 @@ pub struct BenchArgs {
     /// Seconds of load per client count (after all clients have connected).
     #[arg(long, default_value_t = 5.0)]
     pub duration: f64,
-    /// Bytes per echo round trip, or the size of the file lab5 serves.
+    /// Bytes per echo round trip, or the size of the file lab4 or lab5 serves.
     #[arg(long, default_value_t = 1024)]
     pub size: usize,
     /// Directory for bench.csv and bench.svg.
@@ -542,6 +549,14 @@ impl BenchArgs {
         let mut capture_from = capture.as_ref().map(|c| c.mark());
         if self.clients.is_empty() || self.clients.contains(&0) {
             bail!("--clients needs positive counts, e.g. --clients 1,2,4,8");
+        }
+        let most = self.clients.iter().copied().max().unwrap_or(0);
+        if lab.bench == Bench::FtpRetr && most > ftp_load::MAX_CLIENTS {
+            bail!(
+                "{} runs at most {} FTP clients (a thread each), not {most}",
+                lab.name,
+                ftp_load::MAX_CLIENTS
+            );
         }
         if !(self.duration > 0.0 && self.duration.is_finite()) {
             bail!("--duration must be a positive number of seconds");

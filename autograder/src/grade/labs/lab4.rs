@@ -24,9 +24,7 @@ pub static LAB: Lab = Lab {
     still_serves: crate::grade::probe::ftp::Session::still_serves,
     symptom_hints: SESSION_HINTS,
     ends_program: &[],
-    bench: crate::grade::swarm::load::Bench::Elsewhere(
-        "its FTP transfers are measured by autograder/scripts/perf.sh with curl and iperf3",
-    ),
+    bench: crate::grade::swarm::load::Bench::FtpRetr,
 };
 
 const RFC959: &str = "RFC 959 (FTP): https://www.rfc-editor.org/rfc/rfc959";

@@ -9,6 +9,8 @@
 //!   (compared as they arrive); one round trip is one request.
 //! - **http** (lab 5): a pre-built keep-alive `GET`; read the status line and headers, then
 //!   exactly `Content-Length` body bytes, which are not looked at.
+//! - **ftp** (lab 4): passive `RETR`s over a logged-in control connection, a new data
+//!   connection each; a thread per client rather than this loop ([`super::ftp_load`] says why).
 //!
 //! Why a readiness loop (`mio`, i.e. epoll, through the [`Engine`] the probes' swarms use
 //! too) and not a thread per client or tokio: the
@@ -43,6 +45,9 @@ pub enum Bench {
     /// `GET /bench.bin`, a `size`-byte file, over a keep-alive connection, expecting a 2xx
     /// answer (the HTTP lab).
     HttpGet,
+    /// `RETR bench.bin`, a `size`-byte file, over a fresh passive data connection each
+    /// time, from a logged-in control connection (the FTP lab; see [`super::ftp_load`]).
+    FtpRetr,
     /// No workload in `autograder bench`: why, and what measures the lab instead.
     Elsewhere(&'static str),
 }
@@ -54,17 +59,20 @@ impl Bench {
         match self {
             Bench::Echo => format!("echo round trips of {size}"),
             Bench::HttpGet => format!("keep-alive GET of a {size} file"),
+            Bench::FtpRetr => format!("passive RETR of a {size} file"),
             Bench::Elsewhere(why) => format!("nothing ({why})"),
         }
     }
 
-    /// Fills the server's root with what the workload needs (the HTTP file).
+    /// Fills the server's root with what the workload needs (the file to download).
     ///
     /// # Errors
     /// When the file cannot be written.
     pub fn prepare(self, root: &Path, size: usize) -> io::Result<()> {
         match self {
-            Bench::HttpGet => std::fs::write(root.join(BENCH_FILE), echo_payload(size)),
+            Bench::HttpGet | Bench::FtpRetr => {
+                std::fs::write(root.join(BENCH_FILE), echo_payload(size))
+            }
             Bench::Echo | Bench::Elsewhere(_) => Ok(()),
         }
     }
@@ -76,6 +84,7 @@ impl Bench {
             Bench::HttpGet => {
                 Ok(format!("GET /{BENCH_FILE} HTTP/1.1\r\nHost: {addr}\r\n\r\n").into_bytes())
             }
+            Bench::FtpRetr => Err(io::Error::other("FTP clients build their own commands")),
             Bench::Elsewhere(why) => Err(io::Error::other(why)),
         }
     }
@@ -121,6 +130,20 @@ pub struct LoadResult {
 }
 
 impl LoadResult {
+    /// Adds one generator thread's measurements to these (latencies unsorted).
+    pub fn absorb(&mut self, r: LoadResult) {
+        self.requests += r.requests;
+        self.bytes += r.bytes;
+        self.errors += r.errors;
+        self.connected += r.connected;
+        self.elapsed = self.elapsed.max(r.elapsed);
+        self.window = match (self.window, r.window) {
+            (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+            (w, None) | (None, w) => w,
+        };
+        self.latencies_us.extend(r.latencies_us);
+    }
+
     /// Requests per second.
     pub fn requests_per_sec(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64().max(1e-9)
@@ -149,6 +172,9 @@ impl LoadResult {
 /// When a generator thread cannot be created, or the lab has no workload; everything the
 /// server does wrong is counted in [`LoadResult::errors`].
 pub fn run(config: &LoadConfig) -> io::Result<LoadResult> {
+    if config.bench == Bench::FtpRetr {
+        return super::ftp_load::run(config);
+    }
     let threads = config.threads.clamp(1, config.clients.max(1));
     let request: Arc<[u8]> = config.bench.request(config.addr, config.size)?.into();
     // Every thread connects its clients, then all start the measured window together.
@@ -170,16 +196,7 @@ pub fn run(config: &LoadConfig) -> io::Result<LoadResult> {
         let r = h
             .join()
             .map_err(|_| io::Error::other("a load-generator thread panicked"))?;
-        total.requests += r.requests;
-        total.bytes += r.bytes;
-        total.errors += r.errors;
-        total.connected += r.connected;
-        total.elapsed = total.elapsed.max(r.elapsed);
-        total.window = match (total.window, r.window) {
-            (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
-            (w, None) | (None, w) => w,
-        };
-        total.latencies_us.extend(r.latencies_us);
+        total.absorb(r);
     }
     total.latencies_us.sort_unstable();
     Ok(total)

@@ -17,6 +17,7 @@
 //! event that will never come again. Every call's outcome is one [`Io`] value: bytes moved,
 //! "would block", the peer's close, or an error; interrupted calls are retried.
 
+pub mod ftp_load;
 pub mod load;
 
 use std::io::{self, ErrorKind, Read, Write};
