@@ -373,8 +373,16 @@ mutants! { "lab5":
         fails &["many-downloads", "large-file-memory"],
         graded |fails| mistake("read-whole-file", fails, &["get-binary", "range"]),
         then |g| {
-            // A hundred copies of the file: the grader's memory limit ends the program.
-            says(g, "many-downloads", "memory limit");
+            // A hundred copies of the file: the grader's memory limit ends the program,
+            // unless the machine is so busy that a download's 5 s of silence comes first
+            // (seen under CI load: 35 of 100 had started). Either way the failure must
+            // name one of the two, not some other cause.
+            let feedback = g.feedback("many-downloads");
+            assert!(
+                feedback.contains("memory limit")
+                    || feedback.contains("did not arrive: nothing more came for"),
+                "many-downloads should end at the memory limit or a stalled download:\n{feedback}"
+            );
         };
 
     fn dying_on_sigterm_fails_graceful_shutdown:
