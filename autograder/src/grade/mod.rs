@@ -3,6 +3,7 @@
 //! Independent of how it was invoked (the commands in [`crate::cmd`]) and built on the OS
 //! layer ([`crate::os`]) for starting and watching programs.
 //!
+//! - [`ftp_reply`]: FTP's passive-mode replies, for the probes and the bench alike.
 //! - [`labs`]: one rubric per lab — a new lab's tests and hints go here.
 //! - [`rubric`]: what a rubric is made of, and its Markdown table.
 //! - [`overrides`]: an instructor's `rubric.toml` and the effective rubric made from it.
@@ -16,6 +17,7 @@
 //! - [`report`]: text, Gradescope's `results.json` (as types), JUnit and the worker's wire
 //!   format, and the XML and CSV quoting they share — a new report format goes here.
 
+pub mod ftp_reply;
 pub mod labs;
 pub mod overrides;
 pub mod probe;

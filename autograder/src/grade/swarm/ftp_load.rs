@@ -26,12 +26,13 @@
 //! scale to thousands of clients, hence [`MAX_CLIENTS`].
 
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use super::load::{echo_payload, LoadConfig, LoadResult, BENCH_FILE};
+use crate::grade::ftp_reply::{parse_epsv, parse_pasv};
 
 /// The most clients the FTP workload runs (one thread each, see the module's comment).
 pub const MAX_CLIENTS: usize = 64;
@@ -319,7 +320,7 @@ impl Control {
     fn passive_port(&mut self, deadline: Instant) -> Result<u16, Stop> {
         if !self.pasv_only {
             match self.command("EPSV", deadline)? {
-                229 => return epsv_port(&self.line).ok_or(Stop::Failed),
+                229 => return parse_epsv(&self.line).ok_or(Stop::Failed),
                 500..=599 => self.pasv_only = true,
                 _ => return Err(Stop::Failed),
             }
@@ -327,8 +328,8 @@ impl Control {
         expect(self.command("PASV", deadline)?, &[227])?;
         // Like curl, connect to the control connection's address, not the one named (a
         // server behind NAT may name one the client cannot reach).
-        let (_named, port) = pasv_address(&self.line).ok_or(Stop::Failed)?;
-        Ok(port)
+        let [_, _, _, _, p1, p2] = parse_pasv(&self.line).ok_or(Stop::Failed)?;
+        Ok(u16::from(p1) << 8 | u16::from(p2))
     }
 }
 
@@ -338,37 +339,6 @@ fn expect(code: u16, wanted: &[u16]) -> Result<(), Stop> {
     } else {
         Err(Stop::Failed)
     }
-}
-
-/// The port of a 229 reply: `229 Entering Extended Passive Mode (|||50123|)`, where `|`
-/// may be any delimiter the server chose.
-fn epsv_port(line: &str) -> Option<u16> {
-    let inner = &line[line.find('(')? + 1..];
-    let delimiter = inner.chars().next()?;
-    let fields: Vec<&str> = inner.split(delimiter).collect();
-    fields.get(3)?.trim().parse().ok()
-}
-
-/// The address and port of a 227 reply: `227 Entering Passive Mode (127,0,0,1,195,80)`
-/// (the parentheses are optional in RFC 959).
-fn pasv_address(line: &str) -> Option<(IpAddr, u16)> {
-    let text = line.get(4..)?;
-    let start = text.find(|c: char| c.is_ascii_digit())?;
-    let numbers: Vec<u8> = text[start..]
-        .split(',')
-        .take(6)
-        .map(|n| {
-            let digits: String = n.chars().take_while(char::is_ascii_digit).collect();
-            digits.parse().ok()
-        })
-        .collect::<Option<_>>()?;
-    let [a, b, c, d, p1, p2] = numbers[..] else {
-        return None;
-    };
-    Some((
-        IpAddr::from([a, b, c, d]),
-        u16::from(p1) << 8 | u16::from(p2),
-    ))
 }
 
 /// The time left before `deadline` (as a socket timeout, never zero), or [`Stop::Deadline`].
@@ -397,20 +367,18 @@ mod tests {
 
     #[test]
     fn parses_passive_replies() {
+        // The replies as this client reads them: a whole line, code and CR LF included.
         assert_eq!(
-            epsv_port("229 Entering Extended Passive Mode (|||50123|)\r\n"),
+            parse_epsv("229 Entering Extended Passive Mode (|||50123|)\r\n"),
             Some(50123)
         );
-        assert_eq!(epsv_port("229 ok (!!!2121!)"), Some(2121));
-        assert_eq!(epsv_port("229 nothing here"), None);
+        assert_eq!(parse_epsv("229 ok (!!!2121!)"), Some(2121));
+        assert_eq!(parse_epsv("229 nothing here"), None);
         assert_eq!(
-            pasv_address("227 Entering Passive Mode (127,0,0,1,195,80).\r\n"),
-            Some((IpAddr::from([127, 0, 0, 1]), 195 * 256 + 80))
+            parse_pasv("227 Entering Passive Mode (127,0,0,1,195,80).\r\n"),
+            Some([127, 0, 0, 1, 195, 80])
         );
-        assert_eq!(
-            pasv_address("227 =10,1,2,3,0,21"),
-            Some((IpAddr::from([10, 1, 2, 3]), 21))
-        );
-        assert_eq!(pasv_address("227 (1,2,3)"), None);
+        assert_eq!(parse_pasv("227 =10,1,2,3,0,21"), Some([10, 1, 2, 3, 0, 21]));
+        assert_eq!(parse_pasv("227 (1,2,3)"), None);
     }
 }
